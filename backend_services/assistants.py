@@ -1,0 +1,135 @@
+"""Assistants of a workspace: list, read, create, update, delete. Admins and owners only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import col, select
+
+from backend_services import audit
+from backend_services.db import session_scope
+from backend_services.errors import NotFound, ValidationFailed
+from backend_services.models import Assistant, Role
+from backend_services.principal import Principal
+
+LANGUAGES = {"en": "English", "ru": "Русский"}
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class AssistantInput:
+    name: str
+    system_prompt: str = ""
+    model: str = DEFAULT_MODEL
+    temperature: float = 0.3
+    language: str = "en"
+    greeting: str = ""
+    is_active: bool = True
+
+    def validated(self) -> AssistantInput:
+        name = self.name.strip()
+        if not name:
+            raise ValidationFailed("Give the assistant a name.")
+        if len(name) > 80:
+            raise ValidationFailed("The name is too long (80 characters at most).")
+        if len(self.system_prompt) > 8000:
+            raise ValidationFailed("The system prompt is too long (8,000 characters at most).")
+        if len(self.greeting) > 500:
+            raise ValidationFailed("The greeting is too long (500 characters at most).")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValidationFailed("Temperature must be between 0 and 2.")
+        if self.language not in LANGUAGES:
+            raise ValidationFailed("Choose a supported language.")
+        model = self.model.strip() or DEFAULT_MODEL
+        if len(model) > 120:
+            raise ValidationFailed("The model name is too long.")
+        return AssistantInput(
+            name=name,
+            system_prompt=self.system_prompt.strip(),
+            model=model,
+            temperature=round(self.temperature, 2),
+            language=self.language,
+            greeting=self.greeting.strip(),
+            is_active=self.is_active,
+        )
+
+
+async def list_assistants(principal: Principal) -> list[Assistant]:
+    principal.require(Role.OPERATOR)
+    async with session_scope() as session:
+        rows = await session.exec(
+            select(Assistant)
+            .where(Assistant.workspace_id == principal.workspace_id)
+            .order_by(col(Assistant.id))
+        )
+        return list(rows)
+
+
+async def get_assistant(principal: Principal, assistant_id: int) -> Assistant:
+    principal.require(Role.OPERATOR)
+    async with session_scope() as session:
+        row = await session.get(Assistant, assistant_id)
+        # Another workspace's assistant looks exactly like a missing one.
+        if row is None or row.workspace_id != principal.workspace_id:
+            raise NotFound("Assistant not found.")
+        return row
+
+
+async def create_assistant(principal: Principal, data: AssistantInput) -> Assistant:
+    principal.require(Role.ADMIN)
+    data = data.validated()
+    async with session_scope() as session:
+        row = Assistant(workspace_id=principal.workspace_id, **data.__dict__)
+        session.add(row)
+        await session.flush()
+        await audit.record(
+            session,
+            "assistant_created",
+            workspace_id=principal.workspace_id,
+            actor_user_id=principal.user_id,
+            target=f"assistant:{row.id}",
+            ip=principal.ip,
+        )
+        return row
+
+
+async def update_assistant(
+    principal: Principal, assistant_id: int, data: AssistantInput
+) -> Assistant:
+    principal.require(Role.ADMIN)
+    data = data.validated()
+    async with session_scope() as session:
+        row = await session.get(Assistant, assistant_id, with_for_update=True)
+        if row is None or row.workspace_id != principal.workspace_id:
+            raise NotFound("Assistant not found.")
+        for key, value in data.__dict__.items():
+            setattr(row, key, value)
+        row.updated_at = datetime.now(UTC)
+        session.add(row)
+        await audit.record(
+            session,
+            "assistant_updated",
+            workspace_id=principal.workspace_id,
+            actor_user_id=principal.user_id,
+            target=f"assistant:{row.id}",
+            ip=principal.ip,
+        )
+        return row
+
+
+async def delete_assistant(principal: Principal, assistant_id: int) -> None:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        row = await session.get(Assistant, assistant_id, with_for_update=True)
+        if row is None or row.workspace_id != principal.workspace_id:
+            raise NotFound("Assistant not found.")
+        await session.delete(row)
+        await audit.record(
+            session,
+            "assistant_deleted",
+            workspace_id=principal.workspace_id,
+            actor_user_id=principal.user_id,
+            target=f"assistant:{assistant_id}:{row.name}",
+            ip=principal.ip,
+        )

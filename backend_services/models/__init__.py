@@ -1,0 +1,43 @@
+"""All tables, imported together so SQLModel.metadata (and Alembic) sees every one."""
+
+from backend_services.models.assistants import Assistant
+from backend_services.models.billing import Balance, LedgerEntry, Price
+from backend_services.models.conversations import Channel, Contact, Dialog, HandoffEvent, Message
+from backend_services.models.identity import (
+    ROLE_RANK,
+    AuthToken,
+    Invitation,
+    Membership,
+    Role,
+    User,
+    UserSession,
+    Workspace,
+)
+from backend_services.models.knowledge import KnowledgeChunk, KnowledgeDocument, QAPair
+from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
+
+__all__ = [
+    "ROLE_RANK",
+    "AIProviderKey",
+    "AIUsage",
+    "Assistant",
+    "AuditLog",
+    "AuthToken",
+    "Balance",
+    "Channel",
+    "Contact",
+    "Dialog",
+    "HandoffEvent",
+    "Invitation",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
+    "LedgerEntry",
+    "Membership",
+    "Message",
+    "Price",
+    "QAPair",
+    "Role",
+    "User",
+    "UserSession",
+    "Workspace",
+]

@@ -1,0 +1,24 @@
+"""Assistants: the configured AI agents of a workspace."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from backend_services.models.base import created_at_field, ts_field, workspace_fk
+
+
+class Assistant(SQLModel, table=True):
+    __tablename__ = "assistants"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    name: str = Field(max_length=80)
+    system_prompt: str = Field(default="", max_length=8000)
+    model: str = Field(default="gpt-4o-mini", max_length=120)
+    temperature: float = Field(default=0.3)
+    language: str = Field(default="en", max_length=8)
+    greeting: str = Field(default="", max_length=500)
+    is_active: bool = Field(default=True)
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = ts_field()

@@ -1,0 +1,94 @@
+"""Workspaces, users, memberships, invitations, sessions and one-time auth tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from backend_services.models.base import created_at_field, ts_field, workspace_fk
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    OPERATOR = "operator"
+
+
+ROLE_RANK = {Role.OPERATOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspaces"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    currency: str = Field(default="USD", max_length=3)
+    is_demo: bool = Field(default=False)
+    created_at: datetime = created_at_field()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, sa_column_kwargs={"unique": True})
+    name: str = Field(default="", max_length=120)
+    password_hash: str
+    email_confirmed_at: datetime | None = ts_field()
+    is_platform_admin: bool = Field(default=False)
+    is_blocked: bool = Field(default=False)
+    created_at: datetime = created_at_field()
+    last_login_at: datetime | None = ts_field()
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    role: str = Field(max_length=16)
+    created_at: datetime = created_at_field()
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitations"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    email: str = Field(max_length=254)
+    role: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    invited_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    expires_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]
+    accepted_at: datetime | None = ts_field()
+    revoked_at: datetime | None = ts_field()
+    created_at: datetime = created_at_field()
+
+
+class UserSession(SQLModel, table=True):
+    """A login. The cookie holds a 128-bit random id; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    workspace_id: int = workspace_fk()
+    created_at: datetime = created_at_field()
+    last_seen_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]
+    expires_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]
+    revoked_at: datetime | None = ts_field()
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class AuthToken(SQLModel, table=True):
+    """Single-use, expiring e-mail tokens (confirm address, reset password, login ticket)."""
+
+    __tablename__ = "auth_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    expires_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]
+    used_at: datetime | None = ts_field()
+    created_at: datetime = created_at_field()

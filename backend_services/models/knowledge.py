@@ -1,0 +1,71 @@
+"""Knowledge sources, their chunks (vector + full text) and curated Q&A pairs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlmodel import Column, Field, SQLModel
+
+from backend_services.models.base import created_at_field, ts_field, workspace_fk
+
+EMBEDDING_DIM = 384
+
+
+class KnowledgeDocument(SQLModel, table=True):
+    __tablename__ = "knowledge_documents"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
+    title: str = Field(max_length=300)
+    source_type: str = Field(max_length=16)
+    source_uri: str = Field(default="", max_length=2000)
+    stored_name: str = Field(default="", max_length=200)
+    content_hash: str = Field(default="", max_length=64, index=True)
+    size_bytes: int = Field(default=0)
+    status: str = Field(default="queued", max_length=16)
+    progress: int = Field(default=0)
+    error: str = Field(default="", max_length=1000)
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = ts_field()
+
+
+class KnowledgeChunk(SQLModel, table=True):
+    __tablename__ = "knowledge_chunks"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
+    document_id: int = Field(foreign_key="knowledge_documents.id", index=True, ondelete="CASCADE")
+    position: int
+    heading_path: str = Field(default="", max_length=1000)
+    content: str
+    token_count: int = Field(default=0)
+    embedder: str = Field(default="", max_length=120)
+    embedding: Any = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIM), nullable=True))
+    tsv: Any = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
+    created_at: datetime = created_at_field()
+
+    __table_args__ = (
+        sa.Index(
+            "ix_knowledge_chunks_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+        sa.Index("ix_knowledge_chunks_tsv", "tsv", postgresql_using="gin"),
+    )
+
+
+class QAPair(SQLModel, table=True):
+    __tablename__ = "qa_pairs"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
+    question: str = Field(max_length=1000)
+    answer: str = Field(max_length=8000)
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = ts_field()

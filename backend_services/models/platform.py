@@ -1,0 +1,56 @@
+"""Platform-level tables: AI provider keys and their usage, and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Column, Field, SQLModel
+
+from backend_services.models.base import created_at_field, ts_field
+
+
+class AIProviderKey(SQLModel, table=True):
+    __tablename__ = "ai_provider_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    base_url: str = Field(max_length=500)
+    api_key_encrypted: str
+    key_hint: str = Field(default="", max_length=16)
+    models: Any = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    requests_per_minute: int = Field(default=60)
+    tokens_per_minute: int = Field(default=100_000)
+    is_enabled: bool = Field(default=True)
+    disabled_reason: str = Field(default="", max_length=300)
+    cooldown_until: datetime | None = ts_field()
+    created_at: datetime = created_at_field()
+
+
+class AIUsage(SQLModel, table=True):
+    __tablename__ = "ai_usage"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspaces.id", index=True, ondelete="CASCADE")
+    key_id: int | None = Field(default=None, foreign_key="ai_provider_keys.id", ondelete="SET NULL")
+    model: str = Field(max_length=120)
+    message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")
+    tokens_in: int = Field(default=0)
+    tokens_out: int = Field(default=0)
+    cost_minor: int = Field(default=0)
+    latency_ms: int = Field(default=0)
+    status: str = Field(default="ok", max_length=32)
+    created_at: datetime = created_at_field()
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int | None = Field(
+        default=None, foreign_key="workspaces.id", index=True, ondelete="CASCADE"
+    )
+    actor_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    action: str = Field(max_length=64, index=True)
+    target: str = Field(default="", max_length=300)
+    ip: str = Field(default="", max_length=64)
+    details: Any = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    created_at: datetime = created_at_field()

@@ -1,0 +1,152 @@
+"""The one place configuration is read. Every variable is documented in the README table.
+
+Embedded mode (no DATABASE_URL / REDIS_URL) is for one machine: the launcher starts
+PostgreSQL and Valkey from pip packages and generates the secret and encryption keys
+into the data directory once. Production mode refuses to start on anything that would
+be unsafe to expose: missing keys, no explicit allowed origins, default credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """Settings that must not be run with; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPLYX_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = ROOT / ".replyx-data"
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "REPLYX_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "REPLYX_REDIS_URL")
+    )
+
+    secret_key: str | None = None
+    encryption_key: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    public_url: str | None = None
+    allowed_origins: list[str] = Field(default_factory=list)
+    web_workers: int = 1
+    trusted_proxy_hops: int = 0
+
+    session_idle_minutes: int = 8 * 60
+    session_max_hours: int = 7 * 24
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 20
+    login_lockout_seconds: int = 300
+    email_token_hours: int = 48
+    reset_token_minutes: int = 60
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "ReplyX <no-reply@replyx.dev>"
+
+    demo_seed: bool = True
+    heartbeat_seconds: int = 10
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mail lands when no SMTP server is configured (development only)."""
+        return self.data_dir / "outbox"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigError("DATABASE_URL is not set and no embedded server was started")
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise ConfigError("REDIS_URL is not set and no embedded server was started")
+        return self.redis_url
+
+
+DEFAULT_CREDENTIAL_MARKERS = ("changeme", "password", "replyx", "secret", "admin")
+
+
+def validate_for_production(s: Settings) -> None:
+    """Refuse to run in production with settings that are only fit for a laptop."""
+    if not s.production:
+        return
+    problems: list[str] = []
+    if not s.secret_key or len(s.secret_key) < 32:
+        problems.append("REPLYX_SECRET_KEY must be set (at least 32 characters)")
+    if not s.encryption_key:
+        problems.append("REPLYX_ENCRYPTION_KEY must be set (a Fernet key)")
+    if not s.allowed_origins or "*" in s.allowed_origins:
+        problems.append("REPLYX_ALLOWED_ORIGINS must list the dashboard origins explicitly")
+    if not s.database_url or not s.redis_url:
+        problems.append("DATABASE_URL and REDIS_URL must be set (no embedded servers)")
+    if not s.smtp_host:
+        problems.append("REPLYX_SMTP_HOST must be set: confirmation and reset mails need it")
+    for name, value in (("DATABASE_URL", s.database_url), ("REDIS_URL", s.redis_url)):
+        if value and any(f":{m}@" in value for m in DEFAULT_CREDENTIAL_MARKERS):
+            problems.append(f"{name} uses a default password")
+    if s.secret_key and s.secret_key.lower() in DEFAULT_CREDENTIAL_MARKERS:
+        problems.append("REPLYX_SECRET_KEY is a default value")
+    if problems:
+        raise ConfigError("refusing to start in production:\n  - " + "\n  - ".join(problems))
+
+
+def ensure_local_keys(s: Settings) -> Settings:
+    """In development, generate the secret and encryption keys once into the data dir."""
+    if s.production:
+        return s
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    updates: dict[str, str] = {}
+    fresh = {
+        "secret_key": secrets.token_urlsafe(48),
+        "encryption_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    }
+    for name, value in fresh.items():
+        if getattr(s, name):
+            continue
+        path = s.data_dir / f"{name}.txt"
+        if not path.exists():
+            path.write_text(value)
+            path.chmod(0o600)
+        updates[name] = path.read_text().strip()
+    return s.model_copy(update=updates) if updates else s
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; the launcher exports resolved URLs to children via the env."""
+    return ensure_local_keys(Settings())
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,3 @@
+from bot_fleet.supervisor import run
+
+run()

@@ -1,0 +1,173 @@
+"""Page frames: the centred card for sign-in pages and the dashboard shell with navigation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from state.session import SessionState
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    route: str
+    icon: str
+    min_role: str = "operator"
+    platform_admin: bool = False
+
+
+NAV: list[NavItem] = [
+    NavItem("Overview", "/dashboard", "layout_dashboard"),
+    NavItem("Assistants", "/assistants", "bot", "admin"),
+    NavItem("Knowledge", "/knowledge", "book_open", "admin"),
+    NavItem("Dialogs", "/dialogs", "messages_square"),
+    NavItem("Operator console", "/console", "headset"),
+    NavItem("Channels", "/channels", "radio_tower", "admin"),
+    NavItem("Analytics", "/analytics", "chart_bar", "admin"),
+    NavItem("Billing", "/billing", "wallet", "owner"),
+    NavItem("Team", "/team", "users", "admin"),
+    NavItem("Settings", "/settings", "settings"),
+    NavItem("Admin", "/admin", "shield", platform_admin=True),
+]
+
+_RANK = {"operator": 1, "admin": 2, "owner": 3}
+
+
+def _visible(item: NavItem) -> rx.Var[bool]:
+    if item.platform_admin:
+        return SessionState.is_platform_admin
+    need = _RANK[item.min_role]
+    rank = rx.cond(SessionState.role == "owner", 3, rx.cond(SessionState.role == "admin", 2, 1))
+    return rank >= need
+
+
+def _nav_link(item: NavItem, current: str) -> rx.Component:
+    active = item.route == current
+    return rx.cond(
+        _visible(item),
+        rx.link(
+            rx.hstack(rx.icon(item.icon, size=18), rx.text(item.label, size="2"), spacing="3",
+                      align="center"),
+            href=item.route,
+            underline="none",
+            color=rx.cond(active, rx.color("accent", 11), rx.color("gray", 12)),
+            background=rx.cond(active, rx.color("accent", 3), "transparent"),
+            padding_x="0.75rem",
+            padding_y="0.5rem",
+            border_radius="var(--radius-3)",
+            width="100%",
+            _hover={"background": rx.color("gray", 3)},
+            aria_current=rx.cond(active, "page", "false"),
+        ),
+    )
+
+
+def sidebar(current: str) -> rx.Component:
+    return rx.vstack(
+        rx.hstack(rx.icon("message_circle_reply", size=22, color=rx.color("accent", 10)),
+                  rx.heading("ReplyX", size="5"), spacing="2", align="center",
+                  padding_x="0.75rem", padding_bottom="1rem"),
+        *[_nav_link(item, current) for item in NAV],
+        width="15rem",
+        min_width="15rem",
+        height="100vh",
+        position="sticky",
+        top="0",
+        padding="1rem",
+        spacing="1",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+        as_="nav",
+        aria_label="Main",
+    )
+
+
+def topbar(title: str) -> rx.Component:
+    return rx.hstack(
+        rx.heading(title, size="6", id="page-title"),
+        rx.spacer(),
+        rx.badge(SessionState.workspace_name, variant="soft", size="2"),
+        rx.color_mode.button(variant="ghost", aria_label="Toggle light / dark theme"),
+        rx.menu.root(
+            rx.menu.trigger(
+                rx.button(rx.icon("circle_user", size=18), SessionState.user_name,
+                          variant="ghost", id="user-menu")
+            ),
+            rx.menu.content(
+                rx.menu.item(rx.text(SessionState.user_email, size="1", color_scheme="gray"),
+                             disabled=True),
+                rx.menu.item(rx.text("Role: ", SessionState.role, size="1"), disabled=True),
+                rx.menu.separator(),
+                rx.menu.item("Settings", on_click=rx.redirect("/settings")),
+                rx.menu.item("Log out", on_click=SessionState.logout, id="logout",
+                             color="red"),
+            ),
+        ),
+        width="100%",
+        align="center",
+        padding_y="1rem",
+        spacing="3",
+    )
+
+
+def dashboard_frame(title: str, route: str, body: rx.Component) -> rx.Component:
+    return rx.hstack(
+        sidebar(route),
+        rx.box(
+            topbar(title),
+            rx.cond(
+                SessionState.signed_in,
+                body,
+                rx.center(rx.spinner(size="3"), padding="4rem"),
+            ),
+            flex="1",
+            padding_x="2rem",
+            padding_bottom="2rem",
+            min_width="0",
+            as_="main",
+        ),
+        spacing="0",
+        align="start",
+        width="100%",
+    )
+
+
+def auth_card(title: str, *children: rx.Component) -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.hstack(rx.icon("message_circle_reply", size=26, color=rx.color("accent", 10)),
+                          rx.heading("ReplyX", size="6"), align="center", spacing="2"),
+                rx.heading(title, size="5", as_="h1", id="page-title"),
+                *children,
+                spacing="4",
+                width="100%",
+            ),
+            size="4",
+            width="100%",
+            max_width="26rem",
+        ),
+        rx.box(rx.color_mode.button(variant="ghost", aria_label="Toggle theme"),
+               position="fixed", top="1rem", right="1rem"),
+        min_height="100vh",
+        padding="1rem",
+        background=rx.color("gray", 2),
+    )
+
+
+def coming_next(what: str, issue_hint: str) -> rx.Component:
+    """For sections whose feature lands in a later release: says so, offers nothing fake."""
+    return rx.center(
+        rx.vstack(
+            rx.icon("hammer", size=36, color=rx.color("gray", 9)),
+            rx.heading(f"{what} is coming next", size="4"),
+            rx.text(issue_hint, color_scheme="gray", size="2", align="center", max_width="32rem"),
+            align="center",
+            spacing="3",
+        ),
+        padding="4rem",
+        border=f"1px dashed {rx.color('gray', 6)}",
+        border_radius="var(--radius-4)",
+    )

@@ -1,0 +1,21 @@
+"""The FastAPI app mounted in front of Reflex (api_transformer): REST, auth cookies, health."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from replyx_app.api import assistants_routes, auth_routes, system_routes
+
+
+def build_api() -> FastAPI:
+    api = FastAPI(
+        title="ReplyX API",
+        version="1",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    api.include_router(system_routes.router)
+    api.include_router(auth_routes.router)
+    api.include_router(assistants_routes.router)
+    return api

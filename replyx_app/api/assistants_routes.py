@@ -1,0 +1,89 @@
+"""REST: the workspace's assistants. Same service calls, same scoping, as the dashboard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from backend_services import assistants
+from backend_services.assistants import AssistantInput
+from backend_services.errors import DomainError
+from backend_services.models import Assistant
+from backend_services.principal import Principal
+from replyx_app.api.deps import current_principal, http_error, require_json
+
+router = APIRouter(prefix="/api/v1/assistants", tags=["assistants"],
+                   dependencies=[Depends(require_json)])
+
+
+class AssistantIn(BaseModel):
+    name: str = Field(max_length=80)
+    system_prompt: str = ""
+    model: str = assistants.DEFAULT_MODEL
+    temperature: float = 0.3
+    language: str = "en"
+    greeting: str = ""
+    is_active: bool = True
+
+
+class AssistantOut(BaseModel):
+    id: int
+    name: str
+    system_prompt: str
+    model: str
+    temperature: float
+    language: str
+    greeting: str
+    is_active: bool
+
+
+def _out(a: Assistant) -> AssistantOut:
+    return AssistantOut(
+        id=a.id or 0, name=a.name, system_prompt=a.system_prompt, model=a.model,
+        temperature=a.temperature, language=a.language, greeting=a.greeting,
+        is_active=a.is_active,
+    )
+
+
+@router.get("", response_model=list[AssistantOut])
+async def list_(p: Principal = Depends(current_principal)) -> list[AssistantOut]:
+    try:
+        return [_out(a) for a in await assistants.list_assistants(p)]
+    except DomainError as exc:
+        raise http_error(exc) from exc
+
+
+@router.get("/{assistant_id}", response_model=AssistantOut)
+async def get(assistant_id: int, p: Principal = Depends(current_principal)) -> AssistantOut:
+    try:
+        return _out(await assistants.get_assistant(p, assistant_id))
+    except DomainError as exc:
+        raise http_error(exc) from exc
+
+
+@router.post("", response_model=AssistantOut, status_code=201)
+async def create(body: AssistantIn, p: Principal = Depends(current_principal)) -> AssistantOut:
+    try:
+        return _out(await assistants.create_assistant(p, AssistantInput(**body.model_dump())))
+    except DomainError as exc:
+        raise http_error(exc) from exc
+
+
+@router.put("/{assistant_id}", response_model=AssistantOut)
+async def update(
+    assistant_id: int, body: AssistantIn, p: Principal = Depends(current_principal)
+) -> AssistantOut:
+    try:
+        return _out(
+            await assistants.update_assistant(p, assistant_id, AssistantInput(**body.model_dump()))
+        )
+    except DomainError as exc:
+        raise http_error(exc) from exc
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete(assistant_id: int, p: Principal = Depends(current_principal)) -> None:
+    try:
+        await assistants.delete_assistant(p, assistant_id)
+    except DomainError as exc:
+        raise http_error(exc) from exc

@@ -1,0 +1,51 @@
+"""Health, metrics and (development only) the mail outbox."""
+
+from __future__ import annotations
+
+import html
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from backend_services import health, mailer, metrics
+from backend_services.settings import get_settings
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/api/health")
+async def get_health() -> JSONResponse:
+    """200 when the database, Redis, the schema and the workers are all fine; 503 otherwise."""
+    report = await health.check()
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def get_metrics() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@router.get("/api/dev/mail", include_in_schema=False)
+async def dev_mail() -> HTMLResponse:
+    """Development only: the mails that would have been sent, newest first."""
+    settings = get_settings()
+    if settings.production or settings.smtp_host:
+        raise HTTPException(status_code=404)
+    items = []
+    for msg in mailer.read_outbox():
+        body = msg.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        items.append(
+            "<article><h3>{}</h3><p><b>To:</b> {} · <b>Date:</b> {}</p><pre>{}</pre></article>"
+            .format(*(html.escape(str(x)) for x in (msg["Subject"], msg["To"],
+                                                     msg["Date"] or "", text)))
+        )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>Outbox · ReplyX</title>"
+        "<style>body{font-family:system-ui;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "article{border:1px solid #ccc;border-radius:8px;padding:0 1rem;margin:1rem 0}"
+        "pre{white-space:pre-wrap}</style><h1>Development outbox</h1>"
+        + ("".join(items) or "<p>No mail yet.</p>")
+    )
+    return HTMLResponse(page)

@@ -1,0 +1,115 @@
+"""`replyx` command: run | web | migrate | fleet | jobs | create-admin | test."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+
+from backend_services.settings import ROOT, ConfigError, get_settings, validate_for_production
+
+
+def _check_config() -> None:
+    try:
+        validate_for_production(get_settings())
+    except ConfigError as exc:
+        print(f"[replyx] {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def cmd_run(_: argparse.Namespace) -> int:
+    _check_config()
+    from replyx_app.launcher import run_all
+
+    return run_all()
+
+
+def cmd_web(_: argparse.Namespace) -> int:
+    _check_config()
+    from replyx_app.launcher import run_web_only
+
+    return run_web_only()
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    _check_config()
+    from backend_services import migrations
+
+    migrations.upgrade()
+    print(f"[replyx] database at revision {migrations.head_revision()}")
+    return 0
+
+
+def cmd_fleet(_: argparse.Namespace) -> int:
+    _check_config()
+    from bot_fleet.supervisor import run
+
+    run()
+    return 0
+
+
+def cmd_jobs(_: argparse.Namespace) -> int:
+    _check_config()
+    from replyx_app.jobs_worker import run
+
+    run()
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    _check_config()
+    from replyx_app.admin_account import create_platform_admin
+
+    asyncio.run(create_platform_admin(args.email, args.password, args.name))
+    print(f"[replyx] {args.email} is a platform administrator")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Lint, type-check, then the whole pytest suite (real PostgreSQL, Valkey, Chromium)."""
+    py = sys.executable
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    steps = [
+        ("ruff", [py, "-m", "ruff", "check", "."]),
+        ("mypy", [py, "-m", "mypy"]),
+    ]
+    for name, argv in steps:
+        print(f"[replyx] {name}", flush=True)
+        code = subprocess.call(argv, cwd=ROOT, env=env)
+        if code != 0:
+            print(f"[replyx] {name} failed", flush=True)
+            return code
+    return subprocess.call([py, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="replyx", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="everything on one machine (embedded DB/Redis when unset)")
+    sub.add_parser("web", help="the web app only (Reflex + API)")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("fleet", help="the Telegram bot fleet supervisor")
+    sub.add_parser("jobs", help="the background job worker")
+    p = sub.add_parser("create-admin", help="create or reset a platform administrator")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--name", default="Administrator")
+    t = sub.add_parser("test", help="lint, type-check and run the whole test suite")
+    t.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    handler = {
+        "run": cmd_run,
+        "web": cmd_web,
+        "migrate": cmd_migrate,
+        "fleet": cmd_fleet,
+        "jobs": cmd_jobs,
+        "create-admin": cmd_create_admin,
+        "test": cmd_test,
+    }[args.command]
+    raise SystemExit(handler(args))
+
+
+if __name__ == "__main__":
+    main()

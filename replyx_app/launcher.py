@@ -1,0 +1,189 @@
+"""One-machine supervisor for `replyx run`: data servers, migrations, demo data, then the web,
+fleet and jobs processes. Ctrl-C stops the app processes first and the data servers last.
+
+Children run in their own sessions (process groups), so the terminal's SIGINT reaches only
+this process, which then terminates each group and waits; nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend_services.embedded_servers import EmbeddedPostgres, EmbeddedValkey
+from backend_services.settings import ROOT, Settings, get_settings, reset_settings_cache
+
+RESTART_BACKOFF_MAX = 30.0
+
+
+def say(msg: str) -> None:
+    print(f"[replyx] {msg}", flush=True)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    backoff: float = 1.0
+    next_start: float = 0.0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=ROOT, start_new_session=True
+        )
+        self.started_at = time.monotonic()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            say(f"{self.name} did not stop in {timeout:.0f} s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        # Granian / Reflex may leave grandchildren in the group: make sure none survive.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class DataServers:
+    pg: EmbeddedPostgres | None = None
+    valkey: EmbeddedValkey | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, settings: Settings) -> None:
+        if settings.database_url is None:
+            say("starting embedded PostgreSQL (pgvector)")
+            self.pg = EmbeddedPostgres(settings.data_dir / "postgres")
+            self.pg.start()
+            self.env["DATABASE_URL"] = self.pg.ensure_database("replyx")
+        if settings.redis_url is None:
+            say("starting embedded Valkey")
+            self.valkey = EmbeddedValkey(settings.data_dir / "valkey")
+            self.env["REDIS_URL"] = self.valkey.start()
+        os.environ.update(self.env)
+        reset_settings_cache()
+
+    def stop(self) -> None:
+        if self.valkey is not None:
+            say("stopping Valkey")
+            self.valkey.stop()
+        if self.pg is not None:
+            say("stopping PostgreSQL")
+            self.pg.stop()
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def web_argv(settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+        "--frontend-port", str(settings.port), "--backend-port", str(settings.port),
+        "--backend-host", settings.host, "--loglevel", "warning",
+    ]
+
+
+def web_env(settings: Settings) -> dict[str, str]:
+    prom = settings.data_dir / "prometheus"
+    prom.mkdir(parents=True, exist_ok=True)
+    for f in prom.glob("*.db"):
+        f.unlink()
+    return {
+        "GRANIAN_WORKERS": str(settings.web_workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(prom),
+        "REFLEX_REDIS_MAX_CONNECTIONS": "50",
+    }
+
+
+def run_all() -> int:
+    settings = get_settings()
+    servers = DataServers()
+    children: list[Child] = []
+    stopping = {"flag": False}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not stopping["flag"]:
+            say("stopping… (press Ctrl-C again to force)")
+        else:
+            raise KeyboardInterrupt
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        servers.start(settings)
+        settings = get_settings()
+        from backend_services import migrations
+        from replyx_app import seed
+
+        say("applying migrations")
+        migrations.upgrade()
+        if settings.demo_seed:
+            asyncio.run(seed.ensure_demo())
+        py = sys.executable
+        children = [
+            Child("web", web_argv(settings), child_env(web_env(settings))),
+            Child("fleet", [py, "-m", "bot_fleet"], child_env({})),
+            Child("jobs", [py, "-m", "replyx_app.cli", "jobs"], child_env({})),
+        ]
+        for c in children:
+            c.start()
+        say(f"ReplyX is starting at {settings.base_url} (the first start builds the frontend)")
+        if not settings.smtp_host:
+            say(f"mail goes to {settings.outbox_dir} and {settings.base_url}/api/dev/mail")
+        say("press Ctrl-C to stop")
+        _supervise(children, stopping)
+    finally:
+        for c in reversed(children):
+            c.stop()
+        servers.stop()
+        say("stopped")
+    return 0
+
+
+def _supervise(children: list[Child], stopping: dict[str, bool]) -> None:
+    """Restart a crashed child with exponential backoff; a long healthy run resets it."""
+    while not stopping["flag"]:
+        now = time.monotonic()
+        for c in children:
+            if c.proc is None:
+                if now >= c.next_start:
+                    c.start()
+                continue
+            code = c.proc.poll()
+            if code is None:
+                if now - c.started_at > 60:
+                    c.backoff = 1.0
+                continue
+            c.restarts += 1
+            say(f"{c.name} exited with code {code}; restarting in {c.backoff:.0f} s")
+            c.proc = None
+            c.next_start = now + c.backoff
+            c.backoff = min(c.backoff * 2, RESTART_BACKOFF_MAX)
+        time.sleep(0.5)  # poll: supervising child processes
+
+
+def run_web_only() -> int:
+    settings = get_settings()
+    env = child_env(web_env(settings))
+    return subprocess.call(web_argv(settings), env=env, cwd=Path(ROOT))

@@ -1,0 +1,66 @@
+"""Platform admin panel: accounts and the audit log."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from replyx_app.pages.registry import dashboard_page
+from state.admin import AdminState
+
+
+def _user_row(u: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(
+        rx.table.cell(rx.vstack(rx.text(u["email"], weight="medium"),
+                                rx.text(u["name"], size="1", color_scheme="gray"), spacing="0")),
+        rx.table.cell(rx.cond(u["confirmed"], "yes", "no")),
+        rx.table.cell(rx.cond(u["platform_admin"], rx.badge("platform admin"), "")),
+        rx.table.cell(u["created"]),
+        rx.table.cell(rx.cond(
+            u["blocked"],
+            rx.button("Unblock", size="1", variant="soft",
+                      on_click=AdminState.set_blocked(u["id"], False)),
+            rx.button("Block", size="1", variant="soft", color_scheme="red",
+                      on_click=AdminState.set_blocked(u["id"], True)),
+        )),
+        class_name="admin-user-row",
+    )
+
+
+def _audit_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(*[rx.table.cell(a[k]) for k in
+                          ("at", "action", "actor", "workspace", "target", "ip")])
+
+
+@dashboard_page("/admin", "Platform admin", role="platform_admin", on_load=[AdminState.load])
+def admin_page() -> rx.Component:
+    return rx.tabs.root(
+        rx.tabs.list(rx.tabs.trigger("Accounts", value="users"),
+                     rx.tabs.trigger("Audit log", value="audit")),
+        rx.tabs.content(
+            rx.vstack(
+                rx.form(rx.hstack(rx.input(name="q", placeholder="Search by e-mail"),
+                                  rx.button("Search", type="submit")),
+                        on_submit=AdminState.search),
+                rx.table.root(
+                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                                   ("Account", "Confirmed", "", "Created", "")])),
+                    rx.table.body(rx.foreach(AdminState.users, _user_row)),
+                    width="100%", variant="surface",
+                ),
+                spacing="3", padding_top="1rem",
+            ),
+            value="users",
+        ),
+        rx.tabs.content(
+            rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                               ("When", "Action", "Actor", "Workspace",
+                                                "Target", "IP")])),
+                rx.table.body(rx.foreach(AdminState.audit, _audit_row)),
+                width="100%", variant="surface", size="1",
+            ),
+            value="audit", padding_top="1rem",
+        ),
+        default_value="users",
+        width="100%",
+    )

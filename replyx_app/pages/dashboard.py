@@ -1,0 +1,320 @@
+"""Dashboard pages: overview, assistants, team, settings, and the sections still to come."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from backend_services.assistants import LANGUAGES
+from components.forms import error_callout, field, textarea_field
+from components.layout import coming_next
+from replyx_app.pages.registry import dashboard_page
+from state.assistants import AssistantsState
+from state.overview import OverviewState
+from state.session import SessionState
+from state.settings import SettingsState
+from state.team import TeamState
+
+
+def _stat(label: str, value: rx.Var[int], icon: str) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.icon(icon, size=28, color=rx.color("accent", 10)),
+            rx.vstack(rx.text(label, size="2", color_scheme="gray"),
+                      rx.heading(value, size="7"), spacing="0"),
+            align="center", spacing="4",
+        ),
+        min_width="14rem",
+    )
+
+
+@dashboard_page("/dashboard", "Overview", on_load=[OverviewState.load])
+def overview() -> rx.Component:
+    return rx.vstack(
+        rx.text("Welcome back, ", SessionState.user_name, ".", size="4"),
+        rx.hstack(
+            _stat("Assistants", OverviewState.assistant_count, "bot"),
+            _stat("Active assistants", OverviewState.active_count, "zap"),
+            wrap="wrap", spacing="4",
+        ),
+        rx.cond(
+            OverviewState.loaded & (OverviewState.assistant_count == 0),
+            rx.callout("No assistants yet. Create one on the Assistants page to start.",
+                       icon="info"),
+        ),
+        spacing="5",
+    )
+
+
+def _assistant_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(
+        rx.table.cell(rx.text(a["name"], weight="medium")),
+        rx.table.cell(a["model"]),
+        rx.table.cell(a["language"]),
+        rx.table.cell(a["temperature"]),
+        rx.table.cell(rx.cond(a["is_active"], rx.badge("active", color_scheme="green"),
+                              rx.badge("paused", color_scheme="gray"))),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(rx.icon("pencil", size=14), "Edit", size="1", variant="soft",
+                          on_click=AssistantsState.open_edit(a["id"])),
+                rx.button(rx.icon("trash_2", size=14), "Delete", size="1", variant="soft",
+                          color_scheme="red", on_click=AssistantsState.ask_delete(a["id"])),
+                spacing="2",
+            )
+        ),
+        class_name="assistant-row",
+    )
+
+
+def _assistant_editor() -> rx.Component:
+    d = AssistantsState.draft
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(rx.cond(AssistantsState.editing_id == 0, "New assistant",
+                                    "Edit assistant")),
+            rx.form(
+                rx.vstack(
+                    error_callout(AssistantsState.form_error),
+                    field("Name", "name", default_value=d["name"].to(str), required=True,
+                          auto_focus=True, max_length=80),
+                    textarea_field("System prompt", "system_prompt",
+                                   default_value=d["system_prompt"].to(str), rows="5",
+                                   placeholder="You are the support assistant of …"),
+                    rx.hstack(
+                        field("Model", "model", default_value=d["model"].to(str)),
+                        field("Temperature (0–2)", "temperature", type="number", step="0.1",
+                              min="0", max="2", default_value=d["temperature"].to(str)),
+                        width="100%", spacing="3",
+                    ),
+                    rx.vstack(
+                        rx.text("Language", size="2", weight="medium"),
+                        rx.select.root(
+                            rx.select.trigger(width="100%", id="language"),
+                            rx.select.content(*[rx.select.item(label, value=code)
+                                                for code, label in LANGUAGES.items()]),
+                            name="language", default_value=d["language"].to(str),
+                        ),
+                        spacing="1", width="100%",
+                    ),
+                    textarea_field("Greeting", "greeting", default_value=d["greeting"].to(str),
+                                   rows="2", placeholder="Hi! How can I help?"),
+                    rx.hstack(rx.switch(name="is_active", default_checked=d["is_active"].to(bool),
+                                        id="is_active"),
+                              rx.text("Active (answers visitors)", as_="label",
+                                      html_for="is_active", size="2")),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray",
+                                                  type="button")),
+                        rx.button("Save", type="submit", id="assistant-save"),
+                        justify="end", width="100%",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=AssistantsState.save,
+                reset_on_submit=False,
+            ),
+            max_width="40rem",
+        ),
+        open=AssistantsState.editor_open,
+        on_open_change=AssistantsState.set_editor_open,
+    )
+
+
+def _delete_confirm() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this assistant?"),
+            rx.alert_dialog.description(
+                "Its knowledge, channels and conversations are deleted with it. "
+                "This cannot be undone."),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
+                                                 on_click=AssistantsState.cancel_delete)),
+                rx.alert_dialog.action(rx.button(
+                    "Delete", color_scheme="red", id="confirm-delete",
+                    on_click=AssistantsState.delete(AssistantsState.confirm_delete_id))),
+                justify="end", spacing="3", margin_top="1rem",
+            ),
+        ),
+        open=AssistantsState.confirm_delete_id != 0,
+    )
+
+
+@dashboard_page("/assistants", "Assistants", role="admin", on_load=[AssistantsState.load])
+def assistants_page() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.text("Assistants answer your visitors from your knowledge.", color_scheme="gray"),
+            rx.spacer(),
+            rx.button(rx.icon("plus", size=16), "New assistant",
+                      on_click=AssistantsState.open_new, id="new-assistant"),
+            width="100%", align="center",
+        ),
+        rx.cond(
+            ~AssistantsState.loaded,
+            rx.center(rx.spinner(), padding="2rem", width="100%"),
+            rx.cond(
+                AssistantsState.items.length() == 0,
+                rx.center(
+                    rx.vstack(rx.icon("bot", size=36, color=rx.color("gray", 8)),
+                              rx.text("No assistants yet."),
+                              rx.button("Create your first assistant",
+                                        on_click=AssistantsState.open_new),
+                              align="center"),
+                    padding="3rem", width="100%",
+                    border=f"1px dashed {rx.color('gray', 6)}",
+                    border_radius="var(--radius-4)",
+                ),
+                rx.table.root(
+                    rx.table.header(rx.table.row(
+                        *[rx.table.column_header_cell(h) for h in
+                          ("Name", "Model", "Language", "Temperature", "Status", "")])),
+                    rx.table.body(rx.foreach(AssistantsState.items, _assistant_row)),
+                    width="100%", variant="surface",
+                ),
+            ),
+        ),
+        _assistant_editor(),
+        _delete_confirm(),
+        spacing="4", width="100%",
+    )
+
+
+def _member_row(m: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(
+        rx.table.cell(rx.vstack(rx.text(m["name"], weight="medium"),
+                                rx.text(m["email"], size="1", color_scheme="gray"),
+                                spacing="0")),
+        rx.table.cell(
+            rx.select(["owner", "admin", "operator"], value=m["role"].to(str),
+                      on_change=lambda r: TeamState.change_role(m["membership_id"], r),
+                      size="1", disabled=m["user_id"] == TeamState.me_id)
+        ),
+        rx.table.cell(m["joined"]),
+        rx.table.cell(rx.cond(
+            m["user_id"] != TeamState.me_id,
+            rx.button("Remove", size="1", variant="soft", color_scheme="red",
+                      on_click=TeamState.remove(m["membership_id"])),
+        )),
+        class_name="member-row",
+    )
+
+
+def _invitation_row(i: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(
+        rx.table.cell(i["email"]),
+        rx.table.cell(rx.badge(i["role"])),
+        rx.table.cell(i["expires"]),
+        rx.table.cell(rx.button("Revoke", size="1", variant="soft",
+                                on_click=TeamState.revoke(i["id"]))),
+    )
+
+
+@dashboard_page("/team", "Team", role="admin", on_load=[TeamState.load])
+def team_page() -> rx.Component:
+    return rx.vstack(
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading("Invite a teammate", size="3"),
+                    error_callout(TeamState.invite_error),
+                    rx.hstack(
+                        rx.input(name="email", id="invite-email", type="email",
+                                 placeholder="teammate@company.com", required=True, flex="1"),
+                        rx.select(["operator", "admin"], name="role", default_value="operator"),
+                        rx.button("Send invitation", type="submit", id="invite-submit"),
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=TeamState.invite,
+                reset_on_submit=True,
+            ),
+            width="100%",
+        ),
+        rx.heading("Members", size="4"),
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                           ("Member", "Role", "Joined", "")])),
+            rx.table.body(rx.foreach(TeamState.members, _member_row)),
+            width="100%", variant="surface",
+        ),
+        rx.cond(
+            TeamState.invitations.length() > 0,
+            rx.vstack(
+                rx.heading("Pending invitations", size="4"),
+                rx.table.root(
+                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                                   ("E-mail", "Role", "Expires", "")])),
+                    rx.table.body(rx.foreach(TeamState.invitations, _invitation_row)),
+                    width="100%", variant="surface",
+                ),
+                width="100%",
+            ),
+        ),
+        spacing="4", width="100%",
+    )
+
+
+@dashboard_page("/settings", "Settings", on_load=[SettingsState.load])
+def settings_page() -> rx.Component:
+    return rx.vstack(
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading("Profile", size="3"),
+                    rx.text("E-mail: ", SessionState.user_email, size="2", color_scheme="gray"),
+                    field("Name", "name", default_value=SettingsState.profile_name,
+                          key=SettingsState.profile_name, required=True),
+                    rx.button("Save profile", type="submit", id="save-profile"),
+                    spacing="3", align="start",
+                ),
+                on_submit=SettingsState.save_profile,
+            ),
+            width="100%", max_width="36rem",
+        ),
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading("Password", size="3"),
+                    error_callout(SettingsState.password_error),
+                    field("Current password", "current_password", type="password",
+                          auto_complete="current-password", required=True),
+                    field("New password (10+ characters)", "new_password", type="password",
+                          auto_complete="new-password", required=True),
+                    field("Repeat the new password", "new_password2", type="password",
+                          auto_complete="new-password", required=True),
+                    rx.button("Change password", type="submit", id="change-password"),
+                    spacing="3", align="start",
+                ),
+                on_submit=SettingsState.change_password,
+            ),
+            width="100%", max_width="36rem",
+        ),
+        spacing="4",
+    )
+
+
+_LATER = [
+    ("/knowledge", "Knowledge", "admin",
+     "Upload documents, crawl your help centre and curate Q&A pairs your assistants answer "
+     "from."),
+    ("/dialogs", "Dialogs", "operator",
+     "Every conversation from the website widget and Telegram, searchable and filterable."),
+    ("/console", "Operator console", "operator",
+     "Watch conversations live, take over from the AI and reply as a human."),
+    ("/channels", "Channels", "admin",
+     "Put assistants on your website as a chat widget and on Telegram as bots."),
+    ("/analytics", "Analytics", "admin",
+     "Conversation volume, resolution by AI versus humans, response times and costs."),
+    ("/billing", "Billing", "owner",
+     "Your prepaid balance, top-ups and the usage ledger."),
+]
+
+
+def _later_page(path: str, title: str, role: str, blurb: str) -> None:
+    dashboard_page(path, title, role=role)(lambda: coming_next(title, blurb))
+
+
+for _path, _title, _role, _blurb in _LATER:
+    _later_page(_path, _title, _role, _blurb)

@@ -1,0 +1,22 @@
+"""The Reflex app: pages from the registry, FastAPI in front, middleware around it all."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+import replyx_app.pages.admin
+import replyx_app.pages.auth
+import replyx_app.pages.dashboard  # noqa: F401  (pages register themselves)
+from replyx_app.api import build_api
+from replyx_app.middleware import SecurityAndMetrics
+from replyx_app.pages.registry import add_all
+from state.session import SessionState
+
+
+def index() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), min_height="100vh")
+
+
+app = rx.App(api_transformer=[build_api(), SecurityAndMetrics])
+app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
+add_all(app)

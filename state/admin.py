@@ -1,0 +1,50 @@
+"""Platform admin panel: accounts (block / unblock) and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from backend_services import platform_admin
+from backend_services.principal import Principal
+from state.session import SessionState, guarded
+
+
+class AdminState(SessionState):
+    users: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
+    query: str = ""
+
+    async def _reload(self, principal: Principal) -> None:
+        self.users = [asdict(u) for u in await platform_admin.list_users(principal, self.query)]
+        self.audit = [
+            {
+                "at": a.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "action": a.action,
+                "actor": str(a.actor_user_id or ""),
+                "workspace": str(a.workspace_id or ""),
+                "target": a.target,
+                "ip": a.ip,
+            }
+            for a in await platform_admin.audit_log(principal, 100)
+        ]
+
+    @rx.event
+    @guarded(None, platform_admin=True)
+    async def load(self, *, principal: Principal) -> None:
+        await self._reload(principal)
+
+    @rx.event
+    @guarded(None, platform_admin=True)
+    async def search(self, form: dict[str, Any], *, principal: Principal) -> None:
+        self.query = str(form.get("q", ""))[:100]
+        await self._reload(principal)
+
+    @rx.event
+    @guarded(None, platform_admin=True)
+    async def set_blocked(self, user_id: int, blocked: bool, *, principal: Principal) -> Any:
+        await platform_admin.set_blocked(principal, int(user_id), bool(blocked))
+        await self._reload(principal)
+        return rx.toast.success("Account blocked." if blocked else "Account unblocked.")

@@ -1,0 +1,120 @@
+"""Assistants page: list, create, edit, delete. Thin: every handler is guarded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from backend_services import assistants
+from backend_services.assistants import AssistantInput
+from backend_services.errors import ValidationFailed
+from backend_services.models import Role
+from backend_services.principal import Principal
+from state.session import SessionState, guarded
+
+
+def _row(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "model": a.model,
+        "language": a.language,
+        "temperature": a.temperature,
+        "greeting": a.greeting,
+        "system_prompt": a.system_prompt,
+        "is_active": a.is_active,
+    }
+
+
+def _input(form: dict[str, Any]) -> AssistantInput:
+    try:
+        temperature = float(str(form.get("temperature", "0.3")).replace(",", ".") or 0.3)
+    except ValueError as exc:
+        raise ValidationFailed("Temperature must be a number between 0 and 2.") from exc
+    return AssistantInput(
+        name=str(form.get("name", "")),
+        system_prompt=str(form.get("system_prompt", "")),
+        model=str(form.get("model", "")),
+        temperature=temperature,
+        language=str(form.get("language", "en")),
+        greeting=str(form.get("greeting", "")),
+        is_active=str(form.get("is_active", "")) in ("on", "true", "True", "1"),
+    )
+
+
+class AssistantsState(SessionState):
+    items: list[dict[str, Any]] = []
+    loaded: bool = False
+    editor_open: bool = False
+    editing_id: int = 0
+    form_error: str = ""
+    draft: dict[str, Any] = {}
+    confirm_delete_id: int = 0
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def load(self, *, principal: Principal) -> None:
+        self.items = [_row(a) for a in await assistants.list_assistants(principal)]
+        self.loaded = True
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def open_new(self, *, principal: Principal) -> None:
+        self.editing_id = 0
+        self.form_error = ""
+        self.draft = {"name": "", "system_prompt": "", "model": assistants.DEFAULT_MODEL,
+                      "temperature": 0.3, "language": "en", "greeting": "", "is_active": True}
+        self.editor_open = True
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def open_edit(self, assistant_id: int, *, principal: Principal) -> None:
+        row = await assistants.get_assistant(principal, int(assistant_id))
+        self.editing_id = int(row.id or 0)
+        self.form_error = ""
+        self.draft = _row(row)
+        self.editor_open = True
+
+    @rx.event
+    def close_editor(self) -> None:
+        self.editor_open = False
+
+    @rx.event
+    def set_editor_open(self, value: bool) -> None:
+        self.editor_open = value
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        self.form_error = ""
+        try:
+            data = _input(form)
+            if self.editing_id:
+                await assistants.update_assistant(principal, self.editing_id, data)
+                msg = f"Saved “{data.name.strip()}”."
+            else:
+                await assistants.create_assistant(principal, data)
+                msg = f"Created “{data.name.strip()}”."
+        except ValidationFailed as exc:
+            self.form_error = exc.message
+            return None
+        self.editor_open = False
+        self.items = [_row(a) for a in await assistants.list_assistants(principal)]
+        return rx.toast.success(msg)
+
+    @rx.event
+    def ask_delete(self, assistant_id: int) -> None:
+        self.confirm_delete_id = int(assistant_id)
+
+    @rx.event
+    def cancel_delete(self) -> None:
+        self.confirm_delete_id = 0
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def delete(self, assistant_id: int, *, principal: Principal) -> Any:
+        await assistants.delete_assistant(principal, int(assistant_id))
+        self.confirm_delete_id = 0
+        self.items = [_row(a) for a in await assistants.list_assistants(principal)]
+        return rx.toast.success("Assistant deleted.")

@@ -1,0 +1,24 @@
+"""Overview page: what exists in the workspace, at a glance."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from backend_services import assistants
+from backend_services.models import Role
+from backend_services.principal import Principal
+from state.session import SessionState, guarded
+
+
+class OverviewState(SessionState):
+    assistant_count: int = 0
+    active_count: int = 0
+    loaded: bool = False
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def load(self, *, principal: Principal) -> None:
+        rows = await assistants.list_assistants(principal)
+        self.assistant_count = len(rows)
+        self.active_count = sum(1 for a in rows if a.is_active)
+        self.loaded = True

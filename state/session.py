@@ -1,0 +1,149 @@
+"""The signed-in principal for Reflex states, and the guard every event handler goes through.
+
+The session id lives only in an HttpOnly cookie. The browser sends it with the websocket
+handshake; Reflex keeps handshake headers server-side (never serialised to the client),
+so `router.headers.cookie` is the trustworthy source. Every guarded handler re-reads the
+session from PostgreSQL, so a logout, block or role change applies to the next event.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import reflex as rx
+
+from backend_services import auth
+from backend_services.errors import DomainError, NotAuthenticated
+from backend_services.models import Role
+from backend_services.principal import Principal
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "replyx_session"
+
+
+def read_session_cookie(cookie_header: str) -> str | None:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(cookie_header or "")
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
+def fail(exc: DomainError) -> Any:
+    """The one place domain errors become something the user sees."""
+    if isinstance(exc, NotAuthenticated):
+        return [rx.toast.error(exc.message), rx.redirect("/login")]
+    return rx.toast.error(exc.message)
+
+
+class SessionState(rx.State):
+    """Display data about the signed-in user. Nothing here is a secret."""
+
+    user_name: str = ""
+    user_email: str = ""
+    workspace_name: str = ""
+    role: str = ""
+    is_platform_admin: bool = False
+    signed_in: bool = False
+
+    async def _principal(self, minimum: Role | None = Role.OPERATOR) -> Principal:
+        sid = read_session_cookie(self.router.headers.cookie)
+        principal = await auth.authenticate(sid, ip=self.router.session.client_ip)
+        if minimum is not None:
+            principal.require(minimum)
+        return principal
+
+    def _show(self, p: Principal) -> None:
+        self.user_name = p.name or p.email
+        self.user_email = p.email
+        self.workspace_name = p.workspace_name
+        self.role = p.role.value
+        self.is_platform_admin = p.is_platform_admin
+        self.signed_in = True
+
+    async def _guard_page(self, minimum: Role | None, platform_admin: bool = False) -> Any:
+        try:
+            p = await self._principal(None)
+        except NotAuthenticated:
+            self.signed_in = False
+            return rx.redirect(f"/login?next={self.router.url.path}")
+        self._show(p)
+        if platform_admin and not p.is_platform_admin:
+            return [rx.toast.error("Only platform administrators can open that page."),
+                    rx.redirect("/dashboard")]
+        if minimum is not None and not p.has_role(minimum):
+            return [rx.toast.error(f"That page needs the {minimum.value} role."),
+                    rx.redirect("/dashboard")]
+        return None
+
+    @rx.event
+    async def guard_operator(self) -> Any:
+        return await self._guard_page(Role.OPERATOR)
+
+    @rx.event
+    async def guard_admin(self) -> Any:
+        return await self._guard_page(Role.ADMIN)
+
+    @rx.event
+    async def guard_owner(self) -> Any:
+        return await self._guard_page(Role.OWNER)
+
+    @rx.event
+    async def guard_platform_admin(self) -> Any:
+        return await self._guard_page(None, platform_admin=True)
+
+    @rx.event
+    async def redirect_home(self) -> Any:
+        """`/`: signed-in users go to their dashboard, everyone else to sign-in."""
+        try:
+            await self._principal(None)
+        except NotAuthenticated:
+            return rx.redirect("/login")
+        return rx.redirect("/dashboard")
+
+    @rx.event
+    async def logout(self) -> Any:
+        sid = read_session_cookie(self.router.headers.cookie)
+        await auth.logout(sid, ip=self.router.session.client_ip)
+        self.signed_in = False
+        # The HTTP endpoint clears the HttpOnly cookie, which the websocket cannot do.
+        return rx.call_script("window.location.assign('/api/auth/logout')")
+
+
+def guarded(minimum: Role | None = Role.OPERATOR, *, platform_admin: bool = False) -> Callable[
+    [Callable[..., Any]], Callable[..., Any]
+]:
+    """Wrap an event handler so it runs only for a principal with `minimum` role.
+
+    Any handler can be invoked by a crafted websocket message, so the check lives in the
+    handler itself, not in the page's on_load. The body receives the checked principal as
+    the keyword `principal`; its domain errors are shown through `fail`.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        params = list(inspect.signature(fn).parameters.values())
+        public = [p for p in params if p.name != "principal"]
+
+        @functools.wraps(fn)
+        async def handler(self: SessionState, *args: Any, **kwargs: Any) -> Any:
+            try:
+                p = await self._principal(minimum)
+                if platform_admin:
+                    p.require_platform_admin()
+                return await fn(self, *args, **kwargs, principal=p)
+            except DomainError as exc:
+                return fail(exc)
+
+        handler.__signature__ = inspect.Signature(public)  # type: ignore[attr-defined]
+        del handler.__wrapped__  # type: ignore[attr-defined]
+        return handler
+
+    return wrap

@@ -1,0 +1,76 @@
+"""Team page: members, roles, invitations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from backend_services import team
+from backend_services.errors import ValidationFailed
+from backend_services.mailer import MailError
+from backend_services.models import Role
+from backend_services.principal import Principal
+from state.session import SessionState, guarded
+
+
+class TeamState(SessionState):
+    members: list[dict[str, Any]] = []
+    invitations: list[dict[str, Any]] = []
+    loaded: bool = False
+    invite_error: str = ""
+    me_id: int = 0
+
+    async def _reload(self, principal: Principal) -> None:
+        self.members = [asdict(m) for m in await team.list_members(principal)]
+        self.invitations = [asdict(i) for i in await team.list_invitations(principal)]
+        self.me_id = principal.user_id
+        self.loaded = True
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def load(self, *, principal: Principal) -> None:
+        await self._reload(principal)
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def invite(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        self.invite_error = ""
+        email = str(form.get("email", ""))
+        try:
+            role = Role(str(form.get("role", "operator")))
+        except ValueError:
+            self.invite_error = "Choose a role."
+            return None
+        try:
+            await team.invite(principal, email, role)
+        except ValidationFailed as exc:
+            self.invite_error = exc.message
+            return None
+        except MailError as exc:
+            self.invite_error = str(exc)
+        await self._reload(principal)
+        return [rx.toast.success(f"Invitation sent to {email.strip()}."),
+                rx.set_value("invite-email", "")]
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def change_role(self, membership_id: int, role: str, *, principal: Principal) -> Any:
+        await team.change_role(principal, int(membership_id), Role(role))
+        await self._reload(principal)
+        return rx.toast.success("Role changed.")
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def remove(self, membership_id: int, *, principal: Principal) -> Any:
+        await team.remove_member(principal, int(membership_id))
+        await self._reload(principal)
+        return rx.toast.success("Member removed.")
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def revoke(self, invitation_id: int, *, principal: Principal) -> Any:
+        await team.revoke_invitation(principal, int(invitation_id))
+        await self._reload(principal)
+        return rx.toast.success("Invitation revoked.")
