@@ -26,7 +26,7 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REPLYX_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="REPLYX_", extra="ignore", populate_by_name=True)
 
     env: Literal["development", "production"] = "development"
     data_dir: Path = ROOT / ".replyx-data"
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         return self.redis_url
 
 
-DEFAULT_CREDENTIAL_MARKERS = ("changeme", "password", "replyx", "secret", "admin")
+DEFAULT_CREDENTIAL_MARKERS = ("changeme", "password", "postgres", "replyx", "secret", "admin")
 
 
 def validate_for_production(s: Settings) -> None:

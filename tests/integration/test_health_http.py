@@ -1,0 +1,116 @@
+"""/api/health and /metrics over real HTTP (the API served by uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest_asyncio
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from backend_services import heartbeats
+from backend_services.embedded_servers import EmbeddedValkey
+from backend_services.redis_client import close_redis
+from backend_services.settings import reset_settings_cache
+from replyx_app.api import build_api
+from replyx_app.middleware import SecurityAndMetrics
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture
+async def api_url(services: dict[str, str]) -> AsyncIterator[str]:
+    port = _port()
+    config = uvicorn.Config(SecurityAndMetrics(build_api()), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)  # poll: uvicorn sets `started` once it listens
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def _beat_all() -> None:
+    await heartbeats.beat("fleet", ttl=30)
+    await heartbeats.beat("jobs", ttl=30)
+
+
+async def test_health_is_ok_when_everything_answers(clean: None, api_url: str) -> None:
+    await _beat_all()
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{api_url}/api/health")
+    body = r.json()
+    assert r.status_code == 200, body
+    assert body["status"] == "ok"
+    assert body["checks"]["migrations"]["current"] == body["checks"]["migrations"]["head"]
+
+
+async def test_health_reports_a_missing_worker_as_degraded(clean: None, api_url: str) -> None:
+    await heartbeats.beat("fleet", ttl=30)
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{api_url}/api/health")
+    assert r.status_code == 503
+    assert r.json()["checks"]["workers"]["jobs"] == {"alive": 0, "ok": False}
+
+
+async def test_health_reports_a_stopped_redis_as_degraded(
+    clean: None, api_url: str, tmp_path: Path
+) -> None:
+    own = EmbeddedValkey(tmp_path / "valkey")
+    original = os.environ["REDIS_URL"]
+    os.environ["REDIS_URL"] = own.start()
+    reset_settings_cache()
+    await close_redis()
+    try:
+        await _beat_all()
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{api_url}/api/health")).status_code == 200
+            own.stop()
+            r = await client.get(f"{api_url}/api/health")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["status"] == "degraded"
+        assert body["checks"]["redis"]["ok"] is False
+        assert body["checks"]["database"]["ok"] is True
+    finally:
+        own.stop()
+        os.environ["REDIS_URL"] = original
+        reset_settings_cache()
+        await close_redis()
+
+
+async def test_metrics_are_prometheus_text_with_request_counts(
+    clean: None, api_url: str
+) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.get(f"{api_url}/api/health")
+        r = await client.get(f"{api_url}/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    assert "replyx_http_requests" in families
+    health = [s for s in families["replyx_http_requests"].samples
+              if s.labels.get("route") == "/api/health"]
+    assert health and health[0].value >= 1
+    assert "replyx_db_pool_connections" in families
+    assert "replyx_websocket_connections" in families
+
+
+async def test_every_response_forbids_framing_by_other_sites(clean: None, api_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{api_url}/api/health")
+    assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert r.headers["x-frame-options"] == "SAMEORIGIN"
+    assert r.headers["x-content-type-options"] == "nosniff"
