@@ -150,7 +150,9 @@ async def signup(
             session, "signup", workspace_id=workspace.id, actor_user_id=user.id, target=email, ip=ip
         )
         result = SignupResult(user_id=user.id, workspace_id=workspace.id)
-    await _send_confirmation(email, token)
+        # Inside the transaction: when the mail cannot go out, no half-made account is left
+        # behind that would block signing up again with the same address.
+        await _send_confirmation(email, token)
     return result
 
 
@@ -316,6 +318,7 @@ async def authenticate(session_id: str | None, *, ip: str = "") -> Principal:
             name=user.name,
             workspace_name=workspace.name,
             ip=ip,
+            session_key=row.id_hash,
         )
 
 
@@ -393,6 +396,14 @@ async def change_password(principal: Principal, current: str, new: str) -> None:
             raise ValidationFailed("The current password is not right.")
         user.password_hash = await hash_password_async(new)
         session.add(user)
+        # Everyone else who knew the old password is signed out; this session stays.
+        await session.exec(  # type: ignore[call-overload]
+            update(UserSession)
+            .where(col(UserSession.user_id) == principal.user_id)
+            .where(col(UserSession.revoked_at).is_(None))
+            .where(col(UserSession.id_hash) != principal.session_key)
+            .values(revoked_at=_now())
+        )
         await audit.record(
             session,
             "password_changed",

@@ -18,6 +18,7 @@ class Principal:
     name: str = ""
     workspace_name: str = ""
     ip: str = ""
+    session_key: str = ""  # SHA-256 of the session id: which login this is, not a secret
 
     def has_role(self, minimum: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[minimum]

@@ -139,14 +139,17 @@ async def invite(principal: Principal, email: str, role: Role) -> str:
             ip=principal.ip,
             details={"role": role.value},
         )
-    link = f"{get_settings().base_url}/invite?token={token}"
-    await mailer.send(
-        email,
-        f"You are invited to {principal.workspace_name} on ReplyX",
-        f"{principal.name or principal.email} invited you to join the workspace "
-        f"“{principal.workspace_name}” on ReplyX as {role.value}.\n\n"
-        f"Accept the invitation here:\n{link}\n\nThe link works once and expires in 7 days.\n",
-    )
+        # Mailed inside the transaction: if the mail cannot be sent, no invitation is left
+        # pending that nobody received.
+        link = f"{get_settings().base_url}/invite?token={token}"
+        await mailer.send(
+            email,
+            f"You are invited to {principal.workspace_name} on ReplyX",
+            f"{principal.name or principal.email} invited you to join the workspace "
+            f"“{principal.workspace_name}” on ReplyX as {role.value}.\n\n"
+            f"Accept the invitation here:\n{link}\n\n"
+            "The link works once and expires in 7 days.\n",
+        )
     return token
 
 

@@ -64,29 +64,36 @@ def _nav_link(item: NavItem, current: str) -> rx.Component:
     )
 
 
+def _logo(size: str) -> rx.Component:
+    return rx.hstack(rx.icon("message_circle_reply", size=24, color=rx.color("accent", 10)),
+                     rx.text("ReplyX", size=size, weight="bold"), spacing="2", align="center")
+
+
 def sidebar(current: str) -> rx.Component:
-    return rx.vstack(
-        rx.hstack(rx.icon("message_circle_reply", size=22, color=rx.color("accent", 10)),
-                  rx.heading("ReplyX", size="5"), spacing="2", align="center",
-                  padding_x="0.75rem", padding_bottom="1rem"),
-        *[_nav_link(item, current) for item in NAV],
-        width="15rem",
-        min_width="15rem",
-        height="100vh",
-        position="sticky",
-        top="0",
-        padding="1rem",
-        spacing="1",
-        border_right=f"1px solid {rx.color('gray', 5)}",
-        background=rx.color("gray", 2),
-        as_="nav",
+    return rx.el.nav(
+        rx.vstack(
+            rx.box(_logo("5"), padding_x="0.75rem", padding_bottom="1rem"),
+            *[_nav_link(item, current) for item in NAV],
+            spacing="1",
+            padding="1rem",
+            width="100%",
+        ),
         aria_label="Main",
+        style={
+            "width": "15rem",
+            "min_width": "15rem",
+            "height": "100vh",
+            "position": "sticky",
+            "top": "0",
+            "border_right": f"1px solid {rx.color('gray', 5)}",
+            "background": rx.color("gray", 2),
+        },
     )
 
 
 def topbar(title: str) -> rx.Component:
     return rx.hstack(
-        rx.heading(title, size="6", id="page-title"),
+        rx.heading(title, size="6", as_="h1", id="page-title"),
         rx.spacer(),
         rx.badge(SessionState.workspace_name, variant="soft", size="2"),
         rx.color_mode.button(variant="ghost", aria_label="Toggle light / dark theme"),
@@ -115,18 +122,14 @@ def topbar(title: str) -> rx.Component:
 def dashboard_frame(title: str, route: str, body: rx.Component) -> rx.Component:
     return rx.hstack(
         sidebar(route),
-        rx.box(
+        rx.el.main(
             topbar(title),
             rx.cond(
                 SessionState.signed_in,
                 body,
                 rx.center(rx.spinner(size="3"), padding="4rem"),
             ),
-            flex="1",
-            padding_x="2rem",
-            padding_bottom="2rem",
-            min_width="0",
-            as_="main",
+            style={"flex": "1", "padding": "0 2rem 2rem", "min_width": "0"},
         ),
         spacing="0",
         align="start",
@@ -138,8 +141,7 @@ def auth_card(title: str, *children: rx.Component) -> rx.Component:
     return rx.center(
         rx.card(
             rx.vstack(
-                rx.hstack(rx.icon("message_circle_reply", size=26, color=rx.color("accent", 10)),
-                          rx.heading("ReplyX", size="6"), align="center", spacing="2"),
+                _logo("6"),
                 rx.heading(title, size="5", as_="h1", id="page-title"),
                 *children,
                 spacing="4",

@@ -50,6 +50,7 @@ class TeamState(SessionState):
             return None
         except MailError as exc:
             self.invite_error = str(exc)
+            return None
         await self._reload(principal)
         return [rx.toast.success(f"Invitation sent to {email.strip()}."),
                 rx.set_value("invite-email", "")]

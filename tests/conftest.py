@@ -100,7 +100,8 @@ TABLES = (
 
 @pytest_asyncio.fixture
 async def clean(services: dict[str, str]) -> AsyncIterator[None]:
-    """Empty tables and an empty Redis db 0 before the test: nothing leaks between tests."""
+    """Empty tables and empty Redis dbs before the test: nothing leaks between tests."""
+    from redis.asyncio import Redis
     from sqlalchemy import text
 
     from backend_services import ratelimit
@@ -110,6 +111,10 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     async with get_engine().begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     await get_redis().flushdb()
+    # The e2e app keeps its rate-limit counters in db 1: start every test with none.
+    app_redis = Redis.from_url(_with_db(services["_redis_base"], 1))
+    await app_redis.flushdb()
+    await app_redis.aclose()
     ratelimit.reset_storage()
     yield
 

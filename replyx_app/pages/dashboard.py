@@ -20,7 +20,7 @@ def _stat(label: str, value: rx.Var[int], icon: str) -> rx.Component:
         rx.hstack(
             rx.icon(icon, size=28, color=rx.color("accent", 10)),
             rx.vstack(rx.text(label, size="2", color_scheme="gray"),
-                      rx.heading(value, size="7"), spacing="0"),
+                      rx.text(value, size="7", weight="bold"), spacing="0"),
             align="center", spacing="4",
         ),
         min_width="14rem",

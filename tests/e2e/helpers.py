@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
-from backend_services import auth
-from backend_services.models import Role
+from sqlmodel import select
+
+from backend_services import assistants, auth
+from backend_services.assistants import AssistantInput
+from backend_services.db import session_scope
+from backend_services.models import Assistant, Membership, Role
+from backend_services.principal import Principal
 
 PASSWORD = "Correct-horse-9"
 
@@ -39,3 +48,152 @@ async def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
     await page.click("#login-submit")
     await page.wait_for_url("**/dashboard/")
     await page.get_by_text("Welcome back").wait_for()
+
+
+# --------------------------------------------------------------------------- more shared steps
+
+SESSION_COOKIE = "replyx_session"
+
+
+def at(path: str) -> re.Pattern[str]:
+    """Matches a page URL with or without the trailing slash (client-side links omit it)."""
+    return re.compile(rf"^[^?#]*{re.escape(path)}/?([?#].*)?$")
+
+
+LOGIN_URL = at("/login")
+
+
+def path_of(url: str) -> str:
+    """The path and query of an absolute link from a mail, for `page.goto` on our base URL."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+async def session_cookie(context: Any) -> dict[str, Any]:
+    cookies = [c for c in await context.cookies() if c["name"] == SESSION_COOKIE]
+    assert len(cookies) == 1, f"expected one {SESSION_COOKIE} cookie, got {cookies!r}"
+    return dict(cookies[0])
+
+
+def main_nav(page: Any) -> Any:
+    return page.locator('nav[aria-label="Main"]')
+
+
+async def nav_labels(page: Any) -> list[str]:
+    """The labels of the main navigation as the user sees them."""
+    nav = main_nav(page)
+    await nav.get_by_role("link", name="Overview").wait_for()
+    return [t.strip() for t in await nav.get_by_role("link").all_inner_texts()]
+
+
+async def owner_principal(workspace_id: int) -> Principal:
+    async with session_scope() as session:
+        owner = (
+            await session.exec(
+                select(Membership).where(
+                    Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value
+                )
+            )
+        ).first()
+        assert owner is not None
+        return Principal(user_id=owner.user_id, workspace_id=workspace_id, role=Role.OWNER)
+
+
+async def create_assistant(workspace_id: int, name: str) -> int:
+    """An assistant in that workspace, made through the service as its owner would."""
+    row = await assistants.create_assistant(await owner_principal(workspace_id),
+                                            AssistantInput(name=name))
+    assert row.id is not None
+    return row.id
+
+
+async def find_assistant(assistant_id: int) -> Assistant | None:
+    async with session_scope() as session:
+        return await session.get(Assistant, assistant_id)
+
+
+# --------------------------------------------------------------------------- the event socket
+
+FRAME_PREFIX = "42/_event,"
+
+
+class SocketTap:
+    """Sits between a page and the Reflex event socket (`/_event`): forwards every frame both
+    ways, records them, and injects crafted client frames as if the page had sent them.
+
+    Reflex events travel as socket.io frames `42/_event,["event",{"name": ..., "payload":
+    ..., "router_data": ...}]`; the server answers with frames carrying deltas and events.
+    """
+
+    def __init__(self) -> None:
+        self.client_frames: list[str] = []
+        self.server_frames: list[str] = []
+        self._server: Any = None
+        self._changed = asyncio.Event()
+
+    async def install(self, page: Any) -> SocketTap:
+        await page.route_web_socket(re.compile(r"/_event/"), self._on_socket)
+        return self
+
+    def _on_socket(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        self._server = server  # the newest socket: a full page load opens a new one
+
+        def to_server(message: str | bytes) -> None:
+            if isinstance(message, str):
+                self.client_frames.append(message)
+            server.send(message)
+
+        def to_client(message: str | bytes) -> None:
+            if isinstance(message, str):
+                self.server_frames.append(message)
+                self._changed.set()
+            ws.send(message)
+
+        ws.on_message(to_server)
+        server.on_message(to_client)
+
+    def sent_events(self) -> list[dict[str, Any]]:
+        """Every Reflex event the page itself sent, decoded."""
+        events = []
+        for frame in self.client_frames:
+            if frame.startswith(FRAME_PREFIX):
+                kind, event = json.loads(frame[len(FRAME_PREFIX):])
+                if kind == "event":
+                    events.append(event)
+        return events
+
+    def real_event_frame(self, name_suffix: str = "") -> str:
+        """The newest event frame the page sent (optionally: whose handler ends so)."""
+        for frame in reversed(self.client_frames):
+            if frame.startswith(FRAME_PREFIX) and f'.{name_suffix}"' in frame:
+                return frame
+        raise AssertionError(f"the page sent no event frame ending {name_suffix!r}")
+
+    @staticmethod
+    def craft(template: str, handler: str, payload: dict[str, Any]) -> str:
+        """A copy of a real frame that calls another handler with another payload."""
+        kind, event = json.loads(template[len(FRAME_PREFIX):])
+        event = {**event, "name": handler, "payload": payload}
+        return FRAME_PREFIX + json.dumps([kind, event])
+
+    def send(self, frame: str) -> int:
+        """Send a frame to the server; returns a mark to wait for the answer after it."""
+        assert self._server is not None, "the page has not opened its event socket"
+        mark = len(self.server_frames)
+        self._server.send(frame)
+        return mark
+
+    async def wait_for_reply(self, contains: str, after: int, timeout: float = 20.0) -> str:
+        """The first server frame after `after` that contains the text."""
+        async def scan() -> str:
+            seen = after
+            while True:
+                for frame in self.server_frames[seen:]:
+                    if contains in frame:
+                        return frame
+                seen = len(self.server_frames)
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(scan(), timeout)

@@ -230,3 +230,30 @@ async def test_users_are_stored_with_argon2_hashes(clean: None, smtp: SmtpTestSe
         user = (await s.exec(select(User))).one()
     assert user.password_hash.startswith("$argon2id$")
     assert PW not in user.password_hash
+
+
+async def test_changing_the_password_signs_out_every_other_session(
+    clean: None, smtp: SmtpTestServer
+) -> None:
+    await _confirmed_owner(smtp)
+    here = await auth.login(email="ann@example.com", password=PW)
+    elsewhere = (await auth.login(email="ann@example.com", password=PW)).session_id
+    with pytest.raises(ValidationFailed, match="current password"):
+        await auth.change_password(here.principal, "Not-the-password-1", "Brand-new-pass-7")
+    await auth.change_password(here.principal, PW, "Brand-new-pass-7")
+    assert (await auth.authenticate(here.session_id)).email == "ann@example.com"
+    with pytest.raises(NotAuthenticated):
+        await auth.authenticate(elsewhere)
+
+
+async def test_signup_whose_mail_fails_leaves_no_account_behind(
+    clean: None, smtp: SmtpTestServer
+) -> None:
+    smtp.set_refusing(True)
+    try:
+        with pytest.raises(MailError):
+            await auth.signup(email="zed@example.com", password=PW, name="Zed", workspace_name="")
+    finally:
+        smtp.set_refusing(False)
+    await auth.signup(email="zed@example.com", password=PW, name="Zed", workspace_name="")
+    assert await asyncio.to_thread(smtp.wait_for, "zed@example.com", "Confirm")
