@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services import audit
 from backend_services.db import session_scope
@@ -55,6 +56,14 @@ class AssistantInput:
         )
 
 
+async def _owned(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
+    """Lock and return the workspace's assistant; another workspace's looks missing."""
+    row = await session.get(Assistant, assistant_id, with_for_update=True)
+    if row is None or row.workspace_id != principal.workspace_id:
+        raise NotFound("Assistant not found.")
+    return row
+
+
 async def list_assistants(principal: Principal) -> list[Assistant]:
     principal.require(Role.OPERATOR)
     async with session_scope() as session:
@@ -83,14 +92,7 @@ async def create_assistant(principal: Principal, data: AssistantInput) -> Assist
         row = Assistant(workspace_id=principal.workspace_id, **data.__dict__)
         session.add(row)
         await session.flush()
-        await audit.record(
-            session,
-            "assistant_created",
-            workspace_id=principal.workspace_id,
-            actor_user_id=principal.user_id,
-            target=f"assistant:{row.id}",
-            ip=principal.ip,
-        )
+        await audit.record_by(session, principal, "assistant_created", f"assistant:{row.id}")
         return row
 
 
@@ -100,36 +102,20 @@ async def update_assistant(
     principal.require(Role.ADMIN)
     data = data.validated()
     async with session_scope() as session:
-        row = await session.get(Assistant, assistant_id, with_for_update=True)
-        if row is None or row.workspace_id != principal.workspace_id:
-            raise NotFound("Assistant not found.")
+        row = await _owned(session, principal, assistant_id)
         for key, value in data.__dict__.items():
             setattr(row, key, value)
         row.updated_at = datetime.now(UTC)
         session.add(row)
-        await audit.record(
-            session,
-            "assistant_updated",
-            workspace_id=principal.workspace_id,
-            actor_user_id=principal.user_id,
-            target=f"assistant:{row.id}",
-            ip=principal.ip,
-        )
+        await audit.record_by(session, principal, "assistant_updated", f"assistant:{row.id}")
         return row
 
 
 async def delete_assistant(principal: Principal, assistant_id: int) -> None:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        row = await session.get(Assistant, assistant_id, with_for_update=True)
-        if row is None or row.workspace_id != principal.workspace_id:
-            raise NotFound("Assistant not found.")
+        row = await _owned(session, principal, assistant_id)
         await session.delete(row)
-        await audit.record(
-            session,
-            "assistant_deleted",
-            workspace_id=principal.workspace_id,
-            actor_user_id=principal.user_id,
-            target=f"assistant:{assistant_id}:{row.name}",
-            ip=principal.ip,
+        await audit.record_by(
+            session, principal, "assistant_deleted", f"assistant:{assistant_id}:{row.name}"
         )

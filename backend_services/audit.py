@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.models import AuditLog
+from backend_services.principal import Principal
 
 
 async def record(
@@ -29,6 +30,25 @@ async def record(
             ip=ip[:64],
             details=details,
         )
+    )
+
+
+async def record_by(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The usual case: a signed-in user acting in their workspace."""
+    await record(
+        session,
+        action,
+        workspace_id=principal.workspace_id,
+        actor_user_id=principal.user_id,
+        target=target,
+        ip=principal.ip,
+        details=details,
     )
 
 

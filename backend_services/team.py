@@ -130,14 +130,8 @@ async def invite(principal: Principal, email: str, role: Role) -> str:
                 expires_at=_now() + INVITE_TTL,
             )
         )
-        await audit.record(
-            session,
-            "member_invited",
-            workspace_id=principal.workspace_id,
-            actor_user_id=principal.user_id,
-            target=email,
-            ip=principal.ip,
-            details={"role": role.value},
+        await audit.record_by(
+            session, principal, "member_invited", email, details={"role": role.value}
         )
         # Mailed inside the transaction: if the mail cannot be sent, no invitation is left
         # pending that nobody received.
@@ -252,13 +246,11 @@ async def change_role(principal: Principal, membership_id: int, role: Role) -> N
             raise ValidationFailed("A workspace needs at least one owner.")
         m.role = role.value
         session.add(m)
-        await audit.record(
+        await audit.record_by(
             session,
+            principal,
             "role_change",
-            workspace_id=principal.workspace_id,
-            actor_user_id=principal.user_id,
-            target=f"user:{m.user_id}",
-            ip=principal.ip,
+            f"user:{m.user_id}",
             details={"from": old.value, "to": role.value},
         )
 
@@ -277,11 +269,4 @@ async def remove_member(principal: Principal, membership_id: int) -> None:
             raise ValidationFailed("A workspace needs at least one owner.")
         # Their sessions in this workspace fail the membership check on the next request.
         await session.delete(m)
-        await audit.record(
-            session,
-            "member_removed",
-            workspace_id=principal.workspace_id,
-            actor_user_id=principal.user_id,
-            target=f"user:{m.user_id}",
-            ip=principal.ip,
-        )
+        await audit.record_by(session, principal, "member_removed", f"user:{m.user_id}")

@@ -4,17 +4,15 @@ the worker processes that run the bots arrive with the Telegram channel feature.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from backend_services import heartbeats
-from backend_services.db import dispose_engine, session_scope
+from backend_services.db import session_scope
 from backend_services.models import Channel
-from backend_services.redis_client import close_redis
+from backend_services.process_loop import run_until_stopped
 from backend_services.settings import get_settings
 
 log = logging.getLogger("replyx.fleet")
@@ -31,23 +29,12 @@ async def active_bot_count() -> int:
 
 
 async def main() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     interval = get_settings().heartbeat_seconds
-    try:
-        while not stop.is_set():
-            try:
-                bots = await active_bot_count()
-                await heartbeats.beat("fleet", ttl=interval * 3, details={"bots": bots})
-            except Exception:
-                log.exception("fleet supervisor iteration failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-    finally:
-        await close_redis()
-        await dispose_engine()
+
+    async def tick() -> None:
+        await heartbeats.beat("fleet", ttl=interval * 3, details={"bots": await active_bot_count()})
+
+    await run_until_stopped(tick, interval, log)
 
 
 def run() -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 
 from backend_services import heartbeats, maintenance
-from backend_services.db import dispose_engine
-from backend_services.redis_client import close_redis
+from backend_services.process_loop import run_until_stopped
 from backend_services.settings import get_settings
 
 log = logging.getLogger("replyx.jobs")
@@ -18,27 +15,17 @@ PURGE_EVERY = 3600.0
 
 
 async def main() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     interval = get_settings().heartbeat_seconds
-    last_purge = 0.0
-    try:
-        while not stop.is_set():
-            try:
-                await heartbeats.beat("jobs", ttl=interval * 3)
-                if time.monotonic() - last_purge > PURGE_EVERY:
-                    removed = await maintenance.purge_expired()
-                    last_purge = time.monotonic()
-                    log.info("purged expired rows: %s", removed)
-            except Exception:
-                log.exception("jobs loop iteration failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-    finally:
-        await close_redis()
-        await dispose_engine()
+    last_purge = {"at": -PURGE_EVERY}
+
+    async def tick() -> None:
+        await heartbeats.beat("jobs", ttl=interval * 3)
+        if time.monotonic() - last_purge["at"] >= PURGE_EVERY:
+            removed = await maintenance.purge_expired()
+            last_purge["at"] = time.monotonic()
+            log.info("purged expired rows: %s", removed)
+
+    await run_until_stopped(tick, interval, log)
 
 
 def run() -> None:
