@@ -24,3 +24,36 @@ async def purge_expired() -> dict[str, int]:
             delete(AuthToken).where(col(AuthToken.expires_at) < cutoff)
         )
         return {"sessions": int(s.rowcount or 0), "tokens": int(t.rowcount or 0)}
+
+
+FORGOTTEN_AFTER = timedelta(minutes=5)
+
+
+async def requeue_forgotten_documents() -> int:
+    """A document whose job was never deferred (the web process died between commit and
+    defer) would wait forever; give it a job. The ingestion job is idempotent, so a rare
+    duplicate costs only work."""
+    from sqlalchemy import text
+
+    from backend_services import jobs
+    from backend_services.knowledge.sources import INGEST_TASK
+
+    cutoff = datetime.now(UTC) - FORGOTTEN_AFTER
+    async with session_scope() as session:
+        rows = await session.exec(  # type: ignore[call-overload]
+            text(
+                """
+                SELECT d.id FROM knowledge_documents d
+                WHERE d.status = 'queued' AND COALESCE(d.updated_at, d.created_at) < :cutoff
+                  AND NOT EXISTS (
+                    SELECT 1 FROM procrastinate_jobs j
+                    WHERE j.task_name = :task AND j.status IN ('todo', 'doing')
+                      AND (j.args->>'document_id')::int = d.id)
+                """
+            ),
+            params={"cutoff": cutoff, "task": INGEST_TASK},
+        )
+        ids = [int(r[0]) for r in rows]
+    for doc_id in ids:
+        await jobs.defer(INGEST_TASK, document_id=doc_id)
+    return len(ids)

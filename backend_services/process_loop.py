@@ -14,7 +14,10 @@ from backend_services.redis_client import close_redis
 
 
 async def run_until_stopped(
-    tick: Callable[[], Awaitable[None]], interval: float, log: logging.Logger
+    tick: Callable[[], Awaitable[None]],
+    interval: float,
+    log: logging.Logger,
+    before_exit: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -29,5 +32,7 @@ async def run_until_stopped(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
     finally:
+        if before_exit is not None:
+            await before_exit()
         await close_redis()
         await dispose_engine()

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     demo_seed: bool = True
     heartbeat_seconds: int = 10
+    jobs_concurrency: int = 2
+    jobs_heartbeat_seconds: float = 5.0
+    jobs_stalled_seconds: float = 30.0
 
     @property
     def production(self) -> bool:

@@ -8,9 +8,10 @@ import reflex as rx
 
 
 def field(label: str, name: str, *, type: str = "text", **props: Any) -> rx.Component:
+    element_id = props.pop("id", name)
     return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
-        rx.input(name=name, id=name, type=type, width="100%", size="3", **props),
+        rx.text(label, as_="label", html_for=element_id, size="2", weight="medium"),
+        rx.input(name=name, id=element_id, type=type, width="100%", size="3", **props),
         spacing="1",
         width="100%",
     )

@@ -30,6 +30,7 @@ NAV: list[NavItem] = [
     NavItem("Team", "/team", "users", "admin"),
     NavItem("Settings", "/settings", "settings"),
     NavItem("Admin", "/admin", "shield", platform_admin=True),
+    NavItem("AI providers", "/admin/ai", "cpu", platform_admin=True),
 ]
 
 _RANK = {"operator": 1, "admin": 2, "owner": 3}

@@ -98,7 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default="Administrator")
     t = sub.add_parser("test", help="lint, type-check and run the whole test suite")
     t.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "test":
+        args.pytest_args = [*extra, *args.pytest_args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = {
         "run": cmd_run,
         "web": cmd_web,

@@ -1,31 +1,49 @@
-"""The jobs process: scheduled housekeeping and a heartbeat the health check reads."""
+"""The jobs process: the durable job worker (ingestion) plus scheduled housekeeping and a
+heartbeat the health check reads."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
-from backend_services import heartbeats, maintenance
+from backend_services import heartbeats, jobs, maintenance
 from backend_services.process_loop import run_until_stopped
 from backend_services.settings import get_settings
 
 log = logging.getLogger("replyx.jobs")
 PURGE_EVERY = 3600.0
+STALLED_CHECK_EVERY = 15.0
 
 
 async def main() -> None:
-    interval = get_settings().heartbeat_seconds
-    last_purge = {"at": -PURGE_EVERY}
+    settings = get_settings()
+    stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
+    interval = min(settings.heartbeat_seconds, stalled_every)
+    last = {"purge": -PURGE_EVERY, "stalled": -stalled_every}
+    worker = asyncio.create_task(jobs.run_worker())
 
     async def tick() -> None:
-        await heartbeats.beat("jobs", ttl=interval * 3)
-        if time.monotonic() - last_purge["at"] >= PURGE_EVERY:
-            removed = await maintenance.purge_expired()
-            last_purge["at"] = time.monotonic()
-            log.info("purged expired rows: %s", removed)
+        if worker.done():
+            worker.result()  # surface a crashed worker in the log, then let the loop go on
+        await heartbeats.beat("jobs", ttl=int(interval * 3))
+        now = time.monotonic()
+        if now - last["stalled"] >= stalled_every:
+            last["stalled"] = now
+            await jobs.retry_stalled_jobs()
+            await maintenance.requeue_forgotten_documents()
+        if now - last["purge"] >= PURGE_EVERY:
+            last["purge"] = now
+            log.info("purged expired rows: %s", await maintenance.purge_expired())
 
-    await run_until_stopped(tick, interval, log)
+    async def stop_worker() -> None:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await worker
+        await jobs.close()
+
+    await run_until_stopped(tick, interval, log, before_exit=stop_worker)
 
 
 def run() -> None:

@@ -94,7 +94,9 @@ def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
 TABLES = (
     "audit_log, ai_usage, ai_provider_keys, prices, ledger_entries, balances, handoff_events, "
     "messages, dialogs, contacts, channels, qa_pairs, knowledge_chunks, knowledge_documents, "
-    "assistants, auth_tokens, sessions, invitations, memberships, users, workspaces"
+    "assistants, auth_tokens, sessions, invitations, memberships, users, workspaces, "
+    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
+    "procrastinate_workers"
 )
 
 
@@ -116,6 +118,8 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     await app_redis.flushdb()
     await app_redis.aclose()
     ratelimit.reset_storage()
+    # Workspace ids restart at 1 each test: stored uploads must go with the rows.
+    shutil.rmtree(Path(services["REPLYX_DATA_DIR"]) / "uploads", ignore_errors=True)
     yield
 
 

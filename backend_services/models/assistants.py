@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Field, SQLModel
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Column, Field, SQLModel
 
 from backend_services.models.base import created_at_field, ts_field, workspace_fk
 
@@ -20,5 +22,8 @@ class Assistant(SQLModel, table=True):
     language: str = Field(default="en", max_length=8)
     greeting: str = Field(default="", max_length=500)
     is_active: bool = Field(default=True)
+    fallback_models: Any = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    chunk_max_tokens: int = Field(default=300)
+    chunk_overlap_tokens: int = Field(default=40)
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()

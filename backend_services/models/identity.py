@@ -26,6 +26,9 @@ class Workspace(SQLModel, table=True):
     name: str = Field(max_length=120)
     currency: str = Field(default="USD", max_length=3)
     is_demo: bool = Field(default=False)
+    storage_quota_bytes: int = Field(
+        default=200 * 1024 * 1024, sa_type=sa.BigInteger  # type: ignore[call-overload]
+    )
     created_at: datetime = created_at_field()
 
 

@@ -29,6 +29,8 @@ class KnowledgeDocument(SQLModel, table=True):
     status: str = Field(default="queued", max_length=16)
     progress: int = Field(default=0)
     error: str = Field(default="", max_length=1000)
+    chunk_count: int = Field(default=0)
+    token_count: int = Field(default=0)
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()
 
@@ -67,5 +69,19 @@ class QAPair(SQLModel, table=True):
     assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
     question: str = Field(max_length=1000)
     answer: str = Field(max_length=8000)
+    embedder: str = Field(default="", max_length=120)
+    embedding: Any = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIM), nullable=True))
+    tsv: Any = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()
+
+    __table_args__ = (
+        sa.Index(
+            "ix_qa_pairs_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+        sa.Index("ix_qa_pairs_tsv", "tsv", postgresql_using="gin"),
+    )

@@ -296,9 +296,6 @@ def settings_page() -> rx.Component:
 
 
 _LATER = [
-    ("/knowledge", "Knowledge", "admin",
-     "Upload documents, crawl your help centre and curate Q&A pairs your assistants answer "
-     "from."),
     ("/dialogs", "Dialogs", "operator",
      "Every conversation from the website widget and Telegram, searchable and filterable."),
     ("/console", "Operator console", "operator",

