@@ -1,4 +1,6 @@
-"""The demo workspace created on a fresh install: an owner, an operator and one assistant.
+"""The demo workspace created on a fresh install: an owner, an operator, and two assistants
+(English and Russian) whose knowledge is real, openly licensed help-centre pages
+(replyx_app/demo_knowledge/README.md has the attribution).
 
 Credentials are random, printed once when they are created, and never stored in clear.
 """
@@ -6,19 +8,62 @@ Credentials are random, printed once when they are created, and never stored in 
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from sqlmodel import select
 
-from backend_services import auth
+from backend_services import auth, jobs
 from backend_services.db import dispose_engine, session_scope
+from backend_services.knowledge import sources
 from backend_services.models import Assistant, Balance, Role, User, Workspace
+from backend_services.principal import Principal
 
 DEMO_OWNER = "owner@demo.replyx.dev"
 DEMO_OPERATOR = "operator@demo.replyx.dev"
+KNOWLEDGE = Path(__file__).resolve().parent / "demo_knowledge"
+
+ASSISTANTS = [
+    {
+        "name": "Analytics help (EN)",
+        "language": "en",
+        "system_prompt": "You are the support assistant of a web analytics service. Answer "
+        "customers' questions about plans, billing, trials, teams and security briefly and "
+        "politely, from the help-centre articles.",
+        "greeting": "Hi! Ask me anything about plans, billing or your account.",
+        "folder": "plausible",
+    },
+    {
+        "name": "Облако: поддержка (RU)",
+        "language": "ru",
+        "system_prompt": "Ты — ассистент поддержки облачной платформы. Отвечай кратко и "
+        "вежливо на вопросы о балансе, оплате, возвратах, документах и проектах по статьям "
+        "справочного центра.",
+        "greeting": "Здравствуйте! Спросите меня об оплате, балансе или документах.",
+        "folder": "vkcloud",
+    },
+]
 
 
 def _password() -> str:
     return "Demo-" + secrets.token_urlsafe(9)
+
+
+async def _create_workspace() -> tuple[int, list[tuple[int, str]]]:
+    async with session_scope() as session:
+        ws = Workspace(name="Demo Support", is_demo=True)
+        session.add(ws)
+        await session.flush()
+        assert ws.id is not None
+        session.add(Balance(workspace_id=ws.id, currency=ws.currency))
+        made: list[tuple[int, str]] = []
+        for spec in ASSISTANTS:
+            a = Assistant(workspace_id=ws.id, name=spec["name"], language=spec["language"],
+                          system_prompt=spec["system_prompt"], greeting=spec["greeting"])
+            session.add(a)
+            await session.flush()
+            assert a.id is not None
+            made.append((a.id, spec["folder"]))
+        return ws.id, made
 
 
 async def ensure_demo() -> None:
@@ -26,34 +71,27 @@ async def ensure_demo() -> None:
         async with session_scope() as session:
             if (await session.exec(select(User).where(User.email == DEMO_OWNER))).first():
                 return
-            ws = (await session.exec(select(Workspace).where(Workspace.is_demo))).first()
-            if ws is None:
-                ws = Workspace(name="Demo Support", is_demo=True)
-                session.add(ws)
-                await session.flush()
-                assert ws.id is not None
-                session.add(Balance(workspace_id=ws.id, currency=ws.currency))
-                session.add(Assistant(
-                    workspace_id=ws.id,
-                    name="Help centre assistant",
-                    system_prompt="You answer customers' questions about billing, accounts "
-                    "and projects, politely and briefly, from the help-centre articles.",
-                    language="en",
-                    greeting="Hi! Ask me anything about your account or billing.",
-                ))
-            assert ws.id is not None
-            ws_id = ws.id
+        ws_id, made = await _create_workspace()
         owner_pw, operator_pw = _password(), _password()
-        await auth.create_user(email=DEMO_OWNER, password=owner_pw, name="Demo Owner",
-                               workspace_id=ws_id, role=Role.OWNER, platform_admin=True)
+        owner_id = await auth.create_user(email=DEMO_OWNER, password=owner_pw, name="Demo Owner",
+                                          workspace_id=ws_id, role=Role.OWNER,
+                                          platform_admin=True)
         await auth.create_user(email=DEMO_OPERATOR, password=operator_pw, name="Demo Operator",
                                workspace_id=ws_id, role=Role.OPERATOR)
+        owner = Principal(user_id=owner_id, workspace_id=ws_id, role=Role.OWNER)
+        for assistant_id, folder in made:
+            for path in sorted((KNOWLEDGE / folder).glob("*.md")):
+                await sources.add_file(owner, assistant_id, path.name, path.read_bytes())
         print("", flush=True)
         print("  Demo workspace created. These passwords are shown only once:", flush=True)
         print(f"    owner (also platform admin): {DEMO_OWNER} / {owner_pw}", flush=True)
         print(f"    operator:                    {DEMO_OPERATOR} / {operator_pw}", flush=True)
         print("  Lost them? `replyx create-admin --email … --password …` resets a password.",
               flush=True)
+        print("  The demo assistants' help-centre articles are being indexed in the background",
+              flush=True)
+        print("  (Knowledge page shows the progress).", flush=True)
         print("", flush=True)
     finally:
+        await jobs.close()
         await dispose_engine()

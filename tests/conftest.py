@@ -189,6 +189,20 @@ def app_server(services: dict[str, str]) -> Iterator[AppServer]:
         _stop_group(proc)
 
 
+@pytest.fixture(scope="session")
+def jobs_process(services: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`replyx jobs` for browser tests that need ingestion to run, as in production."""
+    log = TEST_DIR / f"jobs-{os.getpid()}.log"
+    env = {**os.environ, "REPLYX_JOBS_STALLED_SECONDS": "5", "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "replyx_app.cli", "jobs"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    yield proc
+    _stop_group(proc)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
