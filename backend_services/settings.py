@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     jobs_concurrency: int = 2
     jobs_heartbeat_seconds: float = 5.0
     jobs_stalled_seconds: float = 30.0
+    crawl_allow_private: bool = False
 
     @property
     def production(self) -> bool:

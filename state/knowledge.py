@@ -112,6 +112,22 @@ class KnowledgeState(SessionState):
         return [rx.clear_selected_files("knowledge-files"), KnowledgeState.watch_progress,
                 *( [rx.toast.success(f"{added} file(s) queued for indexing.")] if added else [])]
 
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def add_url(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        self.upload_errors = []
+        if not self.selected:
+            return rx.toast.error("Create an assistant first.")
+        url = str(form.get("url", ""))
+        sitemap = str(form.get("sitemap", "")) in ("on", "true", "1")
+        try:
+            await sources.add_url(principal, self.selected, url, sitemap=sitemap)
+        except DomainError as exc:
+            self.upload_errors = [f"{url}: {exc.message}"]
+            return None
+        await self._reload(principal)
+        return [rx.set_value("knowledge-url", ""), KnowledgeState.watch_progress]
+
     @rx.event(background=True)
     async def watch_progress(self) -> None:
         """Poll while anything is being indexed so progress bars move without a reload."""

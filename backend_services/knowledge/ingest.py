@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from procrastinate import Blueprint, RetryStrategy
 from sqlalchemy import delete
-from sqlmodel import col
+from sqlmodel import col, select
 
 from backend_services import jobs
 from backend_services.db import session_scope
 from backend_services.embeddings import get_default_embedder
+from backend_services.knowledge import web
 from backend_services.knowledge.chunking import approx_token_count, chunk_document
 from backend_services.knowledge.extract import ExtractionFailed, extract
 from backend_services.knowledge.indexing import tsvector_expr
@@ -60,21 +62,30 @@ async def run_ingestion(document_id: int) -> str:
             return "deleted"
         assistant = await session.get(Assistant, doc.assistant_id)
         workspace_id, kind, title = doc.workspace_id, doc.source_type, doc.title
-        stored = doc.stored_name
+        stored, source_uri = doc.stored_name, doc.source_uri
         max_tokens = assistant.chunk_max_tokens if assistant else 300
         overlap = assistant.chunk_overlap_tokens if assistant else 40
     if not await _set(document_id, "extracting", 5):
         return "deleted"
-    path = stored_path(workspace_id, stored)
-    if not path.exists():
-        raise PermanentFailure("The uploaded file is missing on the server. Upload it again.")
-    data = path.read_bytes()
+    if kind == "sitemap":
+        return await _expand_sitemap(document_id, source_uri)
     limits = UploadLimits()
     try:
-        check_upload(data, stored, limits)
+        if kind == "url":
+            page = await web.fetch(source_uri)
+            if "html" not in page.content_type and not page.body.lstrip()[:1] == b"<":
+                raise PermanentFailure("That address is not a web page (HTML).")
+            data, kind, name = page.body, SourceKind.HTML, "page.html"
+        else:
+            path = stored_path(workspace_id, stored)
+            if not path.exists():
+                raise PermanentFailure("The uploaded file is missing on the server. "
+                                       "Upload it again.")
+            data, name = path.read_bytes(), stored
+        check_upload(data, name, limits)
         extracted = extract(data, SourceKind(kind), title, limits)
-    except (UploadRejected, ExtractionFailed) as exc:
-        raise PermanentFailure(str(exc)) from exc
+    except (UploadRejected, ExtractionFailed, web.FetchFailed) as exc:
+        raise PermanentFailure(exc.message) from exc
     if not await _set(document_id, "chunking", 25):
         return "deleted"
     embedder = get_default_embedder()
@@ -115,13 +126,53 @@ async def run_ingestion(document_id: int) -> str:
                     tsv=tsvector_expr(f"{c.heading_path}\n{c.text}"),
                 )
             )
-        if extracted.title and doc.title == doc.stored_name:
+        if extracted.title and doc.source_type == "url":
             doc.title = extracted.title[:300]
         doc.status, doc.progress, doc.error = "ready", 100, ""
         doc.chunk_count = len(chunks)
         doc.token_count = sum(c.token_count for c in chunks)
         doc.updated_at = datetime.now(UTC)
         session.add(doc)
+    return "ready"
+
+
+async def _expand_sitemap(document_id: int, url: str) -> str:
+    """Each same-site page of the sitemap becomes its own source with its own job."""
+    from backend_services.knowledge.sources import INGEST_TASK
+
+    try:
+        pages = await web.sitemap_pages(url)
+    except web.FetchFailed as exc:
+        raise PermanentFailure(exc.message) from exc
+    if not pages:
+        raise PermanentFailure("The sitemap lists no pages on this site.")
+    new_ids: list[int] = []
+    async with session_scope() as session:
+        sitemap = await session.get(KnowledgeDocument, document_id, with_for_update=True)
+        if sitemap is None:
+            return "deleted"
+        known = set(
+            (await session.exec(
+                select(KnowledgeDocument.source_uri).where(
+                    KnowledgeDocument.assistant_id == sitemap.assistant_id)
+            )).all()
+        )
+        for page in pages:
+            if page in known:
+                continue
+            doc = KnowledgeDocument(workspace_id=sitemap.workspace_id,
+                                    assistant_id=sitemap.assistant_id, title=page[:300],
+                                    source_type="url", source_uri=page, status="queued")
+            session.add(doc)
+            await session.flush()
+            assert doc.id is not None
+            new_ids.append(doc.id)
+        sitemap.status, sitemap.progress, sitemap.error = "ready", 100, ""
+        sitemap.title = f"Sitemap {urlsplit(url).hostname}: {len(pages)} pages"[:300]
+        sitemap.updated_at = datetime.now(UTC)
+        session.add(sitemap)
+    for doc_id in new_ids:
+        await jobs.defer(INGEST_TASK, document_id=doc_id)
     return "ready"
 
 

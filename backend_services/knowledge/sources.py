@@ -195,6 +195,46 @@ async def add_file(
     return view
 
 
+async def add_url(
+    principal: Principal, assistant_id: int, url: str, *, sitemap: bool = False
+) -> DocumentView:
+    """A web page, or a sitemap whose same-site pages (up to a cap) each become a source."""
+    from backend_services.knowledge.web import normalize_url
+
+    principal.require(Role.ADMIN)
+    url = normalize_url(url)
+    kind = "sitemap" if sitemap else "url"
+    async with session_scope() as session:
+        await _assistant(session, principal, assistant_id)
+        dup = (
+            await session.exec(
+                select(KnowledgeDocument).where(
+                    KnowledgeDocument.assistant_id == assistant_id,
+                    KnowledgeDocument.source_uri == url,
+                    KnowledgeDocument.status != "failed",
+                )
+            )
+        ).first()
+        if dup is not None:
+            raise Conflict(f"{url} is already in the knowledge base.")
+        doc = KnowledgeDocument(
+            workspace_id=principal.workspace_id,
+            assistant_id=assistant_id,
+            title=url[:300],
+            source_type=kind,
+            source_uri=url,
+            status="queued",
+        )
+        session.add(doc)
+        await session.flush()
+        assert doc.id is not None
+        await audit.record_by(session, principal, "knowledge_added", f"document:{doc.id}",
+                              details={"url": url, "kind": kind})
+        view = _view(doc)
+    await jobs.defer(INGEST_TASK, document_id=view.id)
+    return view
+
+
 async def list_documents(principal: Principal, assistant_id: int) -> list[DocumentView]:
     principal.require(Role.ADMIN)
     async with session_scope() as session:

@@ -86,6 +86,20 @@ def _sources_tab() -> rx.Component:
                   on_click=KnowledgeState.upload(
                       rx.upload_files(upload_id="knowledge-files")),
                   id="upload-button"),
+        rx.form(
+            rx.hstack(
+                rx.input(name="url", id="knowledge-url", type="url", flex="1",
+                         placeholder="https://help.example.com/article or …/sitemap.xml"),
+                rx.hstack(rx.checkbox(name="sitemap", id="knowledge-sitemap"),
+                          rx.text("It is a sitemap", as_="label", html_for="knowledge-sitemap",
+                                  size="2"), align="center"),
+                rx.button(rx.icon("globe", size=16), "Add", type="submit", variant="soft",
+                          id="add-url"),
+                width="100%", align="center",
+            ),
+            on_submit=KnowledgeState.add_url,
+            width="100%",
+        ),
         rx.foreach(KnowledgeState.upload_errors,
                    lambda e: rx.callout(e, icon="triangle_alert", color_scheme="red",
                                         width="100%", class_name="upload-error")),

@@ -197,3 +197,52 @@ class SocketTap:
                 await self._changed.wait()
 
         return await asyncio.wait_for(scan(), timeout)
+
+
+# --------------------------------------------------------------------------- knowledge and AI
+
+SAMPLE_KNOWLEDGE = "/work/shared/sample-knowledge"
+
+
+async def make_platform_admin(email: str) -> Principal:
+    """Turn an existing account into a platform admin; returns its principal (as at login)."""
+    await auth.create_user(email=email, password=PASSWORD, name=email.split("@")[0].title(),
+                           workspace_id=None, platform_admin=True)
+    principal = (await auth.login(email=email, password=PASSWORD)).principal
+    assert principal.is_platform_admin
+    return principal
+
+
+async def add_provider_key(admin: Principal, base_url: str, api_key: str, name: str = "Test key",
+                           models: list[str] | None = None, rpm: int = 600,
+                           tpm: int = 1_000_000) -> int:
+    """An AI provider key added through the service, as the admin page would."""
+    from backend_services.ai import keys
+
+    view = await keys.add_key(admin, name, base_url, api_key, models or [], rpm, tpm)
+    return view.id
+
+
+async def add_document(workspace_id: int, assistant_id: int, filename: str, data: bytes) -> int:
+    """A knowledge source added through the service (queued; indexed only if a worker runs)."""
+    from backend_services.knowledge import sources
+
+    view = await sources.add_file(await owner_principal(workspace_id), assistant_id, filename,
+                                  data)
+    return view.id
+
+
+async def find_document(document_id: int) -> Any:
+    from backend_services.models import KnowledgeDocument
+
+    async with session_scope() as session:
+        return await session.get(KnowledgeDocument, document_id)
+
+
+async def add_qa_pair(workspace_id: int, assistant_id: int, question: str, answer: str) -> int:
+    """A Q&A pair saved (and embedded) through the service."""
+    from backend_services.knowledge import sources
+
+    view = await sources.save_qa(await owner_principal(workspace_id), assistant_id, None,
+                                 question, answer)
+    return view.id
