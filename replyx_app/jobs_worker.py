@@ -33,6 +33,7 @@ async def main() -> None:
             last["stalled"] = now
             await jobs.retry_stalled_jobs()
             await maintenance.requeue_forgotten_documents()
+            await maintenance.reindex_stale_embeddings()
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await maintenance.purge_expired())

@@ -321,8 +321,14 @@ async def test_operator_cannot_open_the_knowledge_page_or_call_its_handlers(
     await expect(page.locator("#page-title")).to_have_text("Overview")
     await expect(page.get_by_text("That page needs the admin role.").first).to_be_visible()
 
-    # A crafted call to the delete handler from the operator's page is refused.
-    real = tap.real_event_frame("guard_operator")
+    # A real event from this page, to copy the wire format from.
+    await page.goto("/settings")
+    await expect(page.locator("#name")).to_have_value("Operator")
+    await page.get_by_role("button", name="Save profile").click()
+    await expect(page.get_by_text("Profile saved.")).to_be_visible()
+    real = tap.real_event_frame("save_profile")
+
+    # A crafted call to the delete (or preview) handler is refused; nothing is deleted.
     mark = tap.send(tap.craft(real, DELETE_DOCUMENT, {"document_id": document_id}))
     reply = await tap.wait_for_reply(NEEDS_ADMIN, after=mark)
     assert "Source deleted" not in reply
@@ -340,13 +346,21 @@ async def test_other_workspace_documents_cannot_be_deleted_by_crafted_event(
     assistant_b = await create_assistant(workspace_b, "Bravo bot")
     b_doc = await add_document(workspace_b, assistant_b, "bravo-private.txt",
                                b"Bravo's private refund rules: always say yes.\n")
-    a_doc = await add_document(workspace_a, assistant_a, "alpha-own.txt",
-                               b"Alpha's own notes about opening hours.\n")
+    a_first = await add_document(workspace_a, assistant_a, "alpha-first.txt",
+                                 b"Alpha's first notes about opening hours.\n")
+    a_second = await add_document(workspace_a, assistant_a, "alpha-second.txt",
+                                  b"Alpha's second notes about returns.\n")
 
     tap = await SocketTap().install(page)
     await page.reload()
-    await expect(_row(page, "alpha-own.txt")).to_have_count(1)
-    real = tap.real_event_frame("load")
+    await expect(page.locator(".doc-row")).to_have_count(2)
+
+    # A deletes one of A's own sources for real, to copy the wire format from.
+    await _row(page, "alpha-first.txt").get_by_role("button", name="Delete source").click()
+    await expect(_row(page, "alpha-first.txt")).to_have_count(0)
+    assert await find_document(a_first) is None
+    real = tap.real_event_frame("delete_document")
+    assert DELETE_DOCUMENT in [e["name"] for e in tap.sent_events()]
 
     for handler in (DELETE_DOCUMENT, OPEN_PREVIEW):
         mark = tap.send(tap.craft(real, handler, {"document_id": b_doc}))
@@ -358,8 +372,8 @@ async def test_other_workspace_documents_cannot_be_deleted_by_crafted_event(
     assert not [f for f in tap.server_frames if "bravo-private" in f or "always say yes" in f]
 
     # The same crafted frame with A's own id does delete: the probe can fail.
-    mark = tap.send(tap.craft(real, DELETE_DOCUMENT, {"document_id": a_doc}))
+    mark = tap.send(tap.craft(real, DELETE_DOCUMENT, {"document_id": a_second}))
     await tap.wait_for_reply("Source deleted", after=mark)
-    await expect(_row(page, "alpha-own.txt")).to_have_count(0)
-    assert await find_document(a_doc) is None
+    await expect(page.locator(".doc-row")).to_have_count(0)
+    assert await find_document(a_second) is None
     assert await find_document(b_doc) is not None
