@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +28,9 @@ class AssistantInput:
     language: str = "en"
     greeting: str = ""
     is_active: bool = True
+    fallback_models: tuple[str, ...] = ()
+    chunk_max_tokens: int = 300
+    chunk_overlap_tokens: int = 40
 
     def validated(self) -> AssistantInput:
         name = self.name.strip()
@@ -45,6 +49,13 @@ class AssistantInput:
         model = self.model.strip() or DEFAULT_MODEL
         if len(model) > 120:
             raise ValidationFailed("The model name is too long.")
+        fallbacks = tuple(dict.fromkeys(m.strip() for m in self.fallback_models if m.strip()))
+        if len(fallbacks) > 5 or any(len(m) > 120 for m in fallbacks):
+            raise ValidationFailed("Give at most five fallback models.")
+        if not 100 <= self.chunk_max_tokens <= 1000:
+            raise ValidationFailed("Chunk size must be between 100 and 1,000 tokens.")
+        if not 0 <= self.chunk_overlap_tokens <= self.chunk_max_tokens // 2:
+            raise ValidationFailed("Chunk overlap must be between 0 and half the chunk size.")
         return AssistantInput(
             name=name,
             system_prompt=self.system_prompt.strip(),
@@ -53,7 +64,16 @@ class AssistantInput:
             language=self.language,
             greeting=self.greeting.strip(),
             is_active=self.is_active,
+            fallback_models=tuple(m for m in fallbacks if m != model),
+            chunk_max_tokens=self.chunk_max_tokens,
+            chunk_overlap_tokens=self.chunk_overlap_tokens,
         )
+
+    def columns(self) -> dict[str, Any]:
+        """Values for the table (JSON needs a list, not a tuple)."""
+        values = dict(self.__dict__)
+        values["fallback_models"] = list(self.fallback_models)
+        return values
 
 
 async def _owned(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
@@ -89,7 +109,7 @@ async def create_assistant(principal: Principal, data: AssistantInput) -> Assist
     principal.require(Role.ADMIN)
     data = data.validated()
     async with session_scope() as session:
-        row = Assistant(workspace_id=principal.workspace_id, **data.__dict__)
+        row = Assistant(workspace_id=principal.workspace_id, **data.columns())
         session.add(row)
         await session.flush()
         await audit.record_by(session, principal, "assistant_created", f"assistant:{row.id}")
@@ -103,7 +123,7 @@ async def update_assistant(
     data = data.validated()
     async with session_scope() as session:
         row = await _owned(session, principal, assistant_id)
-        for key, value in data.__dict__.items():
+        for key, value in data.columns().items():
             setattr(row, key, value)
         row.updated_at = datetime.now(UTC)
         session.add(row)

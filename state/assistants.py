@@ -24,6 +24,9 @@ def _row(a: Any) -> dict[str, Any]:
         "greeting": a.greeting,
         "system_prompt": a.system_prompt,
         "is_active": a.is_active,
+        "fallback_models": ", ".join(a.fallback_models or []),
+        "chunk_max_tokens": a.chunk_max_tokens,
+        "chunk_overlap_tokens": a.chunk_overlap_tokens,
     }
 
 
@@ -32,6 +35,11 @@ def _input(form: dict[str, Any]) -> AssistantInput:
         temperature = float(str(form.get("temperature", "0.3")).replace(",", ".") or 0.3)
     except ValueError as exc:
         raise ValidationFailed("Temperature must be a number between 0 and 2.") from exc
+    try:
+        chunk_max = int(str(form.get("chunk_max_tokens", "300")) or 300)
+        chunk_overlap = int(str(form.get("chunk_overlap_tokens", "40")) or 40)
+    except ValueError as exc:
+        raise ValidationFailed("Chunk size and overlap must be whole numbers.") from exc
     return AssistantInput(
         name=str(form.get("name", "")),
         system_prompt=str(form.get("system_prompt", "")),
@@ -40,6 +48,9 @@ def _input(form: dict[str, Any]) -> AssistantInput:
         language=str(form.get("language", "en")),
         greeting=str(form.get("greeting", "")),
         is_active=str(form.get("is_active", "")) in ("on", "true", "True", "1"),
+        fallback_models=tuple(str(form.get("fallback_models", "")).split(",")),
+        chunk_max_tokens=chunk_max,
+        chunk_overlap_tokens=chunk_overlap,
     )
 
 
@@ -64,7 +75,8 @@ class AssistantsState(SessionState):
         self.editing_id = 0
         self.form_error = ""
         self.draft = {"name": "", "system_prompt": "", "model": assistants.DEFAULT_MODEL,
-                      "temperature": 0.3, "language": "en", "greeting": "", "is_active": True}
+                      "temperature": 0.3, "language": "en", "greeting": "", "is_active": True,
+                      "fallback_models": "", "chunk_max_tokens": 300, "chunk_overlap_tokens": 40}
         self.editor_open = True
 
     @rx.event

@@ -24,6 +24,14 @@ class AssistantIn(BaseModel):
     language: str = "en"
     greeting: str = ""
     is_active: bool = True
+    fallback_models: list[str] = []
+    chunk_max_tokens: int = 300
+    chunk_overlap_tokens: int = 40
+
+    def to_input(self) -> AssistantInput:
+        data = self.model_dump()
+        data["fallback_models"] = tuple(self.fallback_models)
+        return AssistantInput(**data)
 
 
 class AssistantOut(BaseModel):
@@ -35,13 +43,17 @@ class AssistantOut(BaseModel):
     language: str
     greeting: str
     is_active: bool
+    fallback_models: list[str]
+    chunk_max_tokens: int
+    chunk_overlap_tokens: int
 
 
 def _out(a: Assistant) -> AssistantOut:
     return AssistantOut(
         id=a.id or 0, name=a.name, system_prompt=a.system_prompt, model=a.model,
         temperature=a.temperature, language=a.language, greeting=a.greeting,
-        is_active=a.is_active,
+        is_active=a.is_active, fallback_models=list(a.fallback_models or []),
+        chunk_max_tokens=a.chunk_max_tokens, chunk_overlap_tokens=a.chunk_overlap_tokens,
     )
 
 
@@ -64,7 +76,7 @@ async def get(assistant_id: int, p: Principal = Depends(current_principal)) -> A
 @router.post("", response_model=AssistantOut, status_code=201)
 async def create(body: AssistantIn, p: Principal = Depends(current_principal)) -> AssistantOut:
     try:
-        return _out(await assistants.create_assistant(p, AssistantInput(**body.model_dump())))
+        return _out(await assistants.create_assistant(p, body.to_input()))
     except DomainError as exc:
         raise http_error(exc) from exc
 
@@ -75,7 +87,7 @@ async def update(
 ) -> AssistantOut:
     try:
         return _out(
-            await assistants.update_assistant(p, assistant_id, AssistantInput(**body.model_dump()))
+            await assistants.update_assistant(p, assistant_id, body.to_input())
         )
     except DomainError as exc:
         raise http_error(exc) from exc

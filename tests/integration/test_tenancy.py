@@ -80,11 +80,18 @@ async def test_assistant_fields_are_validated_with_clear_messages(clean: None) -
         (AssistantInput(name="ok", temperature=3.0), "Temperature"),
         (AssistantInput(name="ok", language="xx"), "language"),
         (AssistantInput(name="ok", system_prompt="p" * 8001), "system prompt"),
+        (AssistantInput(name="ok", chunk_max_tokens=50), "Chunk size"),
+        (AssistantInput(name="ok", chunk_overlap_tokens=400), "overlap"),
+        (AssistantInput(name="ok", fallback_models=tuple("abcdef")), "fallback"),
     ]
     for data, message in cases:
         with pytest.raises(ValidationFailed, match=message):
             await assistants.create_assistant(owner, data)
     assert await assistants.list_assistants(owner) == []
+    made = await assistants.create_assistant(owner, AssistantInput(
+        name="ok", model="m1", fallback_models=(" m2", "m1", "m2 ", ""), chunk_max_tokens=500,
+        chunk_overlap_tokens=60))
+    assert (made.fallback_models, made.chunk_max_tokens) == (["m2"], 500)
 
 
 async def test_invited_operator_joins_through_the_mailed_link(
