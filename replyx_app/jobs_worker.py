@@ -22,11 +22,17 @@ async def main() -> None:
     stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
     interval = min(settings.heartbeat_seconds, stalled_every)
     last = {"purge": -PURGE_EVERY, "stalled": -stalled_every}
-    worker = asyncio.create_task(jobs.run_worker())
+    worker = {"task": asyncio.create_task(jobs.run_worker())}
 
     async def tick() -> None:
-        if worker.done():
-            worker.result()  # surface a crashed worker in the log, then let the loop go on
+        task = worker["task"]
+        if task.done():
+            # A database restart or a bad fetch ends procrastinate's worker: start a new one
+            # (with a fresh pool) instead of living on as a process that runs no jobs.
+            problem = None if task.cancelled() else task.exception()
+            log.error("job worker stopped (%r); restarting it", problem)
+            await jobs.close()
+            worker["task"] = asyncio.create_task(jobs.run_worker())
         await heartbeats.beat("jobs", ttl=int(interval * 3))
         now = time.monotonic()
         if now - last["stalled"] >= stalled_every:
@@ -39,9 +45,9 @@ async def main() -> None:
             log.info("purged expired rows: %s", await maintenance.purge_expired())
 
     async def stop_worker() -> None:
-        worker.cancel()
+        worker["task"].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await worker
+            await worker["task"]
         await jobs.close()
 
     await run_until_stopped(tick, interval, log, before_exit=stop_worker)

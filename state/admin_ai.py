@@ -26,9 +26,10 @@ def _row(k: keys.KeyView) -> dict[str, Any]:
         "limits": f"{k.requests_per_minute} req/min · {k.tokens_per_minute:,} tok/min",
         "state": state,
         "reason": k.disabled_reason,
-        "cooldown": k.cooldown_until.strftime("%H:%M:%S") if cooling and k.cooldown_until
+        "cooldown": k.cooldown_until.strftime("%H:%M:%S UTC") if cooling and k.cooldown_until
         else "",
-        "usage": f"{k.requests_24h} req · {k.tokens_24h:,} tok · {k.errors_24h} errors",
+        "usage": f"{k.requests_24h} req · {k.tokens_24h:,} tok · {k.errors_24h} "
+        + ("error" if k.errors_24h == 1 else "errors"),
         "enabled": k.is_enabled,
     }
 

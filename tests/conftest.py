@@ -95,9 +95,8 @@ TABLES = (
     "audit_log, ai_usage, ai_provider_keys, prices, ledger_entries, balances, handoff_events, "
     "messages, dialogs, contacts, channels, qa_pairs, knowledge_chunks, knowledge_documents, "
     "assistants, auth_tokens, sessions, invitations, memberships, users, workspaces, "
-    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
-    "procrastinate_workers"
-)
+    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs"
+)  # procrastinate_workers stays: a running `replyx jobs` keeps its worker row
 
 
 @pytest_asyncio.fixture
@@ -187,20 +186,6 @@ def app_server(services: dict[str, str]) -> Iterator[AppServer]:
         yield AppServer(url, proc, log)
     finally:
         _stop_group(proc)
-
-
-@pytest.fixture(scope="session")
-def jobs_process(services: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """`replyx jobs` for browser tests that need ingestion to run, as in production."""
-    log = TEST_DIR / f"jobs-{os.getpid()}.log"
-    env = {**os.environ, "REPLYX_JOBS_STALLED_SECONDS": "5", "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "replyx_app.cli", "jobs"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    yield proc
-    _stop_group(proc)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -231,7 +231,7 @@ class _Chunker:
     def _pack_section(self, blocks: list[Block], headings: list[tuple[int, str]]) -> None:
         if not blocks:
             return
-        path = " > ".join(text for _, text in headings if text)
+        path = " › ".join(text for _, text in headings if text)
         pending: deque[_Piece] = deque(p for block in blocks for p in self._pieces(block))
         current: list[_Piece] = []
         estimate = 0

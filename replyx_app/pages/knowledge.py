@@ -25,7 +25,8 @@ def _doc_row(d: rx.Var) -> rx.Component:  # type: ignore[type-arg]
         rx.table.cell(rx.vstack(
             rx.text(d["title"], weight="medium"),
             rx.text(d["source_type"].to(str).upper(), " · ", d["size_kb"], " KB · ",
-                    d["chunk_count"], " chunks", size="1", color_scheme="gray"),
+                    d["chunk_count"], rx.cond(d["chunk_count"] == 1, " chunk", " chunks"),
+                    size="1", color_scheme="gray"),
             spacing="0")),
         rx.table.cell(
             rx.cond(
@@ -89,7 +90,7 @@ def _sources_tab() -> rx.Component:
         rx.form(
             rx.hstack(
                 rx.input(name="url", id="knowledge-url", type="url", flex="1",
-                         placeholder="https://help.example.com/article or …/sitemap.xml"),
+                         placeholder="Web page or sitemap URL"),
                 rx.hstack(rx.checkbox(name="sitemap", id="knowledge-sitemap"),
                           rx.text("It is a sitemap", as_="label", html_for="knowledge-sitemap",
                                   size="2"), align="center"),

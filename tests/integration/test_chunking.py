@@ -81,9 +81,9 @@ def test_heading_paths_follow_the_outline() -> None:
     )
     assert [(c.heading_path, c.text) for c in chunks] == [
         ("Billing", "We bill monthly."),
-        ("Billing > Refunds", "Refunds take 14 days."),
-        ("Billing > Refunds > Card refunds", "Cards take longer."),
-        ("Billing > Invoices", "Invoices are emailed."),
+        ("Billing › Refunds", "Refunds take 14 days."),
+        ("Billing › Refunds › Card refunds", "Cards take longer."),
+        ("Billing › Invoices", "Invoices are emailed."),
         ("Security", "Use 2FA."),
     ]
     assert [c.position for c in chunks] == [0, 1, 2, 3, 4]
@@ -261,7 +261,7 @@ def test_real_english_table_stays_whole() -> None:
     chunks = chunk_document(document)
     holding = [c for c in chunks if table in c.text]
     assert len(holding) == 1
-    assert holding[0].heading_path == "Accessing your Plausible data > Quick reference"
+    assert holding[0].heading_path == "Accessing your Plausible data › Quick reference"
 
 
 def test_real_russian_page_heading_paths() -> None:
@@ -269,7 +269,7 @@ def test_real_russian_page_heading_paths() -> None:
     chunks = chunk_document(document)
     paths = {c.heading_path for c in chunks}
     assert (
-        "Вопросы и ответы > Оплата, возврат, бонусы > "
+        "Вопросы и ответы › Оплата, возврат, бонусы › "
         "Как получить бонусы за регистрацию в личном кабинете?"
     ) in paths
     bonus = next(c for c in chunks if c.heading_path.endswith("в личном кабинете?"))
