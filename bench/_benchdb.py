@@ -13,6 +13,7 @@ import contextlib
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +31,10 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @contextlib.contextmanager
 def bench_database(name: str = "replyx_bench") -> Iterator[str]:
     """Start a throw-away embedded PostgreSQL, create and migrate `name`, yield its URL."""
@@ -37,6 +42,9 @@ def bench_database(name: str = "replyx_bench") -> Iterator[str]:
     from backend_services.embedded_servers import EmbeddedPostgres
     from backend_services.settings import reset_settings_cache
 
+    # A plain `kill` must still stop the server and remove its directory: turn SIGTERM
+    # into an exception so the cleanup below runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     tmp = Path(tempfile.mkdtemp(prefix="replyx-bench-"))
     # The server runs as an unprivileged user when we are root: it must reach its dir.
     tmp.chmod(0o755)

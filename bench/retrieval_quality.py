@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchdb import OUT, ROOT, bench_database, log, machine_info  # noqa: E402
+from _benchdb import OUT, ROOT, bench_database, log, machine_info
 
 CORPUS = ROOT / "bench" / "corpus"
 MAX_N = 100  # candidates fetched once per question; variants use prefixes of these lists
@@ -55,7 +55,8 @@ def norm(text: str) -> str:
 @dataclass
 class Question:
     id: str
-    language: str
+    language: str  # en | ru
+    style: str  # question (a visitor's sentence) | keywords (a search-box query)
     question: str
     answers: list[tuple[str, str]]  # (document stem, normalised phrase)
 
@@ -63,7 +64,7 @@ class Question:
 def load_questions(path: Path) -> list[Question]:
     raw = json.loads(path.read_text())
     return [
-        Question(q["id"], q["language"], q["question"],
+        Question(q["id"], q["language"], q.get("style", "question"), q["question"],
                  [(a["doc"], norm(a["phrase"])) for a in q["answers"]])
         for q in raw
     ]
@@ -106,10 +107,14 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def by_language(questions: list[Question], ranks: list[int | None]) -> dict[str, Any]:
+def by_group(questions: list[Question], ranks: list[int | None]) -> dict[str, Any]:
+    """Metrics for all questions, per language (en, ru) and per style (question, keywords)."""
     out: dict[str, Any] = {"all": metrics(ranks)}
+    pairs = list(zip(questions, ranks, strict=True))
     for lang in sorted({q.language for q in questions}):
-        out[lang] = metrics([r for q, r in zip(questions, ranks, strict=True) if q.language == lang])
+        out[lang] = metrics([r for q, r in pairs if q.language == lang])
+    for style in sorted({q.style for q in questions}):
+        out[style] = metrics([r for q, r in pairs if q.style == style])
     return out
 
 
@@ -247,32 +252,33 @@ def rrf(vrows: list[Row], trows: list[Row], *, k: int, wv: float = 1.0, wt: floa
 Strategy = Callable[[dict[str, list[Row]]], list[Row]]
 
 
+def _hybrid(text_key: str, k: int, wv: float, wt: float, n: int) -> Strategy:
+    return lambda c: rrf(c["vector"][:n], c[text_key][:n], k=k, wv=wv, wt=wt)
+
+
 def strategies() -> dict[str, Strategy]:
+    """Name → how to rank one question's candidates. "shipped" = backend_services today."""
     from backend_services.knowledge import retrieval
 
-    cands = retrieval.CANDIDATES
+    n, k = retrieval.CANDIDATES, retrieval.RRF_K
     s: dict[str, Strategy] = {
-        "shipped: vector only": lambda c: c["vector"][:cands],
-        "shipped: text only (websearch AND)": lambda c: c["text"][:cands],
-        f"shipped: hybrid (RRF k={retrieval.RRF_K}, {cands}+{cands})":
-            lambda c: rrf(c["vector"][:cands], c["text"][:cands], k=retrieval.RRF_K),
-        "text only, OR query, ts_rank_cd": lambda c: c["or_rank_cd"][:cands],
-        "text only, OR query, ts_rank norm=1": lambda c: c["or_rank_len"][:cands],
+        "shipped: vector only": lambda c: c["vector"][:n],
+        "shipped: text only (websearch, AND)": lambda c: c["text"][:n],
+        f"shipped: hybrid (AND, RRF k={k}, 1:1, {n}+{n})": _hybrid("text", k, 1, 1, n),
+        "text only, OR, ts_rank_cd": lambda c: c["or_rank_cd"][:n],
+        "text only, OR, ts_rank norm=1": lambda c: c["or_rank_len"][:n],
+        f"hybrid AND, k=5, 1:0.5, {n}+{n}": _hybrid("text", 5, 1, 0.5, n),
     }
-    for text_key, label in (("text", "AND"), ("or_rank_cd", "OR+rank_cd"),
-                            ("or_rank_len", "OR+rank/len")):
-        for k in (60, 20, 5):
-            for wv, wt in ((1.0, 1.0), (1.0, 0.5), (1.0, 0.3)):
-                for n in (20, 40, 100):
-                    if (k, n) not in ((60, 40), (20, 40), (5, 40), (60, 20), (60, 100)):
-                        continue
-                    name = f"hybrid {label}, k={k}, wv={wv:g}/wt={wt:g}, {n}+{n}"
-
-                    def run(c: dict[str, list[Row]], text_key: str = text_key, k: int = k,
-                            wv: float = wv, wt: float = wt, n: int = n) -> list[Row]:
-                        return rrf(c["vector"][:n], c[text_key][:n], k=k, wv=wv, wt=wt)
-
-                    s[name] = run
+    for key, label in (("or_rank_cd", "OR+rank_cd"), ("or_rank_len", "OR+rank norm1")):
+        for kk, wt in ((60, 1.0), (60, 0.5), (20, 0.5), (5, 1.0), (5, 0.5), (5, 0.3)):
+            s[f"hybrid {label}, k={kk}, 1:{wt:g}, {n}+{n}"] = _hybrid(key, kk, 1, wt, n)
+    # AND first (precise for search-box keywords), OR only when AND matches nothing
+    for kk, wt in ((60, 1.0), (5, 0.5)):
+        s[f"hybrid AND, else OR+rank_cd, k={kk}, 1:{wt:g}, {n}+{n}"] = (
+            lambda c, kk=kk, wt=wt: rrf(c["vector"][:n], (c["text"] or c["or_rank_cd"])[:n],
+                                        k=kk, wv=1, wt=wt))
+    for nn in (10, 20, 100):
+        s[f"hybrid OR+rank_cd, k=5, 1:0.5, {nn}+{nn}"] = _hybrid("or_rank_cd", 5, 1, 0.5, nn)
     return s
 
 
@@ -303,7 +309,7 @@ async def evaluate_shipped(kb: Kb, questions: list[Question]) -> dict[str, Any]:
                 "top3": [f"{kb.doc_stem.get(p.document_id, '?')} › {p.heading_path}"
                          f" (v{p.vector_rank}/t{p.text_rank})" for p in got.passages[:3]],
             })
-        result[mode] = by_language(questions, ranks)
+        result[mode] = by_group(questions, ranks)
         result[mode]["ms_per_query"] = round(
             1000 * (time.perf_counter() - started) / len(questions), 1)
         details[mode] = rows
@@ -323,7 +329,22 @@ async def evaluate_variants(kb: Kb, questions: list[Question]) -> dict[str, Any]
         for q, c in zip(questions, cands, strict=True):
             ranked = [(r[1], r[4]) for r in strategy(c)]
             ranks.append(first_hit(q, ranked, kb.doc_stem))
-        out[name] = by_language(questions, ranks)
+        out[name] = by_group(questions, ranks)
+    # where the answer sits in each candidate list (up to MAX_N) for questions the shipped
+    # hybrid misses in its top 5: tells a ranking problem from a matching problem
+    shipped_hybrid = next(v for n, v in strategies().items() if n.startswith("shipped: hybrid"))
+    diagnosis = []
+    for q, c in zip(questions, cands, strict=True):
+        rank = first_hit(q, [(r[1], r[4]) for r in shipped_hybrid(c)], kb.doc_stem)
+        if rank is not None and rank <= 5:
+            continue
+        where = {}
+        for key in ("vector", "text", "or_rank_cd", "or_rank_len"):
+            where[key] = next((i for i, r in enumerate(c[key], start=1)
+                               if is_hit(q, kb.doc_stem.get(r[1], ""), r[4])), None)
+        diagnosis.append({"id": q.id, "question": q.question, "hybrid_rank": rank,
+                          "answer_rank_in": where})
+    out["_shipped_hybrid_misses"] = diagnosis
     # how often each text query finds anything at all: AND queries often match nothing
     for key in ("text", "or_rank_cd"):
         empty = sum(1 for c in cands if not c[key])
@@ -342,7 +363,7 @@ def plot(shipped: dict[str, Any], variants: dict[str, Any] | None, path: Path) -
         return []
     path.parent.mkdir(parents=True, exist_ok=True)
     modes = ["vector", "text", "hybrid"]
-    langs = [g for g in ("en", "ru", "all") if g in shipped["hybrid"]]
+    langs = [g for g in ("en", "ru", "question", "keywords", "all") if g in shipped["hybrid"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.8 / len(langs)
     for ax, metric in zip(axes, ("recall@5", "mrr@10"), strict=True):
@@ -395,7 +416,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "embedder": embedder.name,
         "corpus": {"documents": len(files), "questions": len(questions),
                    "by_language": {lang: sum(1 for q in questions if q.language == lang)
-                                   for lang in sorted({q.language for q in questions})}},
+                                   for lang in sorted({q.language for q in questions})},
+                   "by_style": {st: sum(1 for q in questions if q.style == st)
+                                for st in sorted({q.style for q in questions})}},
         "hit_rule": "passage from the expected document containing an expected phrase",
     }
     try:
@@ -423,6 +446,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             shipped = await evaluate_shipped(kb, questions)
             details = shipped.pop("_details")
             run["modes"] = shipped
+            run["ranks"] = {q.id: {mode: details[mode][i]["rank"] for mode in details}
+                            for i, q in enumerate(questions)}
             run["hybrid_failures"] = [d for d in details["hybrid"]
                                       if d["rank"] is None or d["rank"] > 5]
             if not args.no_variants:
