@@ -7,6 +7,8 @@ started once per session, production build, and driven with Debian's Chromium.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -120,6 +122,33 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     # Workspace ids restart at 1 each test: stored uploads must go with the rows.
     shutil.rmtree(Path(services["REPLYX_DATA_DIR"]) / "uploads", ignore_errors=True)
     yield
+
+
+@pytest_asyncio.fixture
+async def worker(clean: None) -> AsyncIterator[None]:
+    """A real procrastinate worker in this process (ingestion jobs), stopped after the test."""
+    from backend_services import jobs
+
+    await jobs.close()
+    task = asyncio.create_task(jobs.run_worker(concurrency=1, name="test-worker"))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await jobs.close()
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[Any]:
+    """The fake OpenAI-compatible server (tests/support/openai_server.py) on 127.0.0.1."""
+    from backend_services.ai.pool import close_clients
+    from tests.support.openai_server import OpenAITestServer
+
+    srv = OpenAITestServer()
+    await srv.start()
+    yield srv
+    await close_clients()  # the pool's keep-alive connections point at this server
+    await srv.stop()
 
 
 # --------------------------------------------------------------------------- the real app

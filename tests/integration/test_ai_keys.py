@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from sqlmodel import col, select
 from backend_services import auth
 from backend_services.ai import keys as ai_keys
 from backend_services.ai.errors import NoUsableKeys
-from backend_services.ai.pool import ChatDone, close_clients, has_usable_keys, stream_chat
+from backend_services.ai.pool import ChatDone, has_usable_keys, stream_chat
 from backend_services.db import session_scope
 from backend_services.errors import NotFound, PermissionDenied, ValidationFailed
 from backend_services.models import AIProviderKey, AIUsage, AuditLog, Role
@@ -24,15 +23,6 @@ from tests.support.openai_server import OpenAITestServer, Reply, ServerError
 PW = "Correct-horse-9"
 SECRET = "sk-live-VerySecretValue-9f8e7d6c"
 MESSAGES = [{"role": "user", "content": "hello there"}]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[OpenAITestServer]:
-    srv = OpenAITestServer()
-    await srv.start()
-    yield srv
-    await close_clients()  # the pool's keep-alive connections point at this server
-    await srv.stop()
 
 
 @pytest.fixture

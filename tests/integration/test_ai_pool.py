@@ -7,7 +7,6 @@ timeout is 1 s so hangs cost one second, and nothing waits on a fixed sleep.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +20,6 @@ from backend_services.ai.errors import AllProvidersFailed, NoUsableKeys, Provide
 from backend_services.ai.pool import (
     ChatDone,
     TextDelta,
-    close_clients,
     has_usable_keys,
     stream_chat,
 )
@@ -45,15 +43,6 @@ MESSAGES = [
     {"role": "system", "content": "You answer questions about the shop."},
     {"role": "user", "content": "When do you open on Sundays?"},
 ]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[OpenAITestServer]:
-    srv = OpenAITestServer()
-    await srv.start()
-    yield srv
-    await close_clients()  # the pool's keep-alive connections point at this server
-    await srv.stop()
 
 
 @pytest.fixture

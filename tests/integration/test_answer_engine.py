@@ -9,9 +9,7 @@ would have received, so the prompt-injection tests assert on it directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,9 @@ import pytest
 import pytest_asyncio
 from sqlmodel import col, select
 
-from backend_services import answer_engine, assistants, auth, jobs
+from backend_services import answer_engine, assistants, auth
 from backend_services.ai import keys as ai_keys
 from backend_services.ai import pricing
-from backend_services.ai.pool import close_clients
 from backend_services.answer_engine import STRINGS, Answer, Delta
 from backend_services.assistants import AssistantInput
 from backend_services.db import session_scope
@@ -81,27 +78,6 @@ async def _assistant(p: Principal, language: str = "en", system_prompt: str = ""
     )
     assert a.id is not None
     return a
-
-
-@pytest_asyncio.fixture
-async def worker(clean: None) -> AsyncIterator[None]:
-    """A real procrastinate worker in this process, stopped after the test."""
-    await jobs.close()
-    task = asyncio.create_task(jobs.run_worker(concurrency=1, name="test-worker"))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await jobs.close()
-
-
-@pytest_asyncio.fixture
-async def server() -> AsyncIterator[OpenAITestServer]:
-    srv = OpenAITestServer()
-    await srv.start()
-    yield srv
-    await close_clients()  # the pool's keep-alive connections point at this server
-    await srv.stop()
 
 
 @pytest_asyncio.fixture

@@ -6,7 +6,6 @@ Real PostgreSQL + pgvector, real procrastinate worker, real local embedder.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
 import signal
@@ -14,15 +13,13 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
 from sqlmodel import select
 
-from backend_services import assistants, auth, jobs
+from backend_services import assistants, auth
 from backend_services.assistants import AssistantInput
 from backend_services.db import session_scope
 from backend_services.embeddings import get_default_embedder
@@ -45,18 +42,6 @@ async def _assistant(p: Principal, name: str = "Helper", language: str = "en") -
     a = await assistants.create_assistant(p, AssistantInput(name=name, language=language))
     assert a.id is not None
     return a.id
-
-
-@pytest_asyncio.fixture
-async def worker(clean: None) -> AsyncIterator[None]:
-    """A real procrastinate worker in this process, stopped after the test."""
-    await jobs.close()
-    task = asyncio.create_task(jobs.run_worker(concurrency=1, name="test-worker"))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await jobs.close()
 
 
 async def _wait_status(doc_id: int, statuses: set[str], timeout: float = 120) -> KnowledgeDocument:

@@ -10,9 +10,7 @@ from backend_services.db import session_scope
 from backend_services.embeddings import get_default_embedder
 from backend_services.knowledge import sources
 from backend_services.models import KnowledgeChunk, QAPair
-from tests.integration.test_knowledge import _assistant, _owner, _wait_status, worker
-
-__all__ = ["worker"]
+from tests.integration.test_knowledge import _assistant, _owner, _wait_status
 
 
 async def test_vectors_from_another_embedder_are_rebuilt(worker: None) -> None:
