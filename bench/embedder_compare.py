@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-DEFAULT_KNOWLEDGE = Path(__file__).resolve().parents[2] / "shared" / "sample-knowledge"
+DEFAULT_KNOWLEDGE = Path(__file__).resolve().parents[1] / "replyx_app" / "demo_knowledge"
 
 # (question, gold section ids). A hit is any gold id in the top k.
 EN_QUERIES: list[tuple[str, list[str]]] = [

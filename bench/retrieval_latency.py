@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -541,6 +542,8 @@ async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
                                   "met": c["p95_ms"] <= 30 and c["recall@10"] >= 0.95}
             result["targets"][name] = verdict
         result["plots"] = plot(measured, args.out / "retrieval_latency.png")
+        # other processes on the machine skew latency: keep the load seen at the end too
+        result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         for r in measured.values():
             for c in r["configs"].values():
                 c.pop("_times", None)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -201,7 +202,7 @@ class SocketTap:
 
 # --------------------------------------------------------------------------- knowledge and AI
 
-SAMPLE_KNOWLEDGE = "/work/shared/sample-knowledge"
+SAMPLE_KNOWLEDGE = str(Path(__file__).resolve().parents[2] / "replyx_app" / "demo_knowledge")
 
 
 async def make_platform_admin(email: str) -> Principal:

@@ -33,7 +33,7 @@ from backend_services.principal import Principal
 from tests.support.openai_server import OpenAITestServer, Reply, ServerError
 
 PW = "Correct-horse-9"
-VKCLOUD = Path("/work/shared/sample-knowledge/vkcloud")
+VKCLOUD = Path(__file__).resolve().parents[2] / "replyx_app" / "demo_knowledge" / "vkcloud"
 MODEL = "gpt-4o-mini"  # the assistants' default model
 
 SHOP = b"""# Shop help

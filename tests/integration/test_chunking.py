@@ -19,7 +19,7 @@ from backend_services.knowledge import (
 )
 from backend_services.knowledge.chunking import split_sentences
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "sample-knowledge"
+SAMPLES = Path(__file__).resolve().parents[2] / "replyx_app" / "demo_knowledge"
 
 H = BlockKind.HEADING
 P = BlockKind.PARAGRAPH

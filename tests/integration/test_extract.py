@@ -30,7 +30,7 @@ from backend_services.knowledge import (
 from backend_services.knowledge.safety import format_size
 
 # shared/ sits beside the work tree (and beside CI's fresh clone).
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "sample-knowledge"
+SAMPLES = Path(__file__).resolve().parents[2] / "replyx_app" / "demo_knowledge"
 MIB = 1024 * 1024
 
 
