@@ -4,7 +4,6 @@ crawled within the site, capped in size, and refused when they point at private 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -14,7 +13,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web as aioweb
 
-from backend_services import assistants, auth, jobs
+from backend_services import assistants, auth
 from backend_services.assistants import AssistantInput
 from backend_services.db import session_scope
 from backend_services.errors import Conflict, ValidationFailed
@@ -92,17 +91,6 @@ def allow_private() -> Iterator[None]:
     yield
     os.environ.pop("REPLYX_CRAWL_ALLOW_PRIVATE", None)
     reset_settings_cache()
-
-
-@pytest_asyncio.fixture
-async def worker(clean: None) -> AsyncIterator[None]:
-    await jobs.close()
-    task = asyncio.create_task(jobs.run_worker(concurrency=2, name="web-test-worker"))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await jobs.close()
 
 
 async def _owner_and_assistant() -> tuple[Principal, int]:
