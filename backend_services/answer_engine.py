@@ -103,7 +103,7 @@ class Answer:
     low_confidence: bool = True
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_minor: int = 0
+    cost_micro: int = 0  # millionths of a minor unit (backend_services.ai.pricing)
     cost_currency: str = ""  # the currency of the model's price; "" when it has none
     model: str = ""
     key_id: int | None = None
@@ -387,6 +387,6 @@ async def answer(
         yield Delta(result.text)
     if result.model:
         cost = await pricing.cost(result.model, result.tokens_in, result.tokens_out)
-        result.cost_minor, result.cost_currency = cost.minor, cost.currency
+        result.cost_micro, result.cost_currency = cost.micro, cost.currency
     result.latency_ms = int((time.perf_counter() - started) * 1000)
     yield result

@@ -212,7 +212,11 @@ def text_variants() -> dict[str, Any]:
     if not TEXT_VARIANTS:
         or_both = f"{_OR.format(cfg='english')} || {_OR.format(cfg='russian')}"
         TEXT_VARIANTS.update({
-            # OR of the words, ranked by cover density (what production uses for ranking)
+            # the AND of the words (websearch syntax): what production used before 0003
+            "and_rank_cd": _text_sql(
+                "websearch_to_tsquery('english', :query) || "
+                "websearch_to_tsquery('russian', :query)", "ts_rank_cd(c.tsv, q.tsq)"),
+            # OR of the words, ranked by cover density (production's query today)
             "or_rank_cd": _text_sql(or_both, "ts_rank_cd(c.tsv, q.tsq)"),
             # OR of the words, ranked by term frequency, normalised by log of the length
             "or_rank_len": _text_sql(or_both, "ts_rank(c.tsv, q.tsq, 1)"),
@@ -253,9 +257,9 @@ def rrf(vrows: list[Row], trows: list[Row], *, k: int, wv: float = 1.0, wt: floa
 
 
 Strategy = Callable[[dict[str, list[Row]]], list[Row]]
-# the best measured change (see docs/performance.md), drawn next to the shipped modes
-PROPOSED = "hybrid OR+rank_cd, k=5, 1:0.3, 40+40"
-PROPOSED_TEXT = "text only, OR, ts_rank_cd"
+# what production did before migration 0003 (AND full text, k=60), drawn for comparison
+BEFORE = "before 0003: hybrid (AND, k=60, 1:1, 40+40)"
+BEFORE_TEXT = "before 0003: text only (websearch, AND)"
 
 
 def _hybrid(text_key: str, k: int, wv: float, wt: float, n: int) -> Strategy:
@@ -267,13 +271,15 @@ def strategies() -> dict[str, Strategy]:
     from backend_services.knowledge import retrieval
 
     n, k = retrieval.CANDIDATES, retrieval.RRF_K
+    wt = retrieval.TEXT_WEIGHT
     s: dict[str, Strategy] = {
         "shipped: vector only": lambda c: c["vector"][:n],
-        "shipped: text only (websearch, AND)": lambda c: c["text"][:n],
-        f"shipped: hybrid (AND, RRF k={k}, 1:1, {n}+{n})": _hybrid("text", k, 1, 1, n),
-        "text only, OR, ts_rank_cd": lambda c: c["or_rank_cd"][:n],
+        "shipped: text only (OR, ts_rank_cd)": lambda c: c["text"][:n],
+        f"shipped: hybrid (OR, RRF k={k}, 1:{wt:g}, {n}+{n})": _hybrid("text", k, 1, wt, n),
+        "before 0003: text only (websearch, AND)": lambda c: c["and_rank_cd"][:n],
+        f"before 0003: hybrid (AND, k=60, 1:1, {n}+{n})": _hybrid("and_rank_cd", 60, 1, 1, n),
         "text only, OR, ts_rank norm=1": lambda c: c["or_rank_len"][:n],
-        f"hybrid AND, k=5, 1:0.5, {n}+{n}": _hybrid("text", 5, 1, 0.5, n),
+        f"hybrid AND, k=5, 1:0.5, {n}+{n}": _hybrid("and_rank_cd", 5, 1, 0.5, n),
     }
     for key, label in (("or_rank_cd", "OR+rank_cd"), ("or_rank_len", "OR+rank norm1")):
         for kk, wt in ((60, 1.0), (60, 0.5), (20, 0.5), (5, 1.0), (5, 0.5), (5, 0.3)):
@@ -281,7 +287,8 @@ def strategies() -> dict[str, Strategy]:
     # AND first (precise for search-box keywords), OR only when AND matches nothing
     for kk, wt in ((60, 1.0), (5, 0.5)):
         s[f"hybrid AND, else OR+rank_cd, k={kk}, 1:{wt:g}, {n}+{n}"] = (
-            lambda c, kk=kk, wt=wt: rrf(c["vector"][:n], (c["text"] or c["or_rank_cd"])[:n],
+            lambda c, kk=kk, wt=wt: rrf(c["vector"][:n],
+                                        (c["and_rank_cd"] or c["or_rank_cd"])[:n],
                                         k=kk, wv=1, wt=wt))
     for nn in (10, 20, 100):
         s[f"hybrid OR+rank_cd, k=5, 1:0.5, {nn}+{nn}"] = _hybrid("or_rank_cd", 5, 1, 0.5, nn)
@@ -369,7 +376,7 @@ def plot(shipped: dict[str, Any], variants: dict[str, Any] | None, path: Path) -
         return []
     path.parent.mkdir(parents=True, exist_ok=True)
     groups = {"vector": shipped["vector"], "text": shipped["text"], "hybrid": shipped["hybrid"]}
-    for label, name in (("text, OR\n(proposed)", PROPOSED_TEXT), ("hybrid\n(proposed)", PROPOSED)):
+    for label, name in (("text, AND\n(before)", BEFORE_TEXT), ("hybrid\n(before)", BEFORE)):
         if variants and name in variants:
             groups[label] = variants[name]
     langs = [g for g in ("en", "ru", "question", "keywords", "all") if g in shipped["hybrid"]]
@@ -388,7 +395,7 @@ def plot(shipped: dict[str, Any], variants: dict[str, Any] | None, path: Path) -
             ax.axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
             ax.legend(fontsize=8, loc="upper center", ncol=len(langs),
                       bbox_to_anchor=(0.5, 1.16))
-    fig.suptitle("Retrieval quality: shipped modes and the proposed change "
+    fig.suptitle("Retrieval quality: shipped modes and the AND / k=60 fusion they replaced "
                  "(bench/corpus, real ingestion pipeline)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

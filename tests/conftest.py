@@ -93,12 +93,9 @@ def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
         pg.drop_database(f"replyx_test_{os.getpid()}")
 
 
-TABLES = (
-    "audit_log, ai_usage, ai_provider_keys, prices, ledger_entries, balances, handoff_events, "
-    "messages, dialogs, contacts, channels, qa_pairs, knowledge_chunks, knowledge_documents, "
-    "assistants, auth_tokens, sessions, invitations, memberships, users, workspaces, "
-    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs"
-)  # procrastinate_workers stays: a running `replyx jobs` keeps its worker row
+# Every table but these is emptied before each test, so a new table needs no list edit.
+# procrastinate_workers stays: a running `replyx jobs` keeps its worker row.
+KEEP_TABLES = ("alembic_version", "procrastinate_workers")
 
 
 @pytest_asyncio.fixture
@@ -112,7 +109,15 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     from backend_services.redis_client import get_redis
 
     async with get_engine().begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        names = (
+            await conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                     "AND NOT (tablename = ANY(:keep))"),
+                {"keep": list(KEEP_TABLES)},
+            )
+        ).scalars().all()
+        tables = ", ".join(f'"{n}"' for n in names)
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await get_redis().flushdb()
     # The e2e app keeps its rate-limit counters in db 1: start every test with none.
     app_redis = Redis.from_url(_with_db(services["_redis_base"], 1))

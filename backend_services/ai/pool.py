@@ -444,9 +444,9 @@ async def _record(
     failure: _Failure | None = None,
 ) -> None:
     """The usage row and the key's new health, in one transaction."""
-    from backend_services.ai.pricing import cost_minor
+    from backend_services.ai.pricing import Cost, cost
 
-    cost = await cost_minor(model, tokens_in, tokens_out) if tokens_in or tokens_out else 0
+    spent = await cost(model, tokens_in, tokens_out) if tokens_in or tokens_out else Cost(0, "")
     async with session_scope() as session:
         session.add(
             AIUsage(
@@ -455,7 +455,8 @@ async def _record(
                 model=model[:120],
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
-                cost_minor=cost,
+                cost_micro=spent.micro,
+                currency=spent.currency,
                 latency_ms=latency_ms,
                 status=status.value,
             )

@@ -1,10 +1,14 @@
 """Model prices and what an answer cost.
 
-Prices are platform-wide, set by platform admins, per 1,000 tokens in integer minor units
-(cents, kopecks) with a currency. A change is a new row, never an edit: the newest row
-whose `effective_from` has come is the price in force, so history stays readable and a
-price can be scheduled ahead. Money is never a float: a cost is computed in integers and
-rounded up to a whole minor unit.
+Prices are platform-wide, set by platform admins, per million tokens in micro-units
+(millionths of a minor unit: cents, kopecks) with a currency. Whole minor units per 1,000
+tokens could not express a cheap model (USD 0.075 per million tokens is 0.0075 cents per
+1,000), so every answer of such a model was billed at zero or rounded up a hundredfold.
+
+A change is a new row, never an edit: the newest row whose `effective_from` has come is
+the price in force, so history stays readable and a price can be scheduled ahead. Money is
+never a float: a price is parsed from its decimal text, a cost is computed in integers
+(micro-units, rounded up), and only the ledger (billing) rounds to whole minor units.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 from sqlmodel import col, select
 
@@ -21,8 +26,11 @@ from backend_services.errors import ValidationFailed
 from backend_services.models import Price
 from backend_services.principal import Principal
 
-# The price columns are 32-bit integers.
-MAX_PRICE_PER_1K_MINOR = 1_000_000_000
+MICRO = 1_000_000  # micro-units per minor unit
+TOKENS_PER_PRICE = 1_000_000
+# 1,000,000 major units per million tokens is far beyond any real price; it keeps every
+# product below 2**63 even for a billion tokens.
+MAX_PRICE_PER_MTOK_MICRO = 1_000_000 * 100 * MICRO
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -30,16 +38,21 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 class Cost:
     """What some tokens cost under the price in force; currency "" when no price is set."""
 
-    minor: int
+    micro: int
     currency: str
+
+    @property
+    def minor(self) -> int:
+        """Whole minor units, rounded up (what a ledger entry would carry)."""
+        return -(-self.micro // MICRO)
 
 
 @dataclass(frozen=True)
 class PriceView:
     id: int
     model: str
-    input_per_1k_minor: int
-    output_per_1k_minor: int
+    input_per_mtok_micro: int
+    output_per_mtok_micro: int
     currency: str
     effective_from: datetime
 
@@ -49,22 +62,22 @@ def _view(row: Price) -> PriceView:
     return PriceView(
         id=row.id,
         model=row.model,
-        input_per_1k_minor=row.input_per_1k_minor,
-        output_per_1k_minor=row.output_per_1k_minor,
+        input_per_mtok_micro=row.input_per_mtok_micro,
+        output_per_mtok_micro=row.output_per_mtok_micro,
         currency=row.currency,
         effective_from=row.effective_from,
     )
 
 
 def cost_of(price: Price | PriceView | None, tokens_in: int, tokens_out: int) -> Cost:
-    """Integer arithmetic only: the exact cost in thousandths of a minor unit, rounded up."""
+    """Integer arithmetic only: micro-units, rounded up to the next whole micro-unit."""
     if price is None:
         return Cost(0, "")
-    thousandths = (
-        max(0, tokens_in) * price.input_per_1k_minor
-        + max(0, tokens_out) * price.output_per_1k_minor
+    scaled = (
+        max(0, tokens_in) * price.input_per_mtok_micro
+        + max(0, tokens_out) * price.output_per_mtok_micro
     )
-    return Cost(-(-thousandths // 1000), price.currency)
+    return Cost(-(-scaled // TOKENS_PER_PRICE), price.currency)
 
 
 async def current_price(model: str) -> Price | None:
@@ -88,17 +101,44 @@ async def cost(model: str, tokens_in: int, tokens_out: int) -> Cost:
     return cost_of(await current_price(model), tokens_in, tokens_out)
 
 
-async def cost_minor(model: str, tokens_in: int, tokens_out: int) -> int:
-    """What the tokens cost in minor units of the price's currency; 0 when no price is set."""
-    return (await cost(model, tokens_in, tokens_out)).minor
+def parse_price(text: str | int | Decimal, what: str = "") -> int:
+    """A price per million tokens in major units ("0.075" dollars) -> micro minor units.
+
+    Decimal, never float: "0.1" must be exactly 10 cents. More precision than a
+    micro-unit of a minor unit is refused rather than silently rounded.
+    """
+    label = f"The {what} price" if what else "The price"
+    try:
+        value = Decimal(str(text).strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValidationFailed(f"{label} must be a number, e.g. 0.15.") from None
+    if not value.is_finite():
+        raise ValidationFailed(f"{label} must be a number, e.g. 0.15.")
+    if value < 0:
+        raise ValidationFailed(f"{label} cannot be negative.")
+    micro = value * 100 * MICRO
+    if micro != micro.to_integral_value():
+        raise ValidationFailed(f"{label} has more decimal places than can be billed.")
+    if micro > MAX_PRICE_PER_MTOK_MICRO:
+        raise ValidationFailed(f"{label} is unreasonably large.")
+    return int(micro)
+
+
+def format_micro(micro: int, currency: str) -> str:
+    """Micro minor units as major units with the digits that matter: 0.0075 USD, 12.50 RUB."""
+    major = Decimal(micro) / (100 * MICRO)
+    text = f"{major:.8f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    frac = frac.ljust(2, "0")
+    return f"{whole}.{frac} {currency}".strip()
 
 
 def _clean_price(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"The {what} price must be a whole number of minor units.")
+        raise ValidationFailed(f"The {what} price must be a whole number of micro-units.")
     if value < 0:
         raise ValidationFailed(f"The {what} price cannot be negative.")
-    if value > MAX_PRICE_PER_1K_MINOR:
+    if value > MAX_PRICE_PER_MTOK_MICRO:
         raise ValidationFailed(f"The {what} price is unreasonably large.")
     return value
 
@@ -122,16 +162,19 @@ def _clean_currency(currency: str) -> str:
 async def set_price(
     principal: Principal,
     model: str,
-    input_per_1k_minor: int,
-    output_per_1k_minor: int,
+    input_per_mtok_micro: int,
+    output_per_mtok_micro: int,
     currency: str,
 ) -> PriceView:
-    """A new price for the model, in force from now; the previous rows stay as history."""
+    """A new price for the model, in force from now; the previous rows stay as history.
+
+    Prices are micro minor units per million tokens; `parse_price` turns "0.15" into one.
+    """
     principal.require_platform_admin()
     row = Price(
         model=_clean_model(model),
-        input_per_1k_minor=_clean_price(input_per_1k_minor, "input"),
-        output_per_1k_minor=_clean_price(output_per_1k_minor, "output"),
+        input_per_mtok_micro=_clean_price(input_per_mtok_micro, "input"),
+        output_per_mtok_micro=_clean_price(output_per_mtok_micro, "output"),
         currency=_clean_currency(currency),
         effective_from=datetime.now(UTC),
     )
@@ -148,8 +191,8 @@ async def set_price(
             ip=principal.ip,
             details={
                 "model": row.model,
-                "input_per_1k_minor": row.input_per_1k_minor,
-                "output_per_1k_minor": row.output_per_1k_minor,
+                "input_per_mtok_micro": row.input_per_mtok_micro,
+                "output_per_mtok_micro": row.output_per_mtok_micro,
                 "currency": row.currency,
             },
         )

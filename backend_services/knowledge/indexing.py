@@ -27,13 +27,6 @@ def tsvector_expr(text: str) -> Any:
     return func.to_tsvector(cast(literal(text_search_config(text)), REGCONFIG), text)
 
 
-def tsquery_expr(query: str) -> Any:
-    """Match in both stemmers: a visitor may ask in either language."""
-    return func.websearch_to_tsquery(cast(literal("english"), REGCONFIG), query).op("||")(
-        func.websearch_to_tsquery(cast(literal("russian"), REGCONFIG), query)
-    )
-
-
 async def index_qa(
     session: AsyncSession, row: QAPair, embedder: Embedder | None = None
 ) -> None:

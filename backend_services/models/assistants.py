@@ -25,5 +25,6 @@ class Assistant(SQLModel, table=True):
     fallback_models: Any = Field(default=None, sa_column=Column(JSONB, nullable=True))
     chunk_max_tokens: int = Field(default=300)
     chunk_overlap_tokens: int = Field(default=40)
+    industry: str = Field(default="general", max_length=32)
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()

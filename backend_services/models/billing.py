@@ -34,12 +34,13 @@ class LedgerEntry(SQLModel, table=True):
 
 
 class Price(SQLModel, table=True):
-    """Per-model prices, per 1,000 tokens, set by platform admins."""
+    """Per-model prices set by platform admins, in micro-units (millionths of a minor unit)
+    per million tokens: fine enough for the cheapest models, still exact integers."""
 
     __tablename__ = "prices"
     id: int | None = Field(default=None, primary_key=True)
     model: str = Field(max_length=120, index=True)
-    input_per_1k_minor: int = Field(default=0)
-    output_per_1k_minor: int = Field(default=0)
+    input_per_mtok_micro: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    output_per_mtok_micro: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
     currency: str = Field(default="USD", max_length=3)
     effective_from: datetime = created_at_field()

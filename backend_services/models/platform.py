@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Column, Field, SQLModel
 
@@ -36,7 +37,9 @@ class AIUsage(SQLModel, table=True):
     message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")
     tokens_in: int = Field(default=0)
     tokens_out: int = Field(default=0)
-    cost_minor: int = Field(default=0)
+    # Millionths of a minor unit, in the currency of the price in force ("" = no price).
+    cost_micro: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    currency: str = Field(default="", max_length=3)
     latency_ms: int = Field(default=0)
     status: str = Field(default="ok", max_length=32)
     created_at: datetime = created_at_field()

@@ -158,7 +158,7 @@ async def test_a_fresh_install_answers_extractively_with_sources(worker: None) -
     for n, src in enumerate(got.sources, start=1):
         assert f"[{n}] {src.passage.strip()}" in got.text
     assert "Berlin warehouse" not in got.text and "Sundays" not in got.text
-    assert (got.tokens_in, got.tokens_out, got.cost_minor, got.model, got.key_id) == (
+    assert (got.tokens_in, got.tokens_out, got.cost_micro, got.model, got.key_id) == (
         0, 0, 0, "", None
     )
     assert len(deltas) == 1 and got.latency_ms >= 0
@@ -206,7 +206,8 @@ async def test_a_configured_provider_streams_the_answer_and_it_is_costed(
     a = await _assistant(admin)
     await _ingest(admin, a, "shop.md", SHOP)
     key = await _key(admin, server, "sk-main-0001")
-    await pricing.set_price(admin, MODEL, 15, 60, "usd")
+    await pricing.set_price(admin, MODEL, pricing.parse_price("0.15"),
+                            pricing.parse_price("0.60"), "usd")
     server.script(Reply(text="Refunds take up to 14 days, back to your card [1].",
                         prompt_tokens=1234, completion_tokens=56))
 
@@ -216,13 +217,16 @@ async def test_a_configured_provider_streams_the_answer_and_it_is_costed(
     assert got.text == "Refunds take up to 14 days, back to your card [1]."
     assert got.mode == "llm" and not got.low_confidence and got.confidence > 0
     assert (got.tokens_in, got.tokens_out, got.model, got.key_id) == (1234, 56, MODEL, key)
-    # 1234 × 15 + 56 × 60 = 21,870 thousandths of a cent: 21.87 rounds up to 22.
-    assert (got.cost_minor, got.cost_currency) == (22, "USD")
+    # USD 0.15 / 0.60 per million tokens: 1234 × 15 + 56 × 60 = 21,870 millionths of a
+    # cent (0.02187 cents) — a figure whole cents per 1k tokens could not express.
+    assert (got.cost_micro, got.cost_currency) == (21_870, "USD")
     [row] = await _usage()
     assert (row.workspace_id, row.key_id, row.model, row.status) == (
         admin.workspace_id, key, MODEL, "ok"
     )
-    assert (row.tokens_in, row.tokens_out) == (1234, 56)
+    assert (row.tokens_in, row.tokens_out, row.cost_micro, row.currency) == (
+        1234, 56, 21_870, "USD"
+    )
     # The sources are exactly the numbered entries the model was shown, in order.
     [call] = server.calls()
     assert call.body["max_tokens"] == answer_engine.ANSWER_MAX_TOKENS
@@ -256,7 +260,7 @@ async def test_failover_to_a_second_key_and_to_extractive_when_every_key_fails(
     assert got.mode == "extractive"
     assert got.text.startswith(STRINGS["en"]["extractive"])
     assert "Delivery within Germany takes two business days" in got.text
-    assert (got.model, got.key_id, got.cost_minor) == ("", None, 0)
+    assert (got.model, got.key_id, got.cost_micro) == ("", None, 0)
     assert [u.status for u in await _usage()][-1] == "server_error"
 
 
@@ -427,22 +431,29 @@ async def test_history_within_the_budget_is_sent_and_a_long_one_is_trimmed_from_
 async def test_prices_newest_in_force_wins_and_costs_round_up(clean: None) -> None:
     root = await _owner("prices@example.com", platform_admin=True)
     plain = await _owner("plain@example.com")
-    assert await pricing.cost_minor("gpt-x", 1000, 1000) == 0  # no price: free
+    assert await pricing.cost("gpt-x", 1000, 1000) == pricing.Cost(0, "")  # no price: free
 
-    await pricing.set_price(root, "gpt-x", 10, 30, "USD")
-    assert await pricing.cost_minor("gpt-x", 1000, 1000) == 40
-    assert await pricing.cost_minor("gpt-x", 1, 0) == 1  # 0.01 of a cent rounds up
-    assert await pricing.cost_minor("gpt-x", 0, 0) == 0
-    await pricing.set_price(root, "gpt-x", 20, 40, "EUR")
-    assert await pricing.cost("gpt-x", 1500, 500) == pricing.Cost(50, "EUR")
+    # USD 10 / 30 per million tokens = 1 / 3 cents per 1k tokens.
+    await pricing.set_price(root, "gpt-x", pricing.parse_price("10"), pricing.parse_price("30"),
+                            "USD")
+    assert await pricing.cost("gpt-x", 1000, 1000) == pricing.Cost(4_000_000, "USD")
+    assert (await pricing.cost("gpt-x", 1000, 1000)).minor == 4
+    assert await pricing.cost("gpt-x", 1, 0) == pricing.Cost(1000, "USD")  # 0.001 cent
+    assert (await pricing.cost("gpt-x", 1, 0)).minor == 1  # a ledger rounds up
+    assert await pricing.cost("gpt-x", 0, 0) == pricing.Cost(0, "USD")
+    await pricing.set_price(root, "gpt-x", pricing.parse_price("20"), pricing.parse_price("40"),
+                            "EUR")
+    assert await pricing.cost("gpt-x", 1500, 500) == pricing.Cost(5_000_000, "EUR")
     async with session_scope() as s:  # scheduled for tomorrow: not in force yet
-        s.add(Price(model="gpt-x", input_per_1k_minor=999, output_per_1k_minor=999,
+        s.add(Price(model="gpt-x", input_per_mtok_micro=999, output_per_mtok_micro=999,
                     currency="EUR", effective_from=datetime.now(UTC) + timedelta(days=1)))
-    assert await pricing.cost_minor("gpt-x", 1000, 0) == 20
-    assert await pricing.cost_minor("other", 1000, 0) == 0
+    assert await pricing.cost("gpt-x", 1000, 0) == pricing.Cost(2_000_000, "EUR")
+    assert await pricing.cost("other", 1000, 0) == pricing.Cost(0, "")
 
     [current] = await pricing.list_prices(root)
-    assert (current.model, current.input_per_1k_minor, current.currency) == ("gpt-x", 20, "EUR")
+    assert (current.model, current.input_per_mtok_micro, current.currency) == (
+        "gpt-x", 2_000_000_000, "EUR"
+    )
     assert len(await pricing.list_prices(root, history=True)) == 3
     with pytest.raises(PermissionDenied):
         await pricing.set_price(plain, "gpt-x", 1, 1, "USD")
@@ -455,3 +466,19 @@ async def test_prices_newest_in_force_wins_and_costs_round_up(clean: None) -> No
         logged = (await s.exec(select(AuditLog).where(AuditLog.action == "price_set"))).all()
     assert len(logged) == 2 and all(r.actor_user_id == root.user_id for r in logged)
     assert logged[0].details["model"] == "gpt-x"
+
+
+def test_cheap_model_prices_are_exact_and_bad_prices_are_refused() -> None:
+    """USD 0.075 per million tokens: what whole cents per 1k tokens could not express."""
+    assert pricing.parse_price("0.075") == 7_500_000
+    assert pricing.parse_price("0,1") == 10_000_000  # a decimal comma is accepted
+    cheap = pricing.PriceView(0, "m", pricing.parse_price("0.075"), pricing.parse_price("0.3"),
+                              "USD", datetime.now(UTC))
+    # 1000 × 0.0075 + 100 × 0.03 cents per thousand = 0.0105 cents
+    assert pricing.cost_of(cheap, 1000, 100) == pricing.Cost(10_500, "USD")
+    assert pricing.format_micro(10_500, "USD") == "0.000105 USD"
+    assert pricing.cost_of(cheap, 1, 0) == pricing.Cost(8, "USD")  # 7.5 rounds up
+    assert pricing.format_micro(1_250_000_000, "RUB") == "12.50 RUB"
+    for bad in ("", "abc", "-1", "nan", "0.000000001"):
+        with pytest.raises(ValidationFailed):
+            pricing.parse_price(bad)
