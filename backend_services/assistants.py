@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services import audit
+from backend_services.ai.industry_templates import DEFAULT_INDUSTRY, TEMPLATES
 from backend_services.db import session_scope
 from backend_services.errors import NotFound, ValidationFailed
 from backend_services.models import Assistant, Role
@@ -31,6 +32,7 @@ class AssistantInput:
     fallback_models: tuple[str, ...] = ()
     chunk_max_tokens: int = 300
     chunk_overlap_tokens: int = 40
+    industry: str = DEFAULT_INDUSTRY
 
     def validated(self) -> AssistantInput:
         name = self.name.strip()
@@ -56,6 +58,8 @@ class AssistantInput:
             raise ValidationFailed("Chunk size must be between 100 and 1,000 tokens.")
         if not 0 <= self.chunk_overlap_tokens <= self.chunk_max_tokens // 2:
             raise ValidationFailed("Chunk overlap must be between 0 and half the chunk size.")
+        if self.industry not in TEMPLATES:
+            raise ValidationFailed("Choose an industry from the list.")
         return AssistantInput(
             name=name,
             system_prompt=self.system_prompt.strip(),
@@ -67,6 +71,7 @@ class AssistantInput:
             fallback_models=tuple(m for m in fallbacks if m != model),
             chunk_max_tokens=self.chunk_max_tokens,
             chunk_overlap_tokens=self.chunk_overlap_tokens,
+            industry=self.industry,
         )
 
     def columns(self) -> dict[str, Any]:

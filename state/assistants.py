@@ -27,6 +27,7 @@ def _row(a: Any) -> dict[str, Any]:
         "fallback_models": ", ".join(a.fallback_models or []),
         "chunk_max_tokens": a.chunk_max_tokens,
         "chunk_overlap_tokens": a.chunk_overlap_tokens,
+        "industry": a.industry,
     }
 
 
@@ -51,6 +52,7 @@ def _input(form: dict[str, Any]) -> AssistantInput:
         fallback_models=tuple(str(form.get("fallback_models", "")).split(",")),
         chunk_max_tokens=chunk_max,
         chunk_overlap_tokens=chunk_overlap,
+        industry=str(form.get("industry", "general")),
     )
 
 
@@ -76,7 +78,8 @@ class AssistantsState(SessionState):
         self.form_error = ""
         self.draft = {"name": "", "system_prompt": "", "model": assistants.DEFAULT_MODEL,
                       "temperature": 0.3, "language": "en", "greeting": "", "is_active": True,
-                      "fallback_models": "", "chunk_max_tokens": 300, "chunk_overlap_tokens": 40}
+                      "fallback_models": "", "chunk_max_tokens": 300, "chunk_overlap_tokens": 40,
+                      "industry": "general"}
         self.editor_open = True
 
     @rx.event

@@ -27,6 +27,7 @@ class AssistantIn(BaseModel):
     fallback_models: list[str] = []
     chunk_max_tokens: int = 300
     chunk_overlap_tokens: int = 40
+    industry: str = "general"
 
     def to_input(self) -> AssistantInput:
         data = self.model_dump()
@@ -46,6 +47,7 @@ class AssistantOut(BaseModel):
     fallback_models: list[str]
     chunk_max_tokens: int
     chunk_overlap_tokens: int
+    industry: str
 
 
 def _out(a: Assistant) -> AssistantOut:
@@ -54,6 +56,7 @@ def _out(a: Assistant) -> AssistantOut:
         temperature=a.temperature, language=a.language, greeting=a.greeting,
         is_active=a.is_active, fallback_models=list(a.fallback_models or []),
         chunk_max_tokens=a.chunk_max_tokens, chunk_overlap_tokens=a.chunk_overlap_tokens,
+        industry=a.industry,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from backend_services.ai.industry_templates import TEMPLATES
 from backend_services.assistants import LANGUAGES
 from components.forms import error_callout, field, textarea_field
 from components.layout import coming_next
@@ -86,15 +87,28 @@ def _assistant_editor() -> rx.Component:
                               min="0", max="2", default_value=d["temperature"].to(str)),
                         width="100%", spacing="3",
                     ),
-                    rx.vstack(
-                        rx.text("Language", size="2", weight="medium"),
-                        rx.select.root(
-                            rx.select.trigger(width="100%", id="language"),
-                            rx.select.content(*[rx.select.item(label, value=code)
-                                                for code, label in LANGUAGES.items()]),
-                            name="language", default_value=d["language"].to(str),
+                    rx.hstack(
+                        rx.vstack(
+                            rx.text("Language", size="2", weight="medium"),
+                            rx.select.root(
+                                rx.select.trigger(width="100%", id="language"),
+                                rx.select.content(*[rx.select.item(label, value=code)
+                                                    for code, label in LANGUAGES.items()]),
+                                name="language", default_value=d["language"].to(str),
+                            ),
+                            spacing="1", width="100%",
                         ),
-                        spacing="1", width="100%",
+                        rx.vstack(
+                            rx.text("Industry template", size="2", weight="medium"),
+                            rx.select.root(
+                                rx.select.trigger(width="100%", id="industry"),
+                                rx.select.content(*[rx.select.item(t.label, value=t.key)
+                                                    for t in TEMPLATES.values()]),
+                                name="industry", default_value=d["industry"].to(str),
+                            ),
+                            spacing="1", width="100%",
+                        ),
+                        width="100%", spacing="3",
                     ),
                     textarea_field("Greeting", "greeting", default_value=d["greeting"].to(str),
                                    rows="2", placeholder="Hi! How can I help?"),

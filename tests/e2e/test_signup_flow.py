@@ -89,6 +89,9 @@ async def test_visitor_signs_up_confirms_logs_in_creates_assistant_and_logs_out(
     await page.click("#language")
     await page.get_by_role("option", name="Русский").click()
     await expect(page.locator("#language")).to_have_text("Русский")
+    await page.click("#industry")
+    await page.get_by_role("option", name="Online shop").click()
+    await expect(page.locator("#industry")).to_have_text("Online shop")
     await page.fill("#greeting", "Здравствуйте! Чем помочь?")
     await _snap(page, "assistant-editor")
     await page.click("#assistant-save")
@@ -108,6 +111,7 @@ async def test_visitor_signs_up_confirms_logs_in_creates_assistant_and_logs_out(
     await expect(page.locator("#name")).to_have_value("Shop helper")
     await expect(page.locator("#greeting")).to_have_value("Здравствуйте! Чем помочь?")
     await expect(page.locator("#language")).to_have_text("Русский")
+    await expect(page.locator("#industry")).to_have_text("Online shop")
     await page.fill("#name", "Shop concierge")
     await page.click("#assistant-save")
     await expect(dialog).to_be_hidden()
@@ -117,8 +121,9 @@ async def test_visitor_signs_up_confirms_logs_in_creates_assistant_and_logs_out(
     await expect(cells.nth(3)).to_have_text("0.7")
     async with session_scope() as session:
         saved = (await session.exec(select(Assistant))).all()
-    assert [(a.name, a.language, a.model, a.temperature, a.greeting) for a in saved] == [
-        ("Shop concierge", "ru", "gpt-4o", 0.7, "Здравствуйте! Чем помочь?")
+    assert [(a.name, a.language, a.model, a.temperature, a.greeting, a.industry)
+            for a in saved] == [
+        ("Shop concierge", "ru", "gpt-4o", 0.7, "Здравствуйте! Чем помочь?", "ecommerce")
     ]
     assert saved[0].system_prompt == "You answer questions about Vera's Shop."
 

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from backend_services import answer_engine, assistants, auth
 from backend_services.ai import keys as ai_keys
 from backend_services.ai import pricing
+from backend_services.ai.industry_templates import TEMPLATES
 from backend_services.answer_engine import STRINGS, Answer, Delta
 from backend_services.assistants import AssistantInput
 from backend_services.db import session_scope
@@ -482,3 +483,29 @@ def test_cheap_model_prices_are_exact_and_bad_prices_are_refused() -> None:
     for bad in ("", "abc", "-1", "nan", "0.000000001"):
         with pytest.raises(ValidationFailed):
             pricing.parse_price(bad)
+
+
+async def test_industry_template_reaches_the_model_before_the_fixed_rules(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    """A clinic's assistant is told it is no doctor; the rules still come last."""
+    a = await assistants.create_assistant(
+        admin, AssistantInput(name="Clinic", system_prompt="You are the clinic's helper.",
+                              industry="healthcare"),
+    )
+    await _ingest(admin, a, "shop.md", SHOP)
+    await _key(admin, server, "sk-clinic-001")
+    server.script(Reply(text="Please call us [1]."))
+
+    await _ask(a, "How long does delivery take?")
+
+    system = server.calls()[0].messages[0]["content"]
+    guidance = TEMPLATES["healthcare"].guidance
+    assert guidance in system
+    order = [system.index(part) for part in (
+        "You are the clinic's helper.", guidance, "Rules you must always follow", "<knowledge>")]
+    assert order == sorted(order)
+    # The general template adds nothing, and an unknown industry is refused.
+    assert TEMPLATES["general"].guidance == ""
+    with pytest.raises(ValidationFailed):
+        await assistants.create_assistant(admin, AssistantInput(name="X", industry="casino"))
