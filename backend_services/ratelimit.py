@@ -77,3 +77,14 @@ async def hit_or_raise(name: str, key: str, count: int, seconds: int, what: str)
     if not await _limiter().hit(item, name, key):
         wait = await _retry_after(item, name, key)
         raise RateLimited(f"Too many {what}. Try again in {wait} s.", retry_after=wait)
+
+
+async def check_widget_session(ip: str) -> None:
+    """Widget sessions (page loads with the snippet) per client IP and minute."""
+    await hit_or_raise(
+        "widget-session-ip",
+        ip or "unknown",
+        get_settings().widget_sessions_per_ip_per_minute,
+        60,
+        "chat sessions from your network",
+    )

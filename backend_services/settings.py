@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     jobs_heartbeat_seconds: float = 5.0
     jobs_stalled_seconds: float = 30.0
     crawl_allow_private: bool = False
+    widget_token_minutes: int = 120
+    widget_sessions_per_ip_per_minute: int = 60
 
     @property
     def production(self) -> bool:

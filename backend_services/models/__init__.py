@@ -15,6 +15,7 @@ from backend_services.models.identity import (
 )
 from backend_services.models.knowledge import KnowledgeChunk, KnowledgeDocument, QAPair
 from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
+from backend_services.models.widget import WidgetSettings
 
 __all__ = [
     "ROLE_RANK",
@@ -39,5 +40,6 @@ __all__ = [
     "Role",
     "User",
     "UserSession",
+    "WidgetSettings",
     "Workspace",
 ]
