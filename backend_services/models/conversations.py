@@ -1,4 +1,5 @@
-"""Channels, contacts, dialogs, messages and handoff events (channel-agnostic)."""
+"""Channels, contacts, dialogs, messages and handoff events (channel-agnostic), plus what
+live conversations need: per-assistant handoff policies, canned responses and read marks."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ class Contact(SQLModel, table=True):
 
 class Dialog(SQLModel, table=True):
     __tablename__ = "dialogs"
+    __table_args__ = (
+        # A contact has at most one open dialog per assistant; a closed one is never reopened.
+        sa.Index(
+            "uq_dialogs_open_per_contact",
+            "contact_id",
+            "assistant_id",
+            unique=True,
+            postgresql_where=sa.text("status <> 'closed'"),
+        ),
+        sa.Index("ix_dialogs_workspace_id_updated_at", "workspace_id", "updated_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
@@ -53,6 +65,20 @@ class Dialog(SQLModel, table=True):
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()
     closed_at: datetime | None = ts_field()
+    # Live-conversation bookkeeping (migration 0004).
+    handoff_requested_at: datetime | None = ts_field()  # the latest ai -> requested
+    handoff_reason: str = Field(default="", max_length=300)
+    accepted_at: datetime | None = ts_field()  # the latest take-over by a human
+    first_human_reply_at: datetime | None = ts_field()
+    # Seconds from the request to the first human reply: the SLA figure, fixed once.
+    first_reply_seconds: int | None = Field(default=None)
+    # Set when nobody accepted in time (or outside hours): the timeout fires once per wait.
+    wait_expired_at: datetime | None = ts_field()
+    awaiting_contact: bool = Field(default=False)
+    rated_handler: str = Field(default="", max_length=8)
+    failed_in_row: int = Field(default=0)
+    last_message_id: int | None = Field(default=None)
+    last_message_preview: str = Field(default="", max_length=200)
 
 
 class Message(SQLModel, table=True):
@@ -75,6 +101,12 @@ class Message(SQLModel, table=True):
     tokens_out: int = Field(default=0)
     cost_minor: int = Field(default=0)
     created_at: datetime = created_at_field()
+    # Usage of an AI answer (migration 0004); the ai_usage row links back by message_id.
+    cost_currency: str = Field(default="", max_length=3)
+    model: str = Field(default="", max_length=120)
+    key_id: int | None = Field(default=None, foreign_key="ai_provider_keys.id", ondelete="SET NULL")
+    latency_ms: int = Field(default=0)
+    answer_mode: str = Field(default="", max_length=16)
 
 
 class HandoffEvent(SQLModel, table=True):
@@ -87,3 +119,41 @@ class HandoffEvent(SQLModel, table=True):
     actor_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     reason: str = Field(default="", max_length=300)
     created_at: datetime = created_at_field()
+    actor: str = Field(default="system", max_length=16)  # user | visitor | system
+
+
+class HandoffPolicyRow(SQLModel, table=True):
+    """One assistant's handoff policy, stored whole as JSON (conversations.policy parses it)."""
+
+    __tablename__ = "handoff_policies"
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    assistant_id: int = Field(
+        foreign_key="assistants.id", ondelete="CASCADE", sa_column_kwargs={"unique": True}
+    )
+    settings: Any = Field(default=None, sa_column=Column(JSONB, nullable=False))
+    updated_at: datetime | None = ts_field()
+
+
+class CannedResponse(SQLModel, table=True):
+    __tablename__ = "canned_responses"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "shortcut"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    shortcut: str = Field(max_length=32)
+    title: str = Field(default="", max_length=120)
+    body: str = Field(max_length=4000)
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = ts_field()
+
+
+class DialogRead(SQLModel, table=True):
+    """How far an operator has read a dialog: unread counts are messages after this id."""
+
+    __tablename__ = "dialog_reads"
+    __table_args__ = (sa.UniqueConstraint("dialog_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    dialog_id: int = Field(foreign_key="dialogs.id", ondelete="CASCADE")
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    last_read_message_id: int = Field(default=0)

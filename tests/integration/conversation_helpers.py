@@ -1,0 +1,75 @@
+"""Shared set-up for the conversation tests: workspaces, operators, assistants, visitors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from backend_services import assistants, auth
+from backend_services.assistants import AssistantInput
+from backend_services.conversations.actors import ContactActor, contact_actor
+from backend_services.models import Assistant, Role
+from backend_services.principal import Principal
+
+PW = "Correct-horse-9"
+T = TypeVar("T")
+
+
+async def owner(email: str, workspace: str, name: str = "") -> Principal:
+    await auth.signup(email=email, password=PW, name=name or email.split("@")[0],
+                      workspace_name=workspace)
+    await auth.create_user(email=email, password=PW, name=name or email.split("@")[0],
+                           workspace_id=None)
+    return (await auth.login(email=email, password=PW)).principal
+
+
+async def member(ws: int, email: str, name: str, role: Role = Role.OPERATOR) -> Principal:
+    await auth.create_user(email=email, password=PW, name=name, workspace_id=ws, role=role)
+    return (await auth.login(email=email, password=PW)).principal
+
+
+async def assistant(p: Principal, name: str = "Helper", language: str = "en") -> Assistant:
+    a = await assistants.create_assistant(p, AssistantInput(name=name, language=language))
+    assert a.id is not None
+    return a
+
+
+async def visitor(a: Assistant, external_id: str = "visitor-1", kind: str = "widget",
+                  name: str = "") -> ContactActor:
+    assert a.id is not None
+    return await contact_actor(a.workspace_id, a.id, kind, external_id, name=name)
+
+
+@dataclass
+class Shop:
+    """One workspace: an owner (admin), two operators (Anna, Boris), an assistant, a visitor."""
+
+    owner: Principal
+    anna: Principal
+    boris: Principal
+    bot: Assistant
+    visitor: ContactActor
+
+
+async def shop(tag: str = "a", language: str = "en") -> Shop:
+    o = await owner(f"owner-{tag}@example.com", f"Shop {tag}", name=f"Owner {tag}")
+    anna = await member(o.workspace_id, f"anna-{tag}@example.com", "Anna")
+    boris = await member(o.workspace_id, f"boris-{tag}@example.com", "Boris")
+    bot = await assistant(o, f"Bot {tag}", language)
+    return Shop(o, anna, boris, bot, await visitor(bot, f"visitor-{tag}"))
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], what: str,
+                     timeout: float = 15.0) -> T:
+    """Poll `check` until it returns something truthy, or fail saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen in time")
+        await asyncio.sleep(0.05)  # poll: waiting for another task / Redis expiry
