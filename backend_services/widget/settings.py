@@ -484,6 +484,8 @@ async def cached_allowed_origins(public_id: str) -> tuple[str, ...] | None:
     For the widget page's `frame-ancestors`, which is computed on every page load: a
     change on the Widget tab reaches every web process within CACHE_SECONDS.
     """
+    if not PUBLIC_ID_RE.match(public_id or ""):
+        return None  # not worth a cache slot
     now = time.monotonic()
     hit = _cache.get(public_id)
     if hit is not None and hit[0] > now:
