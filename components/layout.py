@@ -22,6 +22,7 @@ NAV: list[NavItem] = [
     NavItem("Overview", "/dashboard", "layout_dashboard"),
     NavItem("Assistants", "/assistants", "bot", "admin"),
     NavItem("Knowledge", "/knowledge", "book_open", "admin"),
+    NavItem("Widget", "/widget-settings", "message_square_code", "admin"),
     NavItem("Dialogs", "/dialogs", "messages_square"),
     NavItem("Operator console", "/console", "headset"),
     NavItem("Channels", "/channels", "radio_tower", "admin"),

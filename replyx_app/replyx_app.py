@@ -8,7 +8,8 @@ import replyx_app.pages.admin
 import replyx_app.pages.admin_ai
 import replyx_app.pages.auth
 import replyx_app.pages.dashboard
-import replyx_app.pages.knowledge  # noqa: F401  (pages register themselves)
+import replyx_app.pages.knowledge
+import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from replyx_app.pages.registry import add_all

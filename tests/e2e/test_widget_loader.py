@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -210,6 +211,8 @@ async def test_snippet_on_an_allowed_site_shows_the_launcher_and_opens_the_chat_
     box = await launcher.bounding_box()
     assert box is not None and box["x"] < 100  # position: left
     assert await page.locator("iframe").count() == 0  # the chat loads only when opened
+    if os.environ.get("E2E_SCREENSHOTS"):
+        await page.screenshot(path="/tmp/e2e-widget-host-launcher.png")
 
     await launcher.click()
     frame_el = page.locator("iframe")
@@ -226,6 +229,8 @@ async def test_snippet_on_an_allowed_site_shows_the_launcher_and_opens_the_chat_
     frame = await _eventually(lambda: next(
         (f for f in page.frames if f.url.startswith(f"{app_server.url}/widget")), None))
     assert await frame.evaluate("location.origin") == app_server.url
+    if os.environ.get("E2E_SCREENSHOTS"):
+        await page.screenshot(path="/tmp/e2e-widget-host-open.png")
 
     # The visitor credential lives in the host page's own storage: a reload keeps the visitor.
     stored = await page.evaluate(f"JSON.parse(localStorage.getItem('replyx:{public_id}'))")
