@@ -88,3 +88,22 @@ async def check_widget_session(ip: str) -> None:
         60,
         "chat sessions from your network",
     )
+
+
+async def check_visitor_message(visitor_key: str, ip: str = "") -> None:
+    """A visitor's chat messages, per visitor and per client IP and minute.
+
+    Counted before anything is stored or answered, so a refused message costs nothing and
+    a visitor cannot make the AI spend the workspace's balance faster than this allows.
+    """
+    s = get_settings()
+    checks = [(_item(s.visitor_messages_per_minute, 60), ("visitor-msg", visitor_key))]
+    if ip:
+        checks.append((_item(s.visitor_messages_per_ip_per_minute, 60), ("visitor-msg-ip", ip)))
+    for item, ids in checks:
+        if not await _limiter().hit(item, *ids):
+            wait = await _retry_after(item, *ids)
+            raise RateLimited(
+                f"You are sending messages too quickly. Please wait {wait} s and try again.",
+                retry_after=wait,
+            )

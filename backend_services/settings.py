@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     crawl_allow_private: bool = False
     widget_token_minutes: int = 120
     widget_sessions_per_ip_per_minute: int = 60
+    presence_ttl_seconds: int = 45
+    visitor_messages_per_minute: int = 20
+    visitor_messages_per_ip_per_minute: int = 60
 
     @property
     def production(self) -> bool:

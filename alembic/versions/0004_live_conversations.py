@@ -8,7 +8,8 @@ Create Date: 2026-11-30 08:00:00
   seconds), the offline "collect contact" flag, who handled a rating, the failed-answers
   streak and a preview of the last visible message. A partial unique index keeps one open
   dialog per contact and assistant, so concurrent first messages cannot open two.
-- Messages carry the usage of an AI answer (model, key, latency, mode, cost currency).
+- Messages carry the usage of an AI answer (model, key, latency, mode, and the exact cost in
+  micro-units with its currency; `cost_minor` keeps the rounded-up whole minor units).
 - Handoff events say what kind of actor moved the dialog (user, visitor, system).
 - New tables: handoff_policies (one JSON policy per assistant), canned_responses,
   dialog_reads (per operator read marks for unread counts).
@@ -63,6 +64,8 @@ def upgrade() -> None:
     op.create_index("ix_dialogs_workspace_id_updated_at", "dialogs",
                     ["workspace_id", "updated_at"])
 
+    op.add_column("messages", sa.Column("cost_micro", sa.BigInteger(), nullable=False,
+                                        server_default="0"))
     op.add_column("messages", sa.Column("cost_currency", _S(length=3), nullable=False,
                                         server_default=""))
     op.add_column("messages", sa.Column("model", _S(length=120), nullable=False,
@@ -145,6 +148,7 @@ def downgrade() -> None:
     op.drop_column("messages", "key_id")
     op.drop_column("messages", "model")
     op.drop_column("messages", "cost_currency")
+    op.drop_column("messages", "cost_micro")
 
     op.drop_index("ix_dialogs_workspace_id_updated_at", table_name="dialogs")
     op.drop_index("uq_dialogs_open_per_contact", table_name="dialogs")

@@ -102,6 +102,8 @@ class Message(SQLModel, table=True):
     cost_minor: int = Field(default=0)
     created_at: datetime = created_at_field()
     # Usage of an AI answer (migration 0004); the ai_usage row links back by message_id.
+    # cost_micro is exact (millionths of a minor unit); cost_minor is it rounded up.
+    cost_micro: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
     cost_currency: str = Field(default="", max_length=3)
     model: str = Field(default="", max_length=120)
     key_id: int | None = Field(default=None, foreign_key="ai_provider_keys.id", ondelete="SET NULL")

@@ -18,11 +18,12 @@ PW = "Correct-horse-9"
 T = TypeVar("T")
 
 
-async def owner(email: str, workspace: str, name: str = "") -> Principal:
+async def owner(email: str, workspace: str, name: str = "", *,
+                platform_admin: bool = False) -> Principal:
     await auth.signup(email=email, password=PW, name=name or email.split("@")[0],
                       workspace_name=workspace)
     await auth.create_user(email=email, password=PW, name=name or email.split("@")[0],
-                           workspace_id=None)
+                           workspace_id=None, platform_admin=platform_admin)
     return (await auth.login(email=email, password=PW)).principal
 
 
@@ -54,8 +55,9 @@ class Shop:
     visitor: ContactActor
 
 
-async def shop(tag: str = "a", language: str = "en") -> Shop:
-    o = await owner(f"owner-{tag}@example.com", f"Shop {tag}", name=f"Owner {tag}")
+async def shop(tag: str = "a", language: str = "en", *, platform_admin: bool = False) -> Shop:
+    o = await owner(f"owner-{tag}@example.com", f"Shop {tag}", name=f"Owner {tag}",
+                    platform_admin=platform_admin)
     anna = await member(o.workspace_id, f"anna-{tag}@example.com", "Anna")
     boris = await member(o.workspace_id, f"boris-{tag}@example.com", "Boris")
     bot = await assistant(o, f"Bot {tag}", language)
