@@ -40,6 +40,7 @@ from backend_services.errors import Conflict, ValidationFailed
 from backend_services.models import Contact, Dialog, Message, Role
 from backend_services.models.conversations import DialogRead
 from backend_services.principal import Principal
+from backend_services.redis_client import get_redis
 
 HISTORY_MAX = 200
 SEARCH_MAX = 200
@@ -186,13 +187,22 @@ async def close(who: Who, dialog_id: int, reason: str = "") -> DialogView:
     return await handoff.close(who, dialog_id, reason)
 
 
-async def typing(who: Who, dialog_id: int) -> None:
-    """Tell the other side someone is typing. Nothing is stored."""
+TYPING_EVERY_MS = 1500
+
+
+async def typing(who: Who, dialog_id: int) -> bool:
+    """Tell the other side someone is typing. Nothing is stored; at most one event per
+    typist and dialog every 1.5 s goes out, however often a client calls. Returns whether
+    one did."""
     async with session_scope() as session:
         dialog = await store.load(session, who, dialog_id)
         workspace_id, status = dialog.workspace_id, dialog.status
-    await publish_dialog_changed(workspace_id, dialog_id, status, kind="typing",
-                                 by=store.by_label(who))
+    by = store.by_label(who)
+    if not await get_redis().set(f"replyx:typing:{dialog_id}:{by}", "1", nx=True,
+                                 px=TYPING_EVERY_MS):
+        return False
+    await publish_dialog_changed(workspace_id, dialog_id, status, kind="typing", by=by)
+    return True
 
 
 # ------------------------------------------------------------------------------ operators

@@ -62,7 +62,8 @@ class DialogView:
     waiting_seconds: int  # how long it has waited for a human (status "requested" only)
     unread: int  # visitor messages the asking operator has not read (0 for visitors)
     awaiting_contact: bool  # the visitor is asked to leave a name and e-mail
-    handoff_reason: str = ""
+    handoff_reason: str = ""  # why the latest request for a human was made
+    first_reply_seconds: int | None = None  # SLA: request -> first human reply
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ async def dialog_views(
             unread=unread.get(d.id, 0),
             awaiting_contact=d.awaiting_contact,
             handoff_reason=d.handoff_reason,
+            first_reply_seconds=d.first_reply_seconds,
         ))
     return out
 

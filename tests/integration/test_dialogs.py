@@ -325,3 +325,34 @@ async def test_only_the_assigned_operator_replies_and_a_retry_does_not_repeat_it
     assert [m.content for m in await dialogs.history(s.visitor, d)] == [
         "hi", "Anna joined the conversation.", "hello"
     ]
+
+
+async def test_typing_is_announced_at_most_every_moment_and_only_in_ones_own_dialog(
+    clean: None
+) -> None:
+    s = await shop()
+    d = (await dialogs.visitor_message(s.visitor, "hi", "c-1")).dialog.id
+    stranger = await visitor(s.bot, "stranger")
+    async with events.subscribe(DialogChanged, workspace_id=s.owner.workspace_id) as sub:
+        sent = [await dialogs.typing(s.visitor, d) for _ in range(5)]
+        assert await dialogs.typing(s.anna, d)  # the operator is another typist
+        with pytest.raises(NotFound):
+            await dialogs.typing(stranger, d)
+        got = [await asyncio.wait_for(anext(sub), 10) for _ in range(2)]
+    assert sent == [True, False, False, False, False]
+    assert [(e.kind, e.by) for e in got] == [  # type: ignore[attr-defined]
+        ("typing", "visitor"), ("typing", f"user:{s.anna.user_id}")]
+    assert [m.content for m in await dialogs.history(s.anna, d)] == ["hi"]  # nothing stored
+
+
+async def test_the_first_human_reply_time_is_kept_for_the_sla(clean: None) -> None:
+    s = await shop()
+    d = (await dialogs.visitor_message(s.visitor, "hi", "c-1")).dialog.id
+    asked = datetime.now(UTC) - timedelta(seconds=90)
+    await handoff.request(d, s.owner.workspace_id, reason="asked", by="visitor", now=asked)
+    await handoff.accept(s.anna, d)
+    assert (await dialogs.get_dialog(s.anna, d)).first_reply_seconds is None
+    await dialogs.operator_reply(s.anna, d, "hello", "r-1")
+    view = await dialogs.get_dialog(s.anna, d)
+    assert view.first_reply_seconds is not None and 90 <= view.first_reply_seconds < 100
+    assert view.first_human_reply_at is not None
