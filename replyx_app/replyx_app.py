@@ -7,7 +7,9 @@ import reflex as rx
 import replyx_app.pages.admin
 import replyx_app.pages.admin_ai
 import replyx_app.pages.auth
+import replyx_app.pages.canned_responses
 import replyx_app.pages.dashboard
+import replyx_app.pages.handoff_settings
 import replyx_app.pages.knowledge
 import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
 from replyx_app.api import build_api

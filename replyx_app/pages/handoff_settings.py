@@ -1,0 +1,206 @@
+"""Handoff page: when an assistant's conversations go to a person, and what happens if no one
+is there. One form per assistant; Enter in any one-line field saves it."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+import reflex as rx
+
+from components.forms import error_callout, field, textarea_field
+from replyx_app.pages.registry import dashboard_page
+from state.handoff_settings import WEEKDAYS
+from state.handoff_settings import HandoffSettingsState as H
+
+_REGIONS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/",
+            "Europe/", "Indian/", "Pacific/")
+TIMEZONES = ["UTC", *sorted(z for z in available_timezones() if z.startswith(_REGIONS))]
+
+
+def _hint(text: str) -> rx.Component:
+    return rx.text(text, size="1", color_scheme="gray")
+
+
+def _switch(name: str, label: str, checked: Any, hint: str = "") -> rx.Component:
+    return rx.hstack(
+        rx.switch(name=name, id=name, default_checked=checked, margin_top="2px"),
+        rx.vstack(
+            rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+            *([_hint(hint)] if hint else []),
+            spacing="0",
+        ),
+        align="start", spacing="3",
+    )
+
+
+def _section(title: str, *children: rx.Component, **props: Any) -> rx.Component:
+    return rx.card(
+        rx.vstack(rx.heading(title, size="3", as_="h2"), *children, spacing="4", width="100%"),
+        width="100%", **props,
+    )
+
+
+def _lines_field(label: str, name: str, value: Any, hint: str, **props: Any) -> rx.Component:
+    return rx.vstack(
+        textarea_field(label, name, default_value=value, **{"rows": "6", **props}),
+        _hint(hint),
+        spacing="1", width="100%",
+    )
+
+
+def _triggers() -> rx.Component:
+    return _section(
+        "When to hand over",
+        _switch("on_visitor_request", "The visitor asks for a person", H.on_visitor_request,
+                "The “talk to a human” button, or one of these phrases anywhere in a "
+                "message (the last word may be inflected: “оператора” matches “оператор”)."),
+        rx.grid(
+            _lines_field("English phrases", "phrases_en", H.phrases_en, "One per line."),
+            _lines_field("Russian phrases", "phrases_ru", H.phrases_ru, "One per line."),
+            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+        ),
+        rx.separator(size="4"),
+        _switch("on_low_confidence", "The AI is not sure of its answer", H.on_low_confidence),
+        _switch("on_no_answer", "The AI found nothing in the knowledge", H.on_no_answer),
+        _lines_field("Your keywords", "keywords", H.keywords,
+                     "One per line; a message that mentions any of them goes to a person, "
+                     "e.g. refund, complaint, lawyer.", rows="4"),
+        rx.box(
+            field("Failed answers in a row", "failed_answers_threshold", type="number",
+                  min="0", max="20", default_value=H.failed_answers_threshold),
+            _hint("Hand over after this many unhelpful AI answers in a row; 0 turns it off."),
+            width="100%", max_width="20rem",
+        ),
+    )
+
+
+def _day(i: int, name: str) -> rx.Component:
+    return rx.hstack(
+        rx.text(name, as_="label", html_for=f"hours_{i}", size="2", weight="medium",
+                width="7rem"),
+        rx.input(name=f"hours_{i}", id=f"hours_{i}", default_value=H.hours[i],
+                 placeholder="closed", flex="1", font_family="var(--code-font-family)"),
+        align="center", width="100%", class_name="hours-day",
+    )
+
+
+def _business_hours() -> rx.Component:
+    return _section(
+        "Business hours",
+        rx.hstack(
+            rx.box(
+                field("Time zone", "timezone", default_value=H.timezone, required=True,
+                      placeholder="Europe/Moscow", auto_complete="off",
+                      custom_attrs={"list": "timezones"}),
+                rx.el.datalist(*[rx.el.option(value=z) for z in TIMEZONES], id="timezones"),
+                flex="1", max_width="20rem",
+            ),
+            rx.badge(rx.cond(H.open_now, "open now", "closed now"),
+                     color_scheme=rx.cond(H.open_now, "green", "gray"), variant="soft",
+                     id="open-now", margin_bottom="0.4rem"),
+            align="end", spacing="3", width="100%",
+        ),
+        _switch("always_open", "Always open", H.always_open,
+                "Ignore the table below: a person is always expected to answer."),
+        rx.vstack(
+            *[_day(i, name) for i, name in enumerate(WEEKDAYS)],
+            spacing="2", width="100%", max_width="28rem",
+        ),
+        _hint("Write 09:00-18:00; several intervals separated by commas "
+              "(09:00-13:00, 14:00-18:00); leave a day empty when you are closed."),
+    )
+
+
+def _no_one_accepts() -> rx.Component:
+    return _section(
+        "When nobody accepts",
+        rx.box(
+            field("Minutes to wait for an operator", "accept_timeout_minutes", type="number",
+                  min="1", max="1440", default_value=H.accept_timeout_minutes),
+            width="100%", max_width="20rem",
+        ),
+        rx.vstack(
+            rx.text("Then", size="2", weight="medium", id="on-timeout-label"),
+            rx.radio_group.root(
+                rx.vstack(
+                    rx.radio_group.item(
+                        "Show the offline message and ask for the visitor's contact details",
+                        value="offline_message", id="on-timeout-offline"),
+                    rx.radio_group.item("Hand the conversation back to the AI",
+                                        value="back_to_ai", id="on-timeout-ai"),
+                    spacing="2",
+                ),
+                name="on_timeout", default_value=H.on_timeout,
+                aria_labelledby="on-timeout-label",
+            ),
+            spacing="2",
+        ),
+        _hint("Outside business hours this happens at once, without waiting."),
+        rx.grid(
+            textarea_field("Offline message (English)", "offline_message_en",
+                           default_value=H.offline_message_en, rows="3", max_length=1000),
+            textarea_field("Offline message (Russian)", "offline_message_ru",
+                           default_value=H.offline_message_ru, rows="3", max_length=1000),
+            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+        ),
+    )
+
+
+def _form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.el.input(type="hidden", name="assistant_id", value=H.assistant_id),
+            _section(
+                "Handoff",
+                _switch("enabled", "Hand conversations to people", H.enabled,
+                        "Off: the AI answers everything and never calls an operator."),
+            ),
+            _triggers(),
+            _business_hours(),
+            _no_one_accepts(),
+            error_callout(H.error),
+            rx.hstack(
+                rx.button(rx.icon("save", size=16), "Save", type="submit", id="handoff-save"),
+                rx.button("Discard changes", type="button", variant="soft", color_scheme="gray",
+                          on_click=H.choose_assistant(H.assistant_id)),
+                spacing="3",
+            ),
+            spacing="4", width="100%",
+        ),
+        key=H.form_key,
+        on_submit=H.save,
+        reset_on_submit=False,
+        width="100%",
+        max_width="60rem",
+    )
+
+
+@dashboard_page("/handoff", "Handoff", role="admin", on_load=[H.load])
+def handoff_page() -> rx.Component:
+    return rx.cond(
+        ~H.loaded,
+        rx.center(rx.spinner(), padding="2rem", width="100%"),
+        rx.cond(
+            H.assistant_options.length() == 0,
+            rx.callout("Create an assistant first: each assistant has its own handoff policy.",
+                       icon="info"),
+            rx.vstack(
+                rx.hstack(
+                    rx.text("Assistant", as_="label", html_for="handoff-assistant", size="2",
+                            weight="medium"),
+                    rx.select.root(
+                        rx.select.trigger(id="handoff-assistant"),
+                        rx.select.content(rx.foreach(
+                            H.assistant_options,
+                            lambda o: rx.select.item(o["name"], value=o["id"]))),
+                        value=H.assistant_id,
+                        on_change=H.choose_assistant,
+                    ),
+                    align="center",
+                ),
+                _form(),
+                spacing="4", width="100%",
+            ),
+        ),
+    )

@@ -1,0 +1,102 @@
+"""Canned responses page: the workspace's saved replies, listed, created, edited, deleted.
+
+Admins edit them here; operators insert them in the console. The response an edit applies
+to travels in the editor's form (as `canned_id`), so a save always goes to the response the
+admin opened; the service checks that it belongs to the admin's workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from backend_services.conversations import canned
+from backend_services.errors import Conflict, NotFound, ValidationFailed
+from backend_services.models import Role
+from backend_services.principal import Principal
+from state.session import SessionState, guarded
+
+EMPTY_DRAFT = {"shortcut": "", "title": "", "body": ""}
+
+
+class CannedResponsesState(SessionState):
+    items: list[dict[str, Any]] = []
+    loaded: bool = False
+    editor_open: bool = False
+    editing_id: int = 0
+    editor_key: int = 0
+    draft: dict[str, str] = dict(EMPTY_DRAFT)
+    form_error: str = ""
+    confirm_delete_id: int = 0
+    confirm_delete_shortcut: str = ""
+
+    async def _reload(self, principal: Principal) -> None:
+        self.items = [asdict(c) for c in await canned.list_canned(principal)]
+        self.loaded = True
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def load(self, *, principal: Principal) -> None:
+        await self._reload(principal)
+
+    def _open(self, canned_id: int, draft: dict[str, str]) -> None:
+        self.editing_id, self.draft, self.form_error = canned_id, draft, ""
+        self.editor_key += 1  # the form's inputs re-mount with this draft
+        self.editor_open = True
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def open_new(self, *, principal: Principal) -> None:
+        self._open(0, dict(EMPTY_DRAFT))
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def open_edit(self, canned_id: int, *, principal: Principal) -> None:
+        await self._reload(principal)  # edit what the database holds now
+        row = next((c for c in self.items if c["id"] == int(canned_id)), None)
+        if row is None:
+            raise NotFound("Canned response not found.")
+        self._open(int(canned_id), {k: str(row[k]) for k in EMPTY_DRAFT})
+
+    @rx.event
+    def set_editor_open(self, value: bool) -> None:
+        self.editor_open = value
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        self.form_error = ""
+        raw_id = str(form.get("canned_id", "0") or "0")
+        if not raw_id.isdigit():
+            raise NotFound("Canned response not found.")
+        shortcut, title = str(form.get("shortcut", "")), str(form.get("title", ""))
+        body = str(form.get("body", ""))
+        try:
+            if int(raw_id):
+                view = await canned.update_canned(principal, int(raw_id), shortcut, title, body)
+            else:
+                view = await canned.create_canned(principal, shortcut, title, body)
+        except (ValidationFailed, Conflict) as exc:
+            self.form_error = exc.message
+            return None
+        self.editor_open = False
+        await self._reload(principal)
+        return rx.toast.success(f"Saved /{view.shortcut}.")
+
+    @rx.event
+    def ask_delete(self, canned_id: int, shortcut: str) -> None:
+        self.confirm_delete_id, self.confirm_delete_shortcut = int(canned_id), shortcut
+
+    @rx.event
+    def cancel_delete(self) -> None:
+        self.confirm_delete_id = 0
+
+    @rx.event
+    @guarded(Role.ADMIN)
+    async def delete(self, canned_id: int, *, principal: Principal) -> Any:
+        self.confirm_delete_id = 0
+        await canned.delete_canned(principal, int(canned_id))
+        await self._reload(principal)
+        return rx.toast.success("Canned response deleted.")
