@@ -117,7 +117,7 @@ class HandoffSettingsState(SessionState):
     offline_message_en: str = ""
     offline_message_ru: str = ""
 
-    def _show(self, assistant_id: int, p: HandoffPolicy, *, remount: bool = True) -> None:
+    def _show_policy(self, assistant_id: int, p: HandoffPolicy, *, remount: bool = True) -> None:
         shown = json.dumps([assistant_id, handoff_policy.to_json(p)], sort_keys=True)
         if remount or shown != self._shown:
             self.form_key += 1
@@ -152,7 +152,7 @@ class HandoffSettingsState(SessionState):
             self.assistant_id if self.assistant_id in ids else (ids[0] if ids else ""))
         if chosen:
             policy = await handoff_policy.get_policy(principal, int(chosen))
-            self._show(int(chosen), policy, remount=False)
+            self._show_policy(int(chosen), policy, remount=False)
         else:
             self.assistant_id = ""
         self.loaded = True
@@ -163,7 +163,7 @@ class HandoffSettingsState(SessionState):
         # Read first: a refused id (another workspace's) leaves the page as it was.
         assistant_id = int(value) if str(value).isdigit() else 0
         policy = await handoff_policy.get_policy(principal, assistant_id)
-        self._show(assistant_id, policy)
+        self._show_policy(assistant_id, policy)
 
     @rx.event
     @guarded(Role.ADMIN)
@@ -179,5 +179,5 @@ class HandoffSettingsState(SessionState):
         except ValidationFailed as exc:
             self.error = exc.message
             return None
-        self._show(int(raw_id), saved)
+        self._show_policy(int(raw_id), saved)
         return rx.toast.success("Handoff policy saved.")
