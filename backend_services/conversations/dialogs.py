@@ -54,7 +54,9 @@ async def _open(session: AsyncSession, actor: ContactActor) -> Dialog:
     """The contact's open dialog with this assistant, created if there is none. The partial
     unique index (one open dialog per contact and assistant) settles concurrent first
     messages: the loser's insert does nothing and it reads the winner's row."""
-    existing = await _current(session, actor)
+    # Locked, so a close or take-over running now is either already visible (a closed
+    # dialog is skipped and a new one opened) or waits for this message.
+    existing = await _current(session, actor, lock=True)
     if existing is not None:
         return existing
     stmt = insert(Dialog).values(
@@ -69,19 +71,20 @@ async def _open(session: AsyncSession, actor: ContactActor) -> Dialog:
         index_where=sa.text("status <> 'closed'"),
     ).returning(col(Dialog.id))
     new_id = (await run(session, stmt)).scalar_one_or_none()
-    dialog = await _current(session, actor) if new_id is None else await session.get(
+    dialog = await _current(session, actor, lock=True) if new_id is None else await session.get(
         Dialog, new_id)
     assert dialog is not None
     return dialog
 
 
-async def _current(session: AsyncSession, actor: ContactActor) -> Dialog | None:
-    return (await session.exec(
-        select(Dialog).where(col(Dialog.workspace_id) == actor.workspace_id,
-                             col(Dialog.assistant_id) == actor.assistant_id,
-                             col(Dialog.contact_id) == actor.contact_id,
-                             col(Dialog.status) != "closed")
-    )).first()
+async def _current(
+    session: AsyncSession, actor: ContactActor, *, lock: bool = False
+) -> Dialog | None:
+    stmt = select(Dialog).where(col(Dialog.workspace_id) == actor.workspace_id,
+                                col(Dialog.assistant_id) == actor.assistant_id,
+                                col(Dialog.contact_id) == actor.contact_id,
+                                col(Dialog.status) != "closed")
+    return (await session.exec(stmt.with_for_update() if lock else stmt)).first()
 
 
 async def current_dialog(actor: ContactActor) -> DialogView | None:

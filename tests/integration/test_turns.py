@@ -276,7 +276,7 @@ async def test_outside_business_hours_asking_for_a_person_gets_the_offline_messa
     assert start.handoff.message.content == policy.DEFAULT_OFFLINE_EN
 
 
-async def test_the_talk_to_a_human_button_queues_only_the_visitors_own_dialog(
+async def test_only_the_visitor_of_a_dialog_can_ask_for_a_human_or_an_answer_in_it(
     clean: None
 ) -> None:
     s = await shop()
@@ -284,6 +284,12 @@ async def test_the_talk_to_a_human_button_queues_only_the_visitors_own_dialog(
     stranger = await visitor(s.bot, "stranger")
     with pytest.raises(NotFound):
         await turns.request_human(stranger, d)
+    other_tenant = await shop("b")
+    asked = await dialogs.visitor_message(s.visitor, "and now?", "c-2")
+    for intruder in (stranger, other_tenant.visitor):
+        with pytest.raises(NotFound):
+            async for _ in turns.stream_ai_reply(intruder, d, asked.message.id):
+                pass
     pressed = await turns.request_human(s.visitor, d)
     assert pressed.outcome == "queued" and pressed.reason == policy.REASON_VISITOR_BUTTON
 
