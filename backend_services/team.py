@@ -65,6 +65,25 @@ async def list_members(principal: Principal) -> list[MemberView]:
         ]
 
 
+@dataclass(frozen=True)
+class Teammate:
+    user_id: int
+    name: str
+
+
+async def list_teammates(principal: Principal) -> list[Teammate]:
+    """Who an operator can hand a conversation to: names only, no e-mails or roles."""
+    principal.require(Role.OPERATOR)
+    async with session_scope() as session:
+        rows = await session.exec(
+            select(User.id, User.name, User.email)
+            .join(Membership, col(Membership.user_id) == col(User.id))
+            .where(Membership.workspace_id == principal.workspace_id)
+            .order_by(col(User.name), col(User.id))
+        )
+        return [Teammate(int(uid or 0), name or email.split("@")[0]) for uid, name, email in rows]
+
+
 async def list_invitations(principal: Principal) -> list[InvitationView]:
     principal.require(Role.ADMIN)
     async with session_scope() as session:

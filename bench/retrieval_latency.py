@@ -14,7 +14,7 @@ texts, a per-workspace component, a per-document topic and an anisotropic per-ch
 residual) so cosine similarities fall in e5's narrow high band; the JSON reports the
 resulting similarity statistics. Queries are perturbed chunks of the workspace searched
 ("a question close to one passage"). Chunks are bulk-loaded with binary COPY, the
-migration's HNSW index (m=16, ef_construction=64, unless --m/--ef-construction) is built
+migration's HNSW index (m=16, ef_construction=128, unless --m/--ef-construction) is built
 after the load, then VACUUM ANALYZE.
 
 Measured per workspace class (large 100k, medium 30k, medium_small 10k, small = the
@@ -578,7 +578,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=40,
                         help="LIMIT of the vector query (retrieval.CANDIDATES)")
     parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument("--ef-construction", type=int, default=128)
     parser.add_argument("--shipped-only", action="store_true",
                         help="measure only the shipped settings (and exact, for recall)")
     parser.add_argument("--no-partial-index", action="store_true",

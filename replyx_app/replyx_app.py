@@ -8,20 +8,30 @@ import replyx_app.pages.admin
 import replyx_app.pages.admin_ai
 import replyx_app.pages.auth
 import replyx_app.pages.canned_responses
+import replyx_app.pages.console
 import replyx_app.pages.dashboard
+import replyx_app.pages.dialogs
 import replyx_app.pages.handoff_settings
 import replyx_app.pages.knowledge
 import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
 from replyx_app.api import build_api
+from replyx_app.live_updates import live_updates
 from replyx_app.middleware import SecurityAndMetrics
 from replyx_app.pages.registry import add_all
+from replyx_app.pages.widget import STORAGE_SHIM, widget_page
 from state.session import SessionState
+from state.widget_chat import WidgetChatState
 
 
 def index() -> rx.Component:
     return rx.center(rx.spinner(size="3"), min_height="100vh")
 
 
-app = rx.App(api_transformer=[build_api(), SecurityAndMetrics])
+app = rx.App(
+    api_transformer=[build_api(), SecurityAndMetrics],
+    head_components=[rx.el.script(STORAGE_SHIM)],
+)
 app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
+app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)
+app.register_lifespan_task(live_updates)
 add_all(app)

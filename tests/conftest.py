@@ -160,8 +160,10 @@ async def server() -> AsyncIterator[Any]:
 
 
 class AppServer:
-    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.url = url
+        self.env = env or {}  # what the app runs with: its Redis db differs from the tests'
         self.proc = proc
         self.log = log
 
@@ -217,7 +219,7 @@ def app_server(services: dict[str, str]) -> Iterator[AppServer]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{url}/login/", proc, log, timeout=600)
-        yield AppServer(url, proc, log)
+        yield AppServer(url, proc, log, env)
     finally:
         _stop_group(proc)
 

@@ -321,10 +321,6 @@ def settings_page() -> rx.Component:
 
 
 _LATER = [
-    ("/dialogs", "Dialogs", "operator",
-     "Every conversation from the website widget and Telegram, searchable and filterable."),
-    ("/console", "Operator console", "operator",
-     "Watch conversations live, take over from the AI and reply as a human."),
     ("/channels", "Channels", "admin",
      "Put assistants on your website as a chat widget and on Telegram as bots."),
     ("/analytics", "Analytics", "admin",

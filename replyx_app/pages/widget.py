@@ -1,0 +1,193 @@
+"""The chat inside the iframe (`/widget?w=<public id>#t=<token>`).
+
+No dashboard layout and no session: the visitor is identified by the token alone
+(state/widget_chat.py). The page's frame-ancestors come from the widget's allowed origins
+(replyx_app/middleware.py).
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.chat import message_bubble, typing_dots
+from state.live import DialogLive
+from state.widget_chat import WidgetChatState as W
+
+# Installed before Reflex's own scripts: in a cross-site iframe a browser that blocks
+# third-party storage throws SecurityError on the first `localStorage` access, which
+# crashes the app. The stand-in keeps the session in memory (the visitor's identity lives
+# in the host page's storage, kept by the loader).
+STORAGE_SHIM = """
+(function () {
+  function memoryStorage() {
+    var data = Object.create(null);
+    return {
+      getItem: function (k) { return k in data ? data[k] : null; },
+      setItem: function (k, v) { data[k] = String(v); },
+      removeItem: function (k) { delete data[k]; },
+      clear: function () { data = Object.create(null); },
+      key: function (i) { return Object.keys(data)[i] || null; },
+      get length() { return Object.keys(data).length; }
+    };
+  }
+  ["localStorage", "sessionStorage"].forEach(function (name) {
+    try { var s = window[name]; s.setItem("__rx_probe", "1"); s.removeItem("__rx_probe"); }
+    catch (e) {
+      Object.defineProperty(window, name, { value: memoryStorage(), configurable: true });
+    }
+  });
+})();
+"""
+
+
+def _s(key: str, fallback: str) -> rx.Var[str]:
+    return W.s.get(key, fallback).to(str)
+
+
+def _header() -> rx.Component:
+    return rx.hstack(
+        rx.cond(W.avatar_url != "", rx.avatar(src=W.avatar_url, size="2", radius="full"),
+                rx.avatar(fallback="AI", size="2", radius="full")),
+        rx.vstack(
+            rx.text(W.title, weight="bold", size="3", id="widget-title", color="white"),
+            rx.text(
+                rx.match(
+                    DialogLive.status,
+                    ("active", DialogLive.assigned_name),
+                    ("requested", _s("waiting_for_operator", "Waiting for an operator…")),
+                    _s("ai_label", "AI assistant"),
+                ),
+                size="1", color="rgba(255,255,255,0.85)", id="widget-status",
+            ),
+            spacing="0",
+        ),
+        rx.spacer(),
+        rx.icon_button(rx.icon("x", size=18), variant="ghost", on_click=W.close_widget,
+                       aria_label=_s("close", "Close chat"), style={"color": "white"}),
+        background=W.color, padding="0.75rem 1rem", align="center", width="100%",
+    )
+
+
+def _messages() -> rx.Component:
+    return rx.auto_scroll(
+        rx.vstack(
+            rx.cond(
+                W.greeting != "",
+                rx.hstack(
+                    rx.box(rx.text(W.greeting, size="2", white_space="pre-wrap"),
+                           background=rx.color("gray", 3), padding="0.5rem 0.75rem",
+                           border_radius="var(--radius-4)", max_width="85%"),
+                    width="100%", class_name="message message-greeting",
+                ),
+            ),
+            rx.foreach(DialogLive.messages,
+                       lambda m: message_bubble(m, mine="visitor",
+                                                sources_label=_s("sources", "Sources"))),
+            rx.cond(
+                DialogLive.streaming != "",
+                rx.hstack(
+                    rx.box(rx.text(DialogLive.streaming, size="2", white_space="pre-wrap"),
+                           background=rx.color("gray", 3), padding="0.5rem 0.75rem",
+                           border_radius="var(--radius-4)", max_width="85%"),
+                    width="100%", id="widget-streaming",
+                ),
+                rx.cond(DialogLive.ai_typing, typing_dots(_s("ai_typing", "Typing…"))),
+            ),
+            spacing="2", width="100%", padding="0.75rem",
+        ),
+        flex="1", width="100%", id="widget-messages",
+    )
+
+
+def _rating() -> rx.Component:
+    return rx.cond(
+        (DialogLive.status == "closed") & (DialogLive.rating == 0) & ~W.rated,
+        rx.vstack(
+            rx.text(_s("rate_prompt", "How was this conversation?"), size="2"),
+            rx.hstack(*[
+                rx.icon_button(rx.icon("star", size=16), variant="soft", size="2",
+                               on_click=W.rate(n), aria_label=f"{n} of 5",
+                               class_name=f"rate-{n}")
+                for n in range(1, 6)
+            ], spacing="1"),
+            align="center", width="100%", padding="0.5rem", id="widget-rating",
+        ),
+        rx.cond(
+            (DialogLive.status == "closed") & ((DialogLive.rating > 0) | W.rated),
+            rx.text(_s("thanks", "Thank you for your feedback!"), size="2", align="center",
+                    width="100%", id="widget-thanks", padding="0.5rem"),
+        ),
+    )
+
+
+def _contact_form() -> rx.Component:
+    return rx.cond(
+        DialogLive.awaiting_contact & ~W.contact_sent,
+        rx.form(
+            rx.vstack(
+                rx.text(_s("offline", "Leave your email and we'll get back to you."), size="2"),
+                rx.input(name="name", placeholder="Name", width="100%"),
+                rx.input(name="email", type="email", placeholder=_s("email_placeholder", "Email"),
+                         required=True, width="100%"),
+                rx.button(_s("email_submit", "Send"), type="submit", width="100%"),
+                spacing="2", padding="0.75rem", width="100%",
+            ),
+            on_submit=W.leave_contact, id="widget-contact",
+        ),
+        rx.cond(W.contact_sent, rx.text(_s("email_thanks", "Thanks!"), size="2",
+                                        padding="0.5rem")),
+    )
+
+
+def _composer() -> rx.Component:
+    return rx.vstack(
+        rx.cond(W.notice != "", rx.callout(W.notice, color_scheme="amber", size="1",
+                                           width="100%", id="widget-notice")),
+        rx.form(
+            rx.hstack(
+                rx.el.input(type="hidden", name="client_id", value=W.next_client_id),
+                rx.input(name="text", id="widget-input", placeholder=_s(
+                    "input_placeholder", "Type a message…"), width="100%", auto_complete="off",
+                    max_length=4000, aria_label=_s("input_placeholder", "Message")),
+                rx.icon_button(rx.icon("send", size=16), type="submit", id="widget-send",
+                               aria_label=_s("send", "Send"), style={"background": W.color}),
+                width="100%", spacing="2",
+            ),
+            on_submit=W.send, reset_on_submit=False, width="100%",
+        ),
+        rx.hstack(
+            rx.cond(
+                (DialogLive.status != "requested") & (DialogLive.status != "active"),
+                rx.button(rx.icon("user_round", size=14), _s("talk_to_human", "Talk to a human"),
+                          variant="ghost", size="1", on_click=W.ask_human, id="widget-human"),
+            ),
+            rx.spacer(),
+            rx.cond(
+                W.linked & (DialogLive.status != "closed"),
+                rx.button(_s("end_chat", "End chat"), variant="ghost", size="1",
+                          color_scheme="gray", on_click=W.end_chat, id="widget-end"),
+            ),
+            width="100%",
+        ),
+        rx.text(_s("powered_by", "Powered by ReplyX"), size="1", color=rx.color("gray", 9),
+                align="center", width="100%"),
+        padding="0.5rem 0.75rem", width="100%", spacing="1",
+        border_top=f"1px solid {rx.color('gray', 5)}",
+    )
+
+
+def widget_page() -> rx.Component:
+    return rx.box(
+        rx.cond(
+            W.error != "",
+            rx.center(rx.callout(W.error, color_scheme="red", id="widget-error"),
+                      height="100vh", padding="1rem"),
+            rx.cond(
+                W.ready,
+                rx.vstack(_header(), _messages(), _rating(), _contact_form(), _composer(),
+                          spacing="0", height="100vh", width="100%"),
+                rx.center(rx.spinner(size="3"), height="100vh"),
+            ),
+        ),
+        background=rx.color("gray", 1),
+    )

@@ -1,0 +1,219 @@
+"""The operator console: presence, the live inbox, one open conversation, its actions.
+
+Every handler is guarded (a crafted socket message reaches handlers directly) and acts
+only through services that scope by the principal's workspace; a dialog id from the
+browser is only ever a request to look, answered by `dialogs.get_dialog`, which refuses
+another workspace's dialog. Shared states are linked only after that check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import reflex as rx
+
+from backend_services import team
+from backend_services.conversations import dialogs, handoff, presence, snapshots
+from backend_services.conversations.handoff import AlreadyTaken
+from backend_services.errors import DomainError
+from backend_services.models import Role
+from backend_services.principal import Principal
+from state.live import (
+    DialogLive,
+    DialogNotesLive,
+    InboxLive,
+    apply_dialog,
+    apply_inbox,
+    apply_notes,
+    dialog_token,
+    inbox_token,
+    notes_token,
+    refresh_linked,
+)
+from state.session import SessionState, fail, guarded
+
+PRESENCE = ("online", "away", "offline")
+
+
+class ConsoleState(SessionState):
+    my_user_id: int = 0
+    presence: str = "offline"
+    tab: str = "queue"  # queue | mine | all
+    selected_id: int = 0
+    # details of the open conversation (for this operator: unread, SLA)
+    contact_email: str = ""
+    channel: str = ""
+    assistant: str = ""
+    handoff_reason: str = ""
+    first_reply_seconds: int = -1
+    transitions: list[dict[str, str]] = []
+    mode: str = "reply"  # reply | note
+    teammates: list[dict[str, Any]] = []
+    canned: list[dict[str, str]] = []
+    seen: dict[str, int] = {}  # dialog id -> newest message id this operator has seen
+    next_client_id: str = ""
+    taken_by: str = ""  # shown when another operator won the race
+
+    # ------------------------------------------------------------------ console
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def load(self, *, principal: Principal) -> None:
+        self.my_user_id = principal.user_id
+        inbox = await self.get_state(InboxLive)
+        inbox = await inbox._link_to(inbox_token(principal.workspace_id))
+        apply_inbox(inbox, await snapshots.inbox_snapshot(principal.workspace_id))
+        await presence.set_status(principal, "online")
+        self.presence = "online"
+        self.teammates = [{"id": t.user_id, "name": t.name}
+                          for t in await team.list_teammates(principal)
+                          if t.user_id != principal.user_id]
+        self.canned = await _canned(principal)
+        self.next_client_id = uuid.uuid4().hex
+        wanted = str(self.router.page.params.get("d", "") or "")  # /console?d=<id>
+        if wanted.isdigit():
+            self.selected_id = int(wanted)
+        if self.selected_id:
+            try:
+                await self._show(principal, self.selected_id)
+            except DomainError:
+                self.selected_id = 0
+                raise
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def heartbeat(self, _: Any = None, *, principal: Principal) -> None:
+        """Sent by the page every few seconds; a closed tab stops sending and goes offline."""
+        if self.presence != "offline":
+            await presence.heartbeat(principal)
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def set_presence(self, status: str, *, principal: Principal) -> None:
+        if status not in PRESENCE:
+            return
+        await presence.set_status(principal, status)
+        self.presence = status
+
+    @rx.event
+    def set_tab(self, tab: str | list[str]) -> None:
+        if tab in ("queue", "mine", "all"):
+            self.tab = str(tab)
+
+    @rx.event
+    def set_mode(self, mode: str | list[str]) -> None:
+        if mode in ("reply", "note"):
+            self.mode = str(mode)
+
+    # ------------------------------------------------------------------ one dialog
+
+    async def _show(self, principal: Principal, dialog_id: int) -> None:
+        view = await dialogs.get_dialog(principal, dialog_id)  # refuses other workspaces
+        await self.get_state(InboxLive)  # lock order (state/live.py): inbox first
+        live = await (await self.get_state(DialogLive))._link_to(dialog_token(view.id))
+        notes = await (await self.get_state(DialogNotesLive))._link_to(notes_token(view.id))
+        snap = await snapshots.dialog_snapshot(view.id)
+        if snap is not None:
+            apply_dialog(live, snap)
+            apply_notes(notes, snap)
+        self.selected_id = view.id
+        self.contact_email = view.contact_email
+        self.channel = view.channel_kind
+        self.assistant = view.assistant_name
+        self.handoff_reason = view.handoff_reason
+        self.first_reply_seconds = (
+            int((view.first_human_reply_at - view.handoff_requested_at).total_seconds())
+            if view.first_human_reply_at and view.handoff_requested_at else -1
+        )
+        self.transitions = [
+            {"from": t.from_state, "to": t.to_state, "who": t.actor_name or t.actor,
+             "reason": t.reason, "at": t.created_at.isoformat()}
+            for t in await handoff.transitions(principal, view.id)
+        ]
+        if view.last_message_id:
+            await dialogs.mark_read(principal, view.id, view.last_message_id)
+            self.seen[str(view.id)] = view.last_message_id
+        self.taken_by = ""
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def open(self, dialog_id: int, *, principal: Principal) -> None:
+        await self._show(principal, int(dialog_id))
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def mark_seen(self, *, principal: Principal) -> None:
+        live = await self.get_state(DialogLive)
+        if self.selected_id and live.dialog_id == self.selected_id and live.version:
+            await dialogs.mark_read(principal, self.selected_id, live.version)
+            self.seen[str(self.selected_id)] = live.version
+
+    async def _after(self, principal: Principal) -> None:
+        """Show the change at once; the stream consumer repeats it for everyone else."""
+        if self.selected_id:
+            await self._show(principal, self.selected_id)
+        apply_inbox(await self.get_state(InboxLive),
+                    await snapshots.inbox_snapshot(principal.workspace_id))
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def take(self, *, principal: Principal) -> Any:
+        try:
+            await handoff.accept(principal, self.selected_id)
+        except AlreadyTaken as exc:
+            await self._after(principal)
+            self.taken_by = exc.message  # after _after: showing the dialog clears it
+            return fail(exc)
+        await self._after(principal)
+        return None
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def release(self, *, principal: Principal) -> None:
+        await handoff.release(principal, self.selected_id)
+        await self._after(principal)
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def close(self, *, principal: Principal) -> None:
+        await handoff.close(principal, self.selected_id, "closed by the operator")
+        await self._after(principal)
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def transfer(self, user_id: str, *, principal: Principal) -> None:
+        await handoff.transfer(principal, self.selected_id, int(user_id))
+        await self._after(principal)
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def send(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        text = str(form.get("text", "")).strip()
+        if not text or not self.selected_id:
+            return None
+        client_id = str(form.get("client_id", ""))[:64] or uuid.uuid4().hex
+        if self.mode == "note":
+            await dialogs.add_note(principal, self.selected_id, text, client_id)
+        else:
+            await dialogs.operator_reply(principal, self.selected_id, text, client_id)
+        self.next_client_id = uuid.uuid4().hex
+        await refresh_linked(self, self.selected_id, notes=True, inbox=True)
+        live = await self.get_state(DialogLive)
+        if live.version:
+            self.seen[str(self.selected_id)] = live.version
+        return rx.set_value("console-input", "")
+
+    @rx.event
+    def use_canned(self, body: str) -> Any:
+        return rx.set_value("console-input", body)
+
+
+async def _canned(principal: Principal) -> list[dict[str, str]]:
+    from backend_services.conversations import canned
+
+    try:
+        return [{"shortcut": c.shortcut, "title": c.title, "body": c.body}
+                for c in await canned.list_canned(principal)]
+    except DomainError:
+        return []

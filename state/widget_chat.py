@@ -1,0 +1,286 @@
+"""The visitor's side of the widget (the page inside the iframe).
+
+Locking rule: while a handler runs, Reflex holds the locks of every shared state this
+client is linked to (its dialog). A handler must never take another shared token's lock
+(`app.modify_state` on the inbox, say): an operator's console holds the inbox and then
+the dialog, and the two would wait for each other until the locks expire. Inbox updates
+come from the dialog stream's consumer (replyx_app/live_updates.py) instead.
+
+The visitor is anonymous: the only credential is the short-lived signed token the loader
+put in the iframe's URL fragment. `start` verifies it once and keeps the claims in a
+backend-only var (`_claims`: never sent to the browser, not settable by any event), and
+every handler rebuilds the visitor's actor from those claims — nothing the browser sends
+names a workspace, assistant or dialog. Handlers that act on a dialog use the dialog the
+services find for this visitor, never an id from the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import reflex as rx
+
+from backend_services.conversations import dialogs, snapshots, turns
+from backend_services.conversations.actors import ContactActor, contact_actor
+from backend_services.errors import DomainError, NotAuthenticated, RateLimited
+from backend_services.widget import settings as widget_settings
+from backend_services.widget import visitors
+from state.live import (
+    DialogLive,
+    apply_dialog,
+    dialog_token,
+    refresh_dialog,
+    refresh_linked,
+    show_streaming,
+)
+
+log = logging.getLogger(__name__)
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+# How often a streaming answer is pushed to the shared state: each push re-sends the
+# partial text to every viewer, so ~12 a second is smooth without flooding the socket.
+STREAM_PUSH_SECONDS = 0.08
+
+
+def _new_client_id() -> str:
+    return uuid.uuid4().hex
+
+
+class WidgetChatState(rx.State):
+    # visible configuration (nothing secret)
+    ready: bool = False
+    error: str = ""
+    title: str = ""
+    greeting: str = ""
+    color: str = "#4f46e5"
+    avatar_url: str = ""
+    language: str = "en"
+    s: dict[str, str] = {}
+    host_origin: str = ""  # where postMessage goes; the iframe's embedder
+    # conversation
+    next_client_id: str = ""
+    notice: str = ""
+    linked: bool = False
+    rated: bool = False
+    contact_sent: bool = False
+
+    _claims: dict[str, Any] = {}
+    _pending_answer: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ session
+
+    @rx.event
+    def boot(self) -> Any:
+        """Read the token from the URL fragment (never sent to the server in a request)."""
+        return rx.call_script(
+            "(new URLSearchParams(window.location.hash.slice(1))).get('t') || ''",
+            callback=WidgetChatState.start,
+        )
+
+    @rx.event
+    async def start(self, token: str) -> Any:
+        try:
+            claims = visitors.verify_token(str(token or ""))
+        except NotAuthenticated:
+            self.error = widget_settings.strings_for(self.language).get(
+                "session_expired", "Your chat session has expired. Please reload the page.")
+            return None
+        wanted = str(self.router.page.params.get("w", "") or "")
+        config = await widget_settings.public_config(claims.widget_public_id)
+        if config is None or config.assistant_id != claims.assistant_id or (
+            wanted and wanted != claims.widget_public_id
+        ):
+            self.error = "This chat is not available."
+            return None
+        self._claims = {
+            "workspace_id": claims.workspace_id,
+            "assistant_id": claims.assistant_id,
+            "visitor_id": claims.visitor_id,
+            "expires": claims.expires_at.timestamp(),
+        }
+        self.title = config.title
+        self.greeting = config.greeting
+        self.color = config.primary_color
+        self.avatar_url = config.avatar_url
+        self.language = config.language
+        self.s = dict(config.strings)
+        self.host_origin = claims.origin
+        self.next_client_id = _new_client_id()
+        self.error = ""
+        try:
+            actor = await self._actor()
+            current = await dialogs.current_dialog(actor)
+        except DomainError as exc:
+            self.error = exc.message
+            return None
+        if current is not None:
+            await self._link(current.id)
+        self.ready = True
+        return rx.call_script(
+            f"window.parent.postMessage({{type: 'replyx:ready'}}, {_js_str(self.host_origin)})"
+        )
+
+    async def _actor(self) -> ContactActor:
+        """The visitor, from the verified claims; nothing from the browser."""
+        c = self._claims
+        if not c:
+            raise NotAuthenticated("Your chat session has expired. Please reload the page.")
+        return await contact_actor(int(c["workspace_id"]), int(c["assistant_id"]), "widget",
+                                   str(c["visitor_id"]))
+
+    async def _link(self, dialog_id: int) -> None:
+        live = await self.get_state(DialogLive)
+        live = await live._link_to(dialog_token(dialog_id))
+        snap = await snapshots.dialog_snapshot(dialog_id)
+        if snap is not None:
+            apply_dialog(live, snap)
+        self.linked = True
+
+    def _say(self, exc: DomainError) -> None:
+        if isinstance(exc, RateLimited):
+            self.notice = self.s.get("rate_limited", exc.message)
+        else:
+            self.notice = exc.message
+
+    # ------------------------------------------------------------------ sending
+
+    @rx.event
+    async def send(self, form: dict[str, Any]) -> Any:
+        text = str(form.get("text", "")).strip()
+        client_id = str(form.get("client_id", ""))
+        if not text:
+            return None
+        if not _CLIENT_ID.match(client_id):
+            client_id = _new_client_id()
+        self.notice = ""
+        try:
+            actor = await self._actor()
+            started = await turns.handle_visitor_message(
+                actor, text, client_id, ip=self.router.session.client_ip)
+        except DomainError as exc:
+            self._say(exc)
+            return None
+        self.next_client_id = _new_client_id()
+        dialog_id = started.posted.dialog.id
+        await self._link(dialog_id)
+        self.rated = False
+        if started.ai_should_answer and not started.posted.duplicate:
+            self._pending_answer = {"dialog": dialog_id, "message": started.posted.message.id}
+            return [rx.set_value("widget-input", ""), WidgetChatState.answer]
+        return rx.set_value("widget-input", "")
+
+    @rx.event(background=True)
+    async def answer(self) -> None:
+        """Stream the AI's answer into the shared dialog state, then store it.
+
+        Takes no arguments: what to answer was put in `_pending_answer` by `send`, so a
+        crafted call can neither pick a dialog nor make the AI answer twice.
+        """
+        async with self:
+            pending, self._pending_answer = dict(self._pending_answer), {}
+            try:
+                actor = await self._actor()
+            except DomainError:
+                return
+        if not pending:
+            return
+        dialog_id, message_id = pending["dialog"], pending["message"]
+        text, pushed = "", 0.0
+        try:
+            await show_streaming(dialog_id, "", typing=True)
+            async for item in turns.stream_ai_reply(actor, dialog_id, message_id):
+                if isinstance(item, str):
+                    text += item
+                    if time.monotonic() - pushed >= STREAM_PUSH_SECONDS:
+                        await show_streaming(dialog_id, text)
+                        pushed = time.monotonic()
+        except DomainError as exc:
+            async with self:
+                self._say(exc)
+        except Exception:
+            log.exception("AI answer for dialog %s failed", dialog_id)
+            async with self:
+                self.notice = self.s.get("error", "Something went wrong. Please try again.")
+        finally:
+            # The stored answer replaces the streamed text in one delta (the consumer will
+            # repeat it; the database decides); a failed stream just stops "typing".
+            with contextlib.suppress(Exception):
+                if await refresh_dialog(dialog_id) is None:
+                    await show_streaming(dialog_id, "", typing=False)
+
+    @rx.event
+    async def ask_human(self) -> Any:
+        try:
+            actor = await self._actor()
+            current = await dialogs.open_dialog(actor)
+            await turns.request_human(actor, current.id)
+        except DomainError as exc:
+            self._say(exc)
+            return None
+        await self._link(current.id)
+        return None
+
+    @rx.event
+    async def rate(self, score: int) -> None:
+        try:
+            actor = await self._actor()
+            current = await dialogs.current_dialog(actor)
+            live = await self.get_state(DialogLive)
+            dialog_id = current.id if current is not None else live.dialog_id
+            if not dialog_id:
+                return
+            # `rate` checks the dialog is this visitor's; a foreign id is refused there.
+            await dialogs.rate(actor, dialog_id, int(score))
+        except (DomainError, ValueError) as exc:
+            if isinstance(exc, DomainError):
+                self._say(exc)
+            return
+        self.rated = True
+        await refresh_linked(self, dialog_id)
+
+    @rx.event
+    async def leave_contact(self, form: dict[str, Any]) -> None:
+        try:
+            actor = await self._actor()
+            current = await dialogs.open_dialog(actor)
+            await dialogs.leave_contact(actor, current.id, str(form.get("name", "")),
+                                        str(form.get("email", "")))
+        except DomainError as exc:
+            self._say(exc)
+            return
+        self.contact_sent = True
+        self.notice = ""
+        await refresh_linked(self, current.id)
+
+    @rx.event
+    async def end_chat(self) -> None:
+        """The visitor ends the conversation; the rating prompt follows."""
+        try:
+            actor = await self._actor()
+            current = await dialogs.current_dialog(actor)
+            if current is None:
+                return
+            await dialogs.close(actor, current.id, "the visitor ended the chat")
+        except DomainError as exc:
+            self._say(exc)
+            return
+        await refresh_linked(self, current.id)
+
+    @rx.event
+    def close_widget(self) -> Any:
+        if not self.host_origin:
+            return None
+        return rx.call_script(
+            f"window.parent.postMessage({{type: 'replyx:close'}}, {_js_str(self.host_origin)})"
+        )
+
+
+def _js_str(value: str) -> str:
+    """A JS string literal for a value we produced (an origin), escaped all the same."""
+    return json.dumps(value)
