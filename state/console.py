@@ -9,6 +9,7 @@ another workspace's dialog. Shared states are linked only after that check.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
@@ -54,6 +55,7 @@ class ConsoleState(SessionState):
     seen: dict[str, int] = {}  # dialog id -> newest message id this operator has seen
     next_client_id: str = ""
     taken_by: str = ""  # shown when another operator won the race
+    sla_today: str = ""  # median time to first human reply over the last 24 h
 
     # ------------------------------------------------------------------ console
 
@@ -66,9 +68,7 @@ class ConsoleState(SessionState):
         apply_inbox(inbox, await snapshots.inbox_snapshot(principal.workspace_id))
         await presence.set_status(principal, "online")
         self.presence = "online"
-        self.teammates = [{"id": t.user_id, "name": t.name}
-                          for t in await team.list_teammates(principal)
-                          if t.user_id != principal.user_id]
+        await self._refresh_team(principal)
         self.canned = await _canned(principal)
         self.next_client_id = uuid.uuid4().hex
         wanted = str(self.router.page.params.get("d", "") or "")  # /console?d=<id>
@@ -85,8 +85,38 @@ class ConsoleState(SessionState):
     @guarded(Role.OPERATOR)
     async def heartbeat(self, _: Any = None, *, principal: Principal) -> None:
         """Sent by the page every few seconds; a closed tab stops sending and goes offline."""
-        if self.presence != "offline":
-            await presence.heartbeat(principal)
+        if self.presence != "offline" and await presence.heartbeat(principal) == "offline":
+            # The key expired (a long sleep, a Redis restart): the operator still wants it.
+            await presence.set_status(principal, self.presence)
+        await self._refresh_team(principal)
+
+    async def _refresh_team(self, principal: Principal) -> None:
+        """Teammates with their presence (for transfers) and today's SLA figure."""
+        online = await presence.statuses(principal.workspace_id)
+        self.teammates = [{"id": t.user_id, "name": t.name,
+                           "status": online.get(t.user_id, "offline")}
+                          for t in await team.list_teammates(principal)
+                          if t.user_id != principal.user_id]
+        sla = await handoff.sla_summary(principal, datetime.now(UTC) - timedelta(days=1))
+        self.sla_today = (
+            f"{_duration(sla.median_first_reply_seconds)} median first reply · "
+            f"{sla.handled} handled (24 h)" if sla.median_first_reply_seconds is not None
+            else ""
+        )
+
+    @rx.event
+    @guarded(Role.OPERATOR)
+    async def typing(self, active: bool, *, principal: Principal) -> None:
+        """The reply box got or lost focus: the visitor sees "<name> is typing…"."""
+        live = await self.get_state(DialogLive)
+        if not self.selected_id or live.dialog_id != self.selected_id or live.status != "active":
+            return
+        name = principal.name or principal.email.split("@")[0]
+        if bool(active) and self.mode == "reply":
+            await dialogs.typing(principal, self.selected_id)  # checks the workspace
+            live.operator_typing = name
+        elif live.operator_typing == name:
+            live.operator_typing = ""
 
     @rx.event
     @guarded(Role.OPERATOR)
@@ -123,8 +153,7 @@ class ConsoleState(SessionState):
         self.assistant = view.assistant_name
         self.handoff_reason = view.handoff_reason
         self.first_reply_seconds = (
-            int((view.first_human_reply_at - view.handoff_requested_at).total_seconds())
-            if view.first_human_reply_at and view.handoff_requested_at else -1
+            -1 if view.first_reply_seconds is None else view.first_reply_seconds
         )
         self.transitions = [
             {"from": t.from_state, "to": t.to_state, "who": t.actor_name or t.actor,
@@ -197,9 +226,13 @@ class ConsoleState(SessionState):
             await dialogs.add_note(principal, self.selected_id, text, client_id)
         else:
             await dialogs.operator_reply(principal, self.selected_id, text, client_id)
+            view = await dialogs.get_dialog(principal, self.selected_id)
+            if view.first_reply_seconds is not None:  # the SLA clock stops at the first reply
+                self.first_reply_seconds = view.first_reply_seconds
         self.next_client_id = uuid.uuid4().hex
         await refresh_linked(self, self.selected_id, notes=True, inbox=True)
         live = await self.get_state(DialogLive)
+        live.operator_typing = ""
         if live.version:
             self.seen[str(self.selected_id)] = live.version
         return rx.set_value("console-input", "")
@@ -217,3 +250,12 @@ async def _canned(principal: Principal) -> list[dict[str, str]]:
                 for c in await canned.list_canned(principal)]
     except DomainError:
         return []
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

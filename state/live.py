@@ -113,6 +113,8 @@ class DialogLive(rx.SharedState):
     messages: list[MessageItem] = []
     streaming: str = ""  # the AI answer while it is being written
     ai_typing: bool = False
+    operator_typing: str = ""  # the name of the operator whose reply box has focus
+    visitor_typing: bool = False
 
 
 class DialogNotesLive(rx.SharedState):
@@ -160,6 +162,8 @@ def apply_dialog(state: DialogLive, snap: snapshots.DialogSnapshot) -> None:
         state.version = newest
     if snap.messages and snap.messages[-1].sender == "ai":
         state.streaming, state.ai_typing = "", False
+    if d.status != "active":
+        state.operator_typing = ""
 
 
 def apply_notes(state: DialogNotesLive, snap: snapshots.DialogSnapshot) -> None:

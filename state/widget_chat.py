@@ -169,6 +169,7 @@ class WidgetChatState(rx.State):
         self.next_client_id = _new_client_id()
         dialog_id = started.posted.dialog.id
         await self._link(dialog_id)
+        (await self.get_state(DialogLive)).visitor_typing = False
         self.rated = False
         if started.ai_should_answer and not started.posted.duplicate:
             self._pending_answer = {"dialog": dialog_id, "message": started.posted.message.id}
@@ -271,6 +272,23 @@ class WidgetChatState(rx.State):
             self._say(exc)
             return
         await refresh_linked(self, current.id)
+
+    @rx.event
+    async def typing(self, active: bool) -> None:
+        """The message box got or lost focus: operators watching see "typing…"."""
+        live = await self.get_state(DialogLive)
+        if not self._claims or not live.dialog_id:
+            return
+        try:
+            actor = await self._actor()
+            current = await dialogs.current_dialog(actor)
+        except DomainError:
+            return
+        if current is None or current.id != live.dialog_id:
+            return
+        if bool(active):
+            await dialogs.typing(actor, current.id)
+        live.visitor_typing = bool(active)
 
     @rx.event
     def close_widget(self) -> Any:

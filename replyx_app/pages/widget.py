@@ -93,6 +93,9 @@ def _messages() -> rx.Component:
                 ),
                 rx.cond(DialogLive.ai_typing, typing_dots(_s("ai_typing", "Typing…"))),
             ),
+            rx.cond(DialogLive.operator_typing != "",
+                    typing_dots(_s("typing", "{name} is typing…").replace(
+                        "{name}", DialogLive.operator_typing))),
             spacing="2", width="100%", padding="0.75rem",
         ),
         flex="1", width="100%", id="widget-messages",
@@ -148,7 +151,8 @@ def _composer() -> rx.Component:
                 rx.el.input(type="hidden", name="client_id", value=W.next_client_id),
                 rx.input(name="text", id="widget-input", placeholder=_s(
                     "input_placeholder", "Type a message…"), width="100%", auto_complete="off",
-                    max_length=4000, aria_label=_s("input_placeholder", "Message")),
+                    max_length=4000, aria_label=_s("input_placeholder", "Message"),
+                    on_focus=W.typing(True), on_blur=W.typing(False)),
                 rx.icon_button(rx.icon("send", size=16), type="submit", id="widget-send",
                                aria_label=_s("send", "Send"), style={"background": W.color}),
                 width="100%", spacing="2",

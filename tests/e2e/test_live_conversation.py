@@ -119,10 +119,14 @@ async def test_visitor_ai_operator_and_back_in_one_live_conversation(
     await console.locator("#take-over").click()
     await expect(console.locator("#hand-back")).to_be_visible(timeout=LIVE)
     await expect(chat.locator("#widget-status")).to_have_text("Olga", timeout=LIVE)
+    await console.locator("#console-input").focus()
+    await expect(chat.locator(".typing-indicator")).to_contain_text("Olga", timeout=LIVE)
     await console.locator("#console-input").fill("Hi, Olga here. I see your refund is on its way.")
     await console.locator("#console-send").click()
     await expect(chat.locator(".message-operator")).to_contain_text(
         "Olga here", timeout=LIVE)
+    await expect(chat.locator(".typing-indicator")).to_have_count(0, timeout=LIVE)
+    await expect(console.locator("#sla-first-reply")).not_to_have_text("—", timeout=LIVE)
 
     # An internal note never reaches the visitor.
     await console.locator("#composer-mode").get_by_role("radio", name="Internal note").click()
