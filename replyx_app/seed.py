@@ -17,6 +17,9 @@ from backend_services.db import dispose_engine, session_scope
 from backend_services.knowledge import sources
 from backend_services.models import Assistant, Balance, Role, User, Workspace
 from backend_services.principal import Principal
+from backend_services.settings import get_settings
+from backend_services.widget import settings as widget
+from backend_services.widget.settings import WidgetInput
 
 DEMO_OWNER = "owner@demo.replyx.dev"
 DEMO_OPERATOR = "operator@demo.replyx.dev"
@@ -79,7 +82,11 @@ async def ensure_demo() -> None:
         await auth.create_user(email=DEMO_OPERATOR, password=operator_pw, name="Demo Operator",
                                workspace_id=ws_id, role=Role.OPERATOR)
         owner = Principal(user_id=owner_id, workspace_id=ws_id, role=Role.OWNER)
-        for assistant_id, folder in made:
+        for (assistant_id, folder), spec in zip(made, ASSISTANTS, strict=True):
+            # The demo widgets may load on the app's own origin: /demo shows them.
+            await widget.update_settings(owner, assistant_id, WidgetInput(
+                title=spec["name"], language=spec["language"],
+                allowed_origins=(get_settings().base_url,)))
             for path in sorted((KNOWLEDGE / folder).glob("*.md")):
                 await sources.add_file(owner, assistant_id, path.name, path.read_bytes())
         print("", flush=True)
@@ -91,6 +98,7 @@ async def ensure_demo() -> None:
         print("  The demo assistants' help-centre articles are being indexed in the background",
               flush=True)
         print("  (Knowledge page shows the progress).", flush=True)
+        print(f"  Try the chat widget as a visitor: {get_settings().base_url}/demo", flush=True)
         print("", flush=True)
     finally:
         await jobs.close()

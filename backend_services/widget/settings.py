@@ -501,3 +501,24 @@ async def cached_allowed_origins(public_id: str) -> tuple[str, ...] | None:
 def forget_cached(public_id: str) -> None:
     """Drop this process's cached entry (other processes expire theirs by time)."""
     _cache.pop(public_id, None)
+
+
+@dataclass(frozen=True)
+class DemoWidget:
+    public_id: str
+    title: str
+    language: str
+
+
+async def demo_widgets() -> list[DemoWidget]:
+    """The enabled widgets of the demo workspace (shown on the app's own /demo page)."""
+    from backend_services.models import Workspace
+
+    async with session_scope() as session:
+        rows = await session.exec(
+            select(WidgetSettings)
+            .join(Workspace, Workspace.id == WidgetSettings.workspace_id)  # type: ignore[arg-type]
+            .where(Workspace.is_demo == True, WidgetSettings.enabled == True)  # noqa: E712
+            .order_by(WidgetSettings.id)  # type: ignore[arg-type]
+        )
+        return [DemoWidget(r.public_id, r.title, r.language) for r in rows]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from replyx_app.api import assistants_routes, auth_routes, system_routes, widget_routes
+from replyx_app.api import (
+    assistants_routes,
+    auth_routes,
+    demo_routes,
+    system_routes,
+    widget_routes,
+)
 
 
 def build_api() -> FastAPI:
@@ -19,4 +25,5 @@ def build_api() -> FastAPI:
     api.include_router(auth_routes.router)
     api.include_router(assistants_routes.router)
     api.include_router(widget_routes.router)
+    api.include_router(demo_routes.router)
     return api

@@ -185,7 +185,7 @@ def _actions() -> rx.Component:
         rx.cond(DialogLive.status != "closed",
                 rx.button(rx.icon("circle_check", size=14), "Close", variant="soft",
                           color_scheme="gray", size="2", on_click=C.close, id="close-dialog")),
-        width="100%", align="center", spacing="2",
+        width="100%", align="center", spacing="2", wrap="wrap",
     )
 
 
