@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     presence_ttl_seconds: int = 45
     visitor_messages_per_minute: int = 20
     visitor_messages_per_ip_per_minute: int = 60
+    # Telegram channels: the Bot API (a self-hosted Bot API server works too), the public
+    # base URL Telegram calls in webhook mode (default: base_url), and how long a bot's
+    # status may go without a refresh from the fleet before the page says "fleet offline".
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_base: str | None = None
+    telegram_status_stale_seconds: int = 60
 
     @property
     def production(self) -> bool:

@@ -14,9 +14,24 @@ from backend_services.models.base import created_at_field, ts_field, workspace_f
 
 
 class Channel(SQLModel, table=True):
-    """A deployment of an assistant; Telegram bots keep their token encrypted."""
+    """A deployment of an assistant: today a Telegram bot (backend_services/channels).
+
+    The token and the webhook secret are stored encrypted. `is_active` is the desired
+    state the tenant chose (running or stopped); what the fleet actually does is reported
+    in Redis. `version` grows on every change, so a fleet worker can tell it must restart
+    the bot. A bot (kind + external id = Telegram bot id) is connected at most once.
+    """
 
     __tablename__ = "channels"
+    __table_args__ = (
+        sa.Index(
+            "uq_channels_kind_external_id",
+            "kind",
+            "external_id",
+            unique=True,
+            postgresql_where=sa.text("external_id <> ''"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
@@ -27,6 +42,11 @@ class Channel(SQLModel, table=True):
     external_id: str = Field(default="", max_length=64)
     is_active: bool = Field(default=True)
     created_at: datetime = created_at_field()
+    # Telegram channels (migration 0006).
+    username: str = Field(default="", max_length=64)
+    mode: str = Field(default="polling", max_length=16)
+    version: int = Field(default=1)
+    updated_at: datetime | None = ts_field()
 
 
 class Contact(SQLModel, table=True):
