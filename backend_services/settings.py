@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     presence_ttl_seconds: int = 45
     visitor_messages_per_minute: int = 20
     visitor_messages_per_ip_per_minute: int = 60
+    # Telegram sends, shared by every fleet worker through Redis (telegram_delivery.limiter)
+    # and the durable outbox of operator/system messages (telegram_delivery.outbox).
+    telegram_chat_messages_per_second: int = 1
+    telegram_group_messages_per_minute: int = 20
+    telegram_bot_messages_per_second: int = 30
+    telegram_outbox_max_attempts: int = 8
+    telegram_outbox_retry_base_seconds: float = 2.0
+    telegram_outbox_retry_cap_seconds: float = 300.0
+    telegram_outbox_catchup_hours: int = 24
     # Telegram channels: the Bot API (a self-hosted Bot API server works too), the public
     # base URL Telegram calls in webhook mode (default: base_url), and how long a bot's
     # status may go without a refresh from the fleet before the page says "fleet offline".

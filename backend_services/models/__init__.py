@@ -15,6 +15,7 @@ from backend_services.models.identity import (
 )
 from backend_services.models.knowledge import KnowledgeChunk, KnowledgeDocument, QAPair
 from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
+from backend_services.models.telegram import TelegramOutbox
 from backend_services.models.widget import WidgetSettings
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Price",
     "QAPair",
     "Role",
+    "TelegramOutbox",
     "User",
     "UserSession",
     "WidgetSettings",

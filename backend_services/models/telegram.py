@@ -1,0 +1,66 @@
+"""The Telegram outbox: one row per stored message that must reach a Telegram chat
+(backend_services/telegram_delivery/outbox.py owns it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Column, Field, SQLModel
+
+from backend_services.models.base import created_at_field, ts_field, workspace_fk
+
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
+
+
+class TelegramOutbox(SQLModel, table=True):
+    """A message on its way to a Telegram chat.
+
+    `parts` is the text split at Telegram's limit when the row was made, so a retry sends
+    exactly the same parts; `telegram_message_ids` grows by one as each part goes out, so a
+    retry starts after the parts already delivered. Only the oldest pending row of a chat
+    (by `message_id`) may be sent: the partial index serves that lookup.
+    """
+
+    __tablename__ = "telegram_outbox"
+    __table_args__ = (
+        sa.Index(
+            "ix_telegram_outbox_pending",
+            "channel_id",
+            "chat_id",
+            "message_id",
+            postgresql_where=sa.text("status IN ('queued', 'sending')"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'failed')",
+            name="ck_telegram_outbox_status",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    channel_id: int = Field(foreign_key="channels.id", ondelete="CASCADE")
+    chat_id: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    dialog_id: int = Field(foreign_key="dialogs.id", index=True, ondelete="CASCADE")
+    message_id: int = Field(
+        foreign_key="messages.id", ondelete="CASCADE", sa_column_kwargs={"unique": True}
+    )
+    text: str
+    parts: Any = Field(default=None, sa_column=Column(JSONB, nullable=False))
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(
+        sa_type=sa.DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_column_kwargs={"server_default": sa.func.now(), "nullable": False},
+    )
+    lease_until: datetime | None = ts_field()
+    lease_token: str = Field(default="", max_length=36)
+    sent_at: datetime | None = ts_field()
+    last_error: str = Field(default="", max_length=500)
+    telegram_message_ids: Any = Field(
+        default=None,
+        sa_column=Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    )
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = ts_field()
