@@ -65,6 +65,13 @@ class Settings(BaseSettings):
 
     demo_seed: bool = True
     heartbeat_seconds: int = 10
+    # Telegram fleet: worker processes (bots are sharded by channel id) and the most bots
+    # one worker is sized for (its HTTP connection pool; DESIGN.md §7: ~1,500 at most).
+    fleet_workers: int = 2
+    fleet_max_bots_per_worker: int = 1000
+    # A claimed outbox message not confirmed within this time (its worker died mid-send)
+    # may be claimed again by another worker.
+    fleet_outbox_lease_seconds: int = 60
     jobs_concurrency: int = 2
     jobs_heartbeat_seconds: float = 5.0
     jobs_stalled_seconds: float = 30.0

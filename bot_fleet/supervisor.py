@@ -1,40 +1,98 @@
-"""Fleet supervisor. Today it keeps its heartbeat and watches the Telegram channels table;
-the worker processes that run the bots arrive with the Telegram channel feature."""
+"""Fleet supervisor (`replyx fleet`): starts N worker processes, restarts a crashed one
+with backoff without touching the others, and keeps the fleet's heartbeat.
+
+Bots are sharded by `channel_id % N` (each worker computes its own share), so the worker
+count is the only thing the supervisor tells them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-
-from sqlalchemy import func
-from sqlmodel import select
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
 
 from backend_services import heartbeats
-from backend_services.db import session_scope
-from backend_services.models import Channel
-from backend_services.process_loop import run_until_stopped
 from backend_services.settings import get_settings
 
 log = logging.getLogger("replyx.fleet")
 
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+STABLE_AFTER = 60.0  # a worker that ran this long has its backoff reset
 
-async def active_bot_count() -> int:
-    async with session_scope() as session:
-        count = await session.exec(
-            select(func.count()).select_from(Channel).where(
-                Channel.kind == "telegram", Channel.is_active
-            )
-        )
-        return int(count.one())
+
+@dataclass
+class WorkerSlot:
+    index: int
+    proc: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff: float = BACKOFF_FIRST
+    history: list[float] = field(default_factory=list)
+
+
+async def _spawn(slot: WorkerSlot, count: int) -> None:
+    slot.proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot_fleet.worker", "--index", str(slot.index),
+        "--count", str(count))
+    slot.started_at = time.monotonic()
+    log.info("worker %s/%s started (pid %s)", slot.index, count, slot.proc.pid)
+
+
+async def _keep_alive(slot: WorkerSlot, count: int, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        await _spawn(slot, count)
+        assert slot.proc is not None
+        code = await slot.proc.wait()
+        if stopping.is_set():
+            return
+        ran = time.monotonic() - slot.started_at
+        slot.backoff = BACKOFF_FIRST if ran >= STABLE_AFTER else min(slot.backoff * 2,
+                                                                       BACKOFF_MAX)
+        slot.restarts += 1
+        log.warning("worker %s exited with %s after %.0f s; restarting in %.0f s",
+                    slot.index, code, ran, slot.backoff)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), slot.backoff)
 
 
 async def main() -> None:
-    interval = get_settings().heartbeat_seconds
+    s = get_settings()
+    count = max(1, s.fleet_workers)
+    interval = s.heartbeat_seconds
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    slots = [WorkerSlot(i) for i in range(count)]
+    keepers = [asyncio.create_task(_keep_alive(slot, count, stopping)) for slot in slots]
 
-    async def tick() -> None:
-        await heartbeats.beat("fleet", ttl=interval * 3, details={"bots": await active_bot_count()})
+    async def beat() -> None:
+        alive = sum(1 for sl in slots if sl.proc is not None and sl.proc.returncode is None)
+        await heartbeats.beat("fleet", ttl=interval * 3, details={
+            "workers": count, "workers_alive": alive,
+            "restarts": sum(sl.restarts for sl in slots)})
 
-    await run_until_stopped(tick, interval, log)
+    while not stopping.is_set():
+        with contextlib.suppress(Exception):
+            await beat()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
+    for slot in slots:
+        if slot.proc is not None and slot.proc.returncode is None:
+            slot.proc.terminate()
+    for slot in slots:
+        if slot.proc is not None:
+            try:
+                await asyncio.wait_for(slot.proc.wait(), 20)
+            except TimeoutError:
+                slot.proc.kill()
+    for k in keepers:
+        k.cancel()
+    await asyncio.gather(*keepers, return_exceptions=True)
 
 
 def run() -> None:

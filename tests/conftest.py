@@ -198,14 +198,24 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+@pytest_asyncio.fixture(scope="session")
+async def telegram_api() -> AsyncIterator[Any]:
+    """The Telegram Bot API test server the app talks to (tests/support/telegram_server.py)."""
+    from tests.support.telegram_server import TelegramTestServer
+
+    async with TelegramTestServer() as srv:
+        yield srv
+
+
 @pytest.fixture(scope="session")
-def app_server(services: dict[str, str]) -> Iterator[AppServer]:
+def app_server(services: dict[str, str], telegram_api: Any) -> Iterator[AppServer]:
     """`replyx web` in production mode with two web workers, on a free port."""
     port = _free_port()
     log = TEST_DIR / f"app-{os.getpid()}.log"
     env = {
         **os.environ,
         "REDIS_URL": _with_db(services["_redis_base"], 1),
+        "REPLYX_TELEGRAM_API_BASE": telegram_api.base_url,
         "REPLYX_PORT": str(port),
         "REPLYX_HOST": "127.0.0.1",
         "REPLYX_WEB_WORKERS": "2",

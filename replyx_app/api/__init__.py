@@ -9,6 +9,7 @@ from replyx_app.api import (
     auth_routes,
     demo_routes,
     system_routes,
+    telegram_routes,
     widget_routes,
 )
 
@@ -26,4 +27,5 @@ def build_api() -> FastAPI:
     api.include_router(assistants_routes.router)
     api.include_router(widget_routes.router)
     api.include_router(demo_routes.router)
+    api.include_router(telegram_routes.router)
     return api

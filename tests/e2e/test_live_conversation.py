@@ -11,6 +11,7 @@ it, and the rating is recorded against human handling.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -37,6 +38,15 @@ from tests.e2e.test_widget_loader import HostSite, host_site  # noqa: F401  (fix
 from tests.support.openai_server import OpenAITestServer, Reply
 
 LIVE = 30_000  # ms: a change made in one browser, seen in another, through two workers
+
+
+async def _snap(page: Any, name: str) -> None:
+    """Screenshots to look at (E2E_SCREENSHOTS=1), light and dark."""
+    if os.environ.get("E2E_SCREENSHOTS"):
+        for scheme in ("light", "dark"):
+            await page.emulate_media(color_scheme=scheme)
+            await page.screenshot(path=f"/tmp/e2e-live-{name}-{scheme}.png")
+        await page.emulate_media(color_scheme="light")
 
 
 @pytest_asyncio.fixture
@@ -69,11 +79,11 @@ def _localhost(site: HostSite) -> None:
     site.origin = site.origin.replace("127.0.0.1", "localhost")
 
 
-async def _open_widget(new_context: Callable[[], Any], site: HostSite) -> Any:
+async def _open_widget(new_context: Callable[[], Any], site: HostSite) -> tuple[Any, Any]:
     page = await (await new_context()).new_page()
     await page.goto(site.origin + "/")
     await page.get_by_role("button", name="Open chat").click()
-    return page.frame_locator("iframe")
+    return page, page.frame_locator("iframe")
 
 
 async def test_visitor_ai_operator_and_back_in_one_live_conversation(
@@ -94,7 +104,7 @@ async def test_visitor_ai_operator_and_back_in_one_live_conversation(
     # The visitor asks; the answer streams in with its source.
     provider.script(Reply(chunks=("Refunds ", "reach your card ", "within five ",
                                   "working days [1].")))
-    chat = await _open_widget(new_context, site)
+    chat_page, chat = await _open_widget(new_context, site)
     await expect(chat.locator("#widget-title")).to_have_text("Shop support", timeout=LIVE)
     await chat.locator("#widget-input").fill("How long do refunds take?")
     await chat.locator("#widget-input").press("Enter")
@@ -127,6 +137,8 @@ async def test_visitor_ai_operator_and_back_in_one_live_conversation(
         "Olga here", timeout=LIVE)
     await expect(chat.locator(".typing-indicator")).to_have_count(0, timeout=LIVE)
     await expect(console.locator("#sla-first-reply")).not_to_have_text("—", timeout=LIVE)
+    await _snap(console, "console")
+    await _snap(chat_page, "widget")
 
     # An internal note never reaches the visitor.
     await console.locator("#composer-mode").get_by_role("radio", name="Internal note").click()

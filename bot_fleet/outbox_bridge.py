@@ -1,0 +1,44 @@
+"""Between the handlers / dialog events and the durable outbox and limiter."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+
+from backend_services import events
+from backend_services.conversations.events import DialogChanged
+from backend_services.telegram_delivery import limiter, outbox
+from backend_services.telegram_delivery.text import split_for_telegram
+from bot_fleet import stats
+from bot_fleet.context import BotContext
+
+
+async def deliver_message(message_id: int) -> None:
+    """A stored message (the AI's answer) goes out through the outbox, like every other."""
+    from bot_fleet.sender import poke
+
+    if await outbox.enqueue_message(message_id, include_ai=True):
+        poke()
+
+
+async def handle_dialog_event(event: events.Event) -> None:
+    """The `fleet-outbox` consumer of the dialog stream: operator and system messages of
+    Telegram dialogs become outbox rows (idempotently: a redelivered event adds nothing)."""
+    from bot_fleet.sender import poke
+
+    if isinstance(event, DialogChanged):
+        await outbox.handle_dialog_event(event, include_ai=True)
+        poke()
+
+
+async def send_now(bot: Bot, ctx: BotContext, chat_id: int, text: str, *,
+                   is_group: bool) -> None:
+    """A reply that is not a stored message (the /start greeting, "text only, please"),
+    within the shared limits. Not durable: if it is lost, the user simply asks again."""
+    for part in split_for_telegram(text):
+        await limiter.until_allowed(ctx.bot_id, chat_id, is_group=is_group)
+        await bot.send_message(chat_id, part)
+        stats.count("sent")
+
+
+async def queue_depth(channel_ids: set[int]) -> int:
+    return await outbox.queue_depth(channel_ids) if channel_ids else 0

@@ -1,0 +1,114 @@
+"""Delivers the durable outbox of this worker's bots, in order per chat, within the
+shared rate limits.
+
+Each claimed item is the oldest undelivered message of its chat (the outbox guarantees a
+later message never overtakes an earlier one, across workers too); it is sent part by
+part (Telegram's 4,096-character limit), each part recorded as sent before the next, so a
+crash resends at most the part that was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+
+from backend_services.settings import get_settings
+from backend_services.telegram_delivery import limiter, outbox
+from bot_fleet import registry, stats
+
+if TYPE_CHECKING:
+    from bot_fleet.worker import Worker
+
+log = logging.getLogger("replyx.fleet.sender")
+
+CLAIM_LIMIT = 200
+IDLE_WAIT = 1.0  # how long to wait for a poke before looking at the outbox again
+
+_poke = asyncio.Event()
+
+
+def poke() -> None:
+    """Something was just enqueued: look now rather than at the next idle tick."""
+    _poke.set()
+
+
+class Sender:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.channels: set[int] = set()
+        self._busy: dict[tuple[int, int], asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        while True:
+            claimed = []
+            if self.channels:
+                try:
+                    claimed = await outbox.claim(self.channels, CLAIM_LIMIT,
+                                                 get_settings().fleet_outbox_lease_seconds)
+                except Exception:
+                    log.exception("outbox claim failed")
+            for item in claimed:
+                key = (item.channel_id, item.chat_id)
+                if key in self._busy:  # cannot happen with per-chat claims; be safe
+                    continue
+                task = asyncio.create_task(self._deliver(item))
+                self._busy[key] = task
+                task.add_done_callback(self._done(key))
+            if not claimed:
+                _poke.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_poke.wait(), IDLE_WAIT)
+
+    def _done(self, key: tuple[int, int]) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._busy.pop(key, None)
+
+        return forget
+
+    async def _deliver(self, item: outbox.OutboxItem) -> None:
+        bot = self.worker.bot_for(item.channel_id)
+        if bot is None:  # the bot moved to another worker or stopped: leave it to them
+            await outbox.postpone(item.id, IDLE_WAIT * 5, token=item.token)
+            return
+        try:
+            for index, part in item.pending_parts:
+                await limiter.until_allowed(bot.id, item.chat_id, is_group=item.is_group)
+                sent = await bot.send_message(item.chat_id, part)
+                await outbox.mark_part_sent(item.id, index, sent.message_id, token=item.token)
+                stats.count("sent")
+            await outbox.mark_sent(item.id, token=item.token)
+            await registry.record_outgoing(item.channel_id)
+            poke()  # the chat's next message may now be claimed
+        except TelegramRetryAfter as exc:
+            stats.count("rate_limited")
+            await limiter.pause_bot(bot.id, exc.retry_after)
+            await outbox.postpone(item.id, exc.retry_after, token=item.token)
+        except (TelegramForbiddenError, TelegramUnauthorizedError) as exc:
+            stats.count("send_errors")
+            await outbox.mark_failed(item.id, f"Telegram refused: {exc.message}",
+                                     token=item.token)
+        except TelegramBadRequest as exc:
+            stats.count("send_errors")
+            await outbox.mark_failed(item.id, f"Telegram rejected the message: {exc.message}",
+                                     token=item.token)
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            stats.count("send_errors")
+            await outbox.retry_later(item.id, None,
+                                     f"Telegram unreachable: {exc}", token=item.token)
+        except Exception as exc:
+            log.exception("delivering outbox item %s failed", item.id)
+            stats.count("send_errors")
+            await outbox.retry_later(item.id, None,
+                                     type(exc).__name__, token=item.token)

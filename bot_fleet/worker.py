@@ -1,0 +1,189 @@
+"""A fleet worker process: runs its shard of the polling bots, delivers the outbox for
+them, and turns dialog events into outbox rows.
+
+`python -m bot_fleet.worker --index I --count N`, started by the supervisor. A bot belongs
+to the worker whose index is `channel_id % N`: stable while N stays the same, and every
+worker computes it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import logging
+import resource
+import signal
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Update
+
+from backend_services import events, heartbeats
+from backend_services.conversations.events import DIALOG_STREAM
+from backend_services.settings import get_settings
+from backend_services.telegram_updates import UPDATES_STREAM, TelegramUpdateReceived
+from bot_fleet import handlers, outbox_bridge, registry, stats
+from bot_fleet.runner import BotRunner
+from bot_fleet.sender import Sender
+
+log = logging.getLogger("replyx.fleet.worker")
+
+RECONCILE_SECONDS = 30.0
+STATS_SECONDS = 5.0
+
+
+def _raise_open_files_limit() -> None:
+    """Every bot holds a socket (DESIGN.md §7)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Worker:
+    def __init__(self, index: int, count: int) -> None:
+        self.index, self.count = index, count
+        s = get_settings()
+        # One HTTP session for every bot of the worker, sized to them: aiohttp's default
+        # limit of 100 connections would starve bots past the 100th (each waiting long
+        # poll holds a connection).
+        self.session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base),
+                                      limit=s.fleet_max_bots_per_worker + 64)
+        self.dp = Dispatcher()
+        self.dp.include_routers(*handlers.ROUTERS)
+        self.runners: dict[int, BotRunner] = {}
+        self.bots: dict[int, Bot] = {}
+        self.sender = Sender(self)
+        self._changed = asyncio.Event()
+        self._transient: dict[int, Bot] = {}  # webhook bots of other shards
+
+    def mine(self, channel_id: int) -> bool:
+        return channel_id % self.count == self.index
+
+    def bot_for(self, channel_id: int) -> Bot | None:
+        return self.bots.get(channel_id)
+
+    async def reconcile(self) -> None:
+        """Run exactly the bots the database says this shard should run."""
+        wanted = {b.ctx.channel_id: b for b in await registry.fleet_bots()
+                  if self.mine(b.ctx.channel_id)}
+        for channel_id in list(self.runners):
+            runner = self.runners[channel_id]
+            target = wanted.get(channel_id)
+            if target is None or target.ctx.version != runner.ctx.version:
+                await runner.stop()
+                del self.runners[channel_id]
+                self.bots.pop(channel_id, None)
+                if target is None:
+                    await registry.report_status(runner.ctx, "stopped", "")
+        for channel_id, target in wanted.items():
+            if channel_id in self.runners:
+                continue
+            bot = Bot(token=target.token, session=self.session)
+            self.bots[channel_id] = bot
+            runner = BotRunner(target.ctx, bot, self.dp, registry.report_status,
+                               webhook_secret=target.webhook_secret,
+                               webhook_url=target.webhook_url)
+            self.runners[channel_id] = runner
+            await registry.report_status(target.ctx, "starting", "")
+            runner.start()
+        stats.gauge("bots_running", len(self.runners))
+        self.sender.channels = set(self.runners)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconcile failed")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), RECONCILE_SECONDS)
+
+    async def _watch_changes(self) -> None:
+        """Bot added / changed / removed: reconcile within a second, not at the next tick."""
+        while True:
+            try:
+                async for channel_id in registry.fleet_changes():
+                    if self.mine(channel_id):
+                        self._changed.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fleet change subscription failed; resubscribing")
+                await asyncio.sleep(1)  # backoff before resubscribing
+
+    async def _on_webhook_update(self, event: events.Event) -> None:
+        """An update Telegram POSTed to the web app. Any worker may handle any bot's
+        update (answers go through the outbox, which the bot's own worker delivers)."""
+        if not isinstance(event, TelegramUpdateReceived):
+            return
+        runner = self.runners.get(event.channel_id)
+        if runner is None:
+            target = await registry.fleet_bot(event.channel_id)
+            if target is None or target.ctx.mode != "webhook":
+                return  # removed or switched back to polling since: drop it
+            bot = self._transient.get(event.channel_id)
+            if bot is None:
+                bot = self._transient[event.channel_id] = Bot(token=target.token,
+                                                              session=self.session)
+            runner = BotRunner(target.ctx, bot, self.dp, registry.report_status)
+        stats.count("updates")
+        await runner.handle(Update.model_validate(event.update, context={"bot": runner.bot}))
+
+    async def _stats_loop(self) -> None:
+        ttl = int(STATS_SECONDS * 4)
+        while True:
+            with contextlib.suppress(Exception):
+                stats.gauge("queue_depth", await outbox_bridge.queue_depth(set(self.runners)))
+                await stats.flush(ttl)
+                await registry.refresh_statuses()
+                await heartbeats.beat("fleet-worker", ttl=ttl, details={
+                    "index": self.index, "count": self.count, "bots": len(self.runners)})
+            await asyncio.sleep(STATS_SECONDS)  # a period, not synchronisation
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        outbox_consumer = events.StreamConsumer(
+            DIALOG_STREAM, "fleet-outbox", f"worker-{self.index}",
+            outbox_bridge.handle_dialog_event)
+        webhook_consumer = events.StreamConsumer(
+            UPDATES_STREAM, "fleet-webhook", f"worker-{self.index}", self._on_webhook_update)
+        consumer_stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(webhook_consumer.run_forever(consumer_stop)),
+            asyncio.create_task(self._reconcile_loop()),
+            asyncio.create_task(self._watch_changes()),
+            asyncio.create_task(self._stats_loop()),
+            asyncio.create_task(self.sender.run()),
+            asyncio.create_task(outbox_consumer.run_forever(consumer_stop)),
+        ]
+        gc.freeze()  # long-lived start-up objects out of the collector's way (DESIGN.md §7)
+        await stop.wait()
+        consumer_stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for runner in list(self.runners.values()):
+            await runner.stop()
+        await self.session.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s fleet[{args.index}] %(levelname)s %(message)s")
+    _raise_open_files_limit()
+    asyncio.run(Worker(args.index, args.count).run())
+
+
+if __name__ == "__main__":
+    main()

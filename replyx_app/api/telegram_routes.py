@@ -1,0 +1,49 @@
+"""Telegram webhook endpoint for bots in webhook mode.
+
+Telegram POSTs each update with the bot's secret in `X-Telegram-Bot-Api-Secret-Token`;
+the secret is random per bot and checked on every request (constant-time). A verified
+update is appended to the `telegram-updates` Redis Stream and handled by the fleet (the
+same handlers as polling), so the web app answers Telegram at once and a slow AI answer
+never makes Telegram retry. Duplicates (Telegram retries) are harmless: the services key
+the visitor's message by `tg:<channel>:<update id>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from backend_services import telegram_updates
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["telegram"])
+
+MAX_UPDATE_BYTES = 1_000_000
+
+
+@router.post("/api/telegram/webhook/{channel_id}", include_in_schema=False)
+async def telegram_webhook(
+    channel_id: int,
+    request: Request,
+    x_telegram_bot_api_secret_token: str = Header(default=""),
+) -> JSONResponse:
+    body = await request.body()
+    if len(body) > MAX_UPDATE_BYTES:
+        return JSONResponse({"ok": False, "error": "update too large"}, status_code=413)
+    if not await telegram_updates.accept_update_secret(channel_id,
+                                                      x_telegram_bot_api_secret_token):
+        # Same answer for an unknown bot and a wrong secret: nothing to learn from it.
+        return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
+    try:
+        update: Any = json.loads(body)
+    except ValueError:
+        return JSONResponse({"ok": False, "error": "not JSON"}, status_code=400)
+    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        return JSONResponse({"ok": False, "error": "not an update"}, status_code=400)
+    await telegram_updates.enqueue_update(None, channel_id, update)
+    return JSONResponse({"ok": True})
