@@ -38,3 +38,24 @@ async def enqueue_update(workspace_id: int | None, channel_id: int,
     event = TelegramUpdateReceived(workspace_id=workspace_id, channel_id=channel_id,
                                    update=update)
     return await events.enqueue(UPDATES_STREAM, event, maxlen=UPDATES_MAXLEN)
+
+
+async def telegram_chat_of(dialog_id: int) -> tuple[int, int, str] | None:
+    """(channel id, chat id, assistant language) of a Telegram dialog; None otherwise.
+
+    For the fleet, which asks the user to rate a closed conversation in its chat."""
+    from sqlmodel import col, select
+
+    from backend_services.db import session_scope
+    from backend_services.models import Assistant, Contact, Dialog
+
+    async with session_scope() as session:
+        row = (await session.exec(
+            select(Dialog.channel_id, Contact.external_id, Assistant.language)
+            .join(Contact, col(Contact.id) == col(Dialog.contact_id))
+            .join(Assistant, col(Assistant.id) == col(Dialog.assistant_id))
+            .where(col(Dialog.id) == dialog_id, col(Contact.kind) == "telegram")
+        )).first()
+    if row is None or row[0] is None or not str(row[1]).lstrip("-").isdigit():
+        return None
+    return int(row[0]), int(row[1]), str(row[2])

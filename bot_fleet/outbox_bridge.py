@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot
 
-from backend_services import events
+from backend_services import events, telegram_updates
 from backend_services.conversations.events import DialogChanged
 from backend_services.telegram_delivery import limiter, outbox
 from backend_services.telegram_delivery.text import split_for_telegram
@@ -28,6 +28,31 @@ async def handle_dialog_event(event: events.Event) -> None:
     if isinstance(event, DialogChanged):
         await outbox.handle_dialog_event(event, include_ai=True)
         poke()
+        if event.kind == "status" and event.status == "closed":
+            await _ask_for_rating(event.dialog_id)
+
+
+RATE_PROMPT = {"en": "How was this conversation? Tap a rating.",
+               "ru": "Как прошёл разговор? Поставьте оценку."}
+
+
+async def _ask_for_rating(dialog_id: int) -> None:
+    """After the close message: the star keyboard (its answers arrive as callback queries).
+    Once per close: the stream's consumer group hands each event to one worker."""
+    from bot_fleet import handlers, registry, worker
+
+    target = await telegram_updates.telegram_chat_of(dialog_id)
+    if target is None:
+        return
+    channel_id, chat_id, language = target
+    bot_target = await registry.fleet_bot(channel_id)
+    if bot_target is None:
+        return
+    bot = worker.shared_bot(channel_id, bot_target.token)
+    await limiter.until_allowed(bot_target.ctx.bot_id, chat_id, is_group=chat_id < 0)
+    await bot.send_message(chat_id, RATE_PROMPT.get(language, RATE_PROMPT["en"]),
+                           reply_markup=handlers.rating_keyboard(dialog_id))
+    stats.count("sent")
 
 
 async def send_now(bot: Bot, ctx: BotContext, chat_id: int, text: str, *,

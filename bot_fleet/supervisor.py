@@ -36,7 +36,7 @@ class WorkerSlot:
 
 async def _spawn(slot: WorkerSlot, count: int) -> None:
     slot.proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot_fleet.worker", "--index", str(slot.index),
+        sys.executable, "-m", "bot_fleet", "worker", "--index", str(slot.index),
         "--count", str(count))
     slot.started_at = time.monotonic()
     log.info("worker %s/%s started (pid %s)", slot.index, count, slot.proc.pid)

@@ -1,7 +1,7 @@
 """A fleet worker process: runs its shard of the polling bots, delivers the outbox for
 them, and turns dialog events into outbox rows.
 
-`python -m bot_fleet.worker --index I --count N`, started by the supervisor. A bot belongs
+`python -m bot_fleet worker --index I --count N`, started by the supervisor. A bot belongs
 to the worker whose index is `channel_id % N`: stable while N stays the same, and every
 worker computes it alone.
 """
@@ -42,6 +42,15 @@ def _raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+_current: Worker | None = None
+
+
+def shared_bot(channel_id: int, token: str) -> Bot:
+    """A Bot for any channel on this worker's HTTP session (its own bots or others')."""
+    assert _current is not None, "only inside a fleet worker"
+    return _current.any_bot(channel_id, token)
+
+
 class Worker:
     def __init__(self, index: int, count: int) -> None:
         self.index, self.count = index, count
@@ -64,6 +73,12 @@ class Worker:
 
     def bot_for(self, channel_id: int) -> Bot | None:
         return self.bots.get(channel_id)
+
+    def any_bot(self, channel_id: int, token: str) -> Bot:
+        bot = self.bots.get(channel_id) or self._transient.get(channel_id)
+        if bot is None or bot.token != token:
+            bot = self._transient[channel_id] = Bot(token=token, session=self.session)
+        return bot
 
     async def reconcile(self) -> None:
         """Run exactly the bots the database says this shard should run."""
@@ -125,10 +140,7 @@ class Worker:
             target = await registry.fleet_bot(event.channel_id)
             if target is None or target.ctx.mode != "webhook":
                 return  # removed or switched back to polling since: drop it
-            bot = self._transient.get(event.channel_id)
-            if bot is None:
-                bot = self._transient[event.channel_id] = Bot(token=target.token,
-                                                              session=self.session)
+            bot = self.any_bot(event.channel_id, target.token)
             runner = BotRunner(target.ctx, bot, self.dp, registry.report_status)
         stats.count("updates")
         await runner.handle(Update.model_validate(event.update, context={"bot": runner.bot}))
@@ -145,6 +157,8 @@ class Worker:
             await asyncio.sleep(STATS_SECONDS)  # a period, not synchronisation
 
     async def run(self) -> None:
+        global _current
+        _current = self
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,6 +198,3 @@ def main() -> None:
     _raise_open_files_limit()
     asyncio.run(Worker(args.index, args.count).run())
 
-
-if __name__ == "__main__":
-    main()

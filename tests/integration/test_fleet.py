@@ -183,6 +183,19 @@ async def test_a_telegram_user_gets_grounded_answers_and_a_human_who_replies(
         next(t for t in sent if "Connecting you" in t))
     assert await _visitor_texts(dialog.id) == [REFUNDS_Q]  # commands are not messages
 
+    # The operator closes it: the chat is asked for a rating, and a star records it.
+    await handoff.close(s.anna, dialog.id, "resolved")
+    await _said(telegram, TOKEN, 501, "How was this conversation?", fleet)
+    keyboard = telegram.sent_messages(TOKEN, 501)[-1].reply_markup
+    assert keyboard is not None and "rate:" in str(keyboard)
+    telegram.push_callback(TOKEN, 501, f"rate:{dialog.id}:5")
+
+    async def rated() -> Dialog | None:
+        async with session_scope() as db:
+            d = await db.get(Dialog, dialog.id)
+        return d if d is not None and d.rating == 5 else None
+    assert (await eventually(rated, "the rating", timeout=WAIT)).rated_handler == "human"
+
 
 async def test_a_revoked_token_shows_an_error_while_neighbours_keep_answering(
     fleet: Fleet, telegram: TelegramTestServer
