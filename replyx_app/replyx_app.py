@@ -8,6 +8,7 @@ import replyx_app.pages.admin
 import replyx_app.pages.admin_ai
 import replyx_app.pages.auth
 import replyx_app.pages.canned_responses
+import replyx_app.pages.channels
 import replyx_app.pages.console
 import replyx_app.pages.dashboard
 import replyx_app.pages.dialogs

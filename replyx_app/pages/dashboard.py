@@ -321,8 +321,6 @@ def settings_page() -> rx.Component:
 
 
 _LATER = [
-    ("/channels", "Channels", "admin",
-     "Put assistants on your website as a chat widget and on Telegram as bots."),
     ("/analytics", "Analytics", "admin",
      "Conversation volume, resolution by AI versus humans, response times and costs."),
     ("/billing", "Billing", "owner",
