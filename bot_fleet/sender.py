@@ -24,6 +24,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
+from backend_services.errors import RateLimited
 from backend_services.settings import get_settings
 from backend_services.telegram_delivery import limiter, outbox
 from bot_fleet import registry, stats
@@ -86,11 +87,17 @@ class Sender:
             for index, part in item.pending_parts:
                 await limiter.until_allowed(bot.id, item.chat_id, is_group=item.is_group)
                 sent = await bot.send_message(item.chat_id, part)
-                await outbox.mark_part_sent(item.id, index, sent.message_id, token=item.token)
                 stats.count("sent")
-            await outbox.mark_sent(item.id, token=item.token)
+                if not await outbox.mark_part_sent(item.id, index, sent.message_id,
+                                                   token=item.token):
+                    return  # our lease was taken over: the new holder sends the rest
+            if not await outbox.mark_sent(item.id, token=item.token):
+                return
             await registry.record_outgoing(item.channel_id)
             poke()  # the chat's next message may now be claimed
+        except RateLimited:
+            # The shared limiter says wait longer than we should block: not a failure.
+            await outbox.postpone(item.id, IDLE_WAIT * 5, token=item.token)
         except TelegramRetryAfter as exc:
             stats.count("rate_limited")
             await limiter.pause_bot(bot.id, exc.retry_after)

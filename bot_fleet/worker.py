@@ -15,6 +15,7 @@ import gc
 import logging
 import resource
 import signal
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -24,6 +25,7 @@ from aiogram.types import Update
 from backend_services import events, heartbeats
 from backend_services.conversations.events import DIALOG_STREAM
 from backend_services.settings import get_settings
+from backend_services.telegram_delivery import outbox
 from backend_services.telegram_updates import UPDATES_STREAM, TelegramUpdateReceived
 from bot_fleet import handlers, outbox_bridge, registry, stats
 from bot_fleet.runner import BotRunner
@@ -33,6 +35,8 @@ log = logging.getLogger("replyx.fleet.worker")
 
 RECONCILE_SECONDS = 30.0
 STATS_SECONDS = 5.0
+UPKEEP_SECONDS = 60.0
+CATCH_UP = timedelta(hours=24)
 
 
 def _raise_open_files_limit() -> None:
@@ -145,6 +149,19 @@ class Worker:
         stats.count("updates")
         await runner.handle(Update.model_validate(event.update, context={"bot": runner.bot}))
 
+    async def _upkeep_loop(self) -> None:
+        """Catch up messages whose dialog event was lost (the fleet was down), and drop
+        delivered outbox rows after a week (worker 0 only)."""
+        runs = 0
+        while True:
+            with contextlib.suppress(Exception):
+                if self.runners:
+                    await outbox.enqueue_missing(CATCH_UP, set(self.runners), include_ai=True)
+                if self.index == 0 and runs % 60 == 0:
+                    await outbox.purge_finished(timedelta(days=7))
+            runs += 1
+            await asyncio.sleep(UPKEEP_SECONDS)  # a period, not synchronisation
+
     async def _stats_loop(self) -> None:
         ttl = int(STATS_SECONDS * 4)
         while True:
@@ -174,6 +191,7 @@ class Worker:
             asyncio.create_task(self._reconcile_loop()),
             asyncio.create_task(self._watch_changes()),
             asyncio.create_task(self._stats_loop()),
+            asyncio.create_task(self._upkeep_loop()),
             asyncio.create_task(self.sender.run()),
             asyncio.create_task(outbox_consumer.run_forever(consumer_stop)),
         ]
