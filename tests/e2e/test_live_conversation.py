@@ -115,6 +115,15 @@ async def test_visitor_ai_operator_and_back_in_one_live_conversation(
     await expect(answer.locator(".message-sources")).to_contain_text(
         "How long do refunds take?")
 
+    # History survives a reload of the tenant's page (the visitor's credential lives in
+    # the host page's own storage; the iframe's storage is blocked as third-party).
+    await chat_page.reload()
+    await chat_page.get_by_role("button", name="Open chat").click()
+    chat = chat_page.frame_locator("iframe")
+    await expect(chat.locator(".message-ai").last).to_contain_text(
+        "within five working days [1].", timeout=LIVE)
+    await expect(chat.locator(".message-visitor")).to_have_count(1)
+
     # The visitor asks for a human: the conversation appears in the operator's queue live.
     await chat.locator("#widget-human").click()
     await expect(chat.locator("#widget-status")).to_contain_text("Waiting", timeout=LIVE)
