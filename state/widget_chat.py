@@ -43,6 +43,17 @@ from state.live import (
 log = logging.getLogger(__name__)
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+# The loader renews the visitor token before it expires and posts it here; keep it in the
+# URL fragment (never sent to a server) so a restart of this chat uses a fresh one. Only
+# messages from the embedding page's origin (named in the verified token) are accepted.
+TOKEN_LISTENER = (
+    "if (!window.__replyxTokenListener) { window.__replyxTokenListener = true;"
+    " window.addEventListener('message', function (e) {"
+    " if (e.origin !== window.__replyxHost || !e.data || e.data.type !== 'replyx:token'"
+    " || typeof e.data.token !== 'string') return;"
+    " history.replaceState(null, '', location.pathname + location.search + '#t='"
+    " + encodeURIComponent(e.data.token)); }); }"
+)
 # How often a streaming answer is pushed to the shared state: each push re-sends the
 # partial text to every viewer, so ~12 a second is smooth without flooding the socket.
 STREAM_PUSH_SECONDS = 0.08
@@ -122,8 +133,12 @@ class WidgetChatState(rx.State):
         if current is not None:
             await self._link(current.id)
         self.ready = True
+        # Accept token renewals from the embedding page only (checked in TOKEN_LISTENER),
+        # then tell it we are ready (it answers with the current token).
+        host = _js_str(self.host_origin)
         return rx.call_script(
-            f"window.parent.postMessage({{type: 'replyx:ready'}}, {_js_str(self.host_origin)})"
+            f"window.__replyxHost = {host}; {TOKEN_LISTENER}"
+            f"window.parent.postMessage({{type: 'replyx:ready'}}, {host});"
         )
 
     async def _actor(self) -> ContactActor:
@@ -163,6 +178,11 @@ class WidgetChatState(rx.State):
             actor = await self._actor()
             started = await turns.handle_visitor_message(
                 actor, text, client_id, ip=self.router.session.client_ip)
+        except NotAuthenticated:
+            # The server forgot this chat (idle for long): start again from the newest
+            # token the embedding page gave us; the visitor's text stays in the box.
+            self.notice = self.s.get("connection_lost", "Reconnecting…")
+            return WidgetChatState.boot
         except DomainError as exc:
             self._say(exc)
             return None

@@ -212,3 +212,34 @@ async def test_nobody_accepting_in_time_shows_the_offline_message_and_collects_c
         contact = await s.get(Contact, dialog.contact_id)
     assert dialog.status == "requested"  # still in the queue for a person to follow up
     assert contact is not None and contact.email == "ann@example.com"
+
+
+async def test_the_chat_takes_renewed_tokens_only_from_the_page_that_embeds_it(
+    clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite],  # noqa: F811
+) -> None:
+    _, ws = await make_workspace_owner("renew")
+    assistant_id = await create_assistant(ws, "Helper")
+    site = host_site()
+    view = await widget.update_settings(await owner_principal(ws), assistant_id,
+                                        WidgetInput(allowed_origins=(site.origin,)))
+    site.html = "<!doctype html><body>" + widget.snippet(app_server.url, view.public_id)
+    page = await (await new_context()).new_page()
+    await page.goto(site.origin + "/")
+    await page.get_by_role("button", name="Open chat").click()
+    await expect(page.frame_locator("iframe").locator("#widget-input")).to_be_visible(
+        timeout=LIVE)
+    frame = next(f for f in page.frames if "/widget" in f.url)
+
+    # The embedding page's renewal is kept for the next start of the chat…
+    await page.locator("iframe").evaluate(
+        "(el, origin) => el.contentWindow.postMessage("
+        "{type: 'replyx:token', token: 'renewed-token'}, origin)", app_server.url)
+    await frame.wait_for_function("location.hash === '#t=renewed-token'", timeout=LIVE)
+    # …a message from any other origin (here the chat's own) is ignored. Messages are
+    # dispatched in order, so once "done" arrives the forged one has been seen.
+    hash_after = await frame.evaluate("""new Promise(resolve => {
+        window.addEventListener('message', e => { if (e.data === 'done') resolve(location.hash); });
+        window.postMessage({type: 'replyx:token', token: 'evil'}, '*');
+        window.postMessage('done', '*');
+    })""")
+    assert hash_after == "#t=renewed-token"
