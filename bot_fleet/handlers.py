@@ -50,16 +50,29 @@ def _name(message: Message) -> str:
     return " ".join(p for p in (user.first_name, user.last_name) if p) or (user.username or "")
 
 
-async def _greeting(ctx: BotContext) -> str:
+TEXTS = {
+    "en": {"greeting": "Hello! Ask me anything.",
+           "text_only": "I can read text messages only. Please type your question."},
+    "ru": {"greeting": "Здравствуйте! Задайте вопрос — я отвечу.",
+           "text_only": "Я понимаю только текстовые сообщения. Напишите, пожалуйста, вопрос."},
+}
+
+
+async def _assistant(ctx: BotContext) -> Assistant | None:
     from backend_services.db import session_scope
 
     async with session_scope() as session:
-        assistant = await session.get(Assistant, ctx.assistant_id)
-    if assistant is None:
-        return ""
-    return assistant.greeting or (
-        "Здравствуйте! Задайте вопрос — я отвечу." if assistant.language == "ru"
-        else "Hello! Ask me anything.")
+        return await session.get(Assistant, ctx.assistant_id)
+
+
+def _text(assistant: Assistant | None, key: str) -> str:
+    language = assistant.language if assistant is not None else "en"
+    return TEXTS.get(language, TEXTS["en"])[key]
+
+
+async def _greeting(ctx: BotContext) -> str:
+    assistant = await _assistant(ctx)
+    return (assistant.greeting if assistant is not None else "") or _text(assistant, "greeting")
 
 
 @commands.message(CommandStart())
@@ -127,10 +140,9 @@ async def on_text(message: Message, bot: Bot, ctx: BotContext, update_id: int) -
 @messages.message()
 async def on_other(message: Message, bot: Bot, ctx: BotContext) -> None:
     """Stickers, photos, voice: say what the assistant can read."""
-    await outbox_bridge.send_now(
-        bot, ctx, message.chat.id,
-        "I can read text messages only. Please type your question.",
-        is_group=message.chat.type != "private")
+    await outbox_bridge.send_now(bot, ctx, message.chat.id,
+                                 _text(await _assistant(ctx), "text_only"),
+                                 is_group=message.chat.type != "private")
 
 
 def rating_keyboard(dialog_id: int) -> InlineKeyboardMarkup:

@@ -66,12 +66,14 @@ class ConsoleState(SessionState):
         inbox = await self.get_state(InboxLive)
         inbox = await inbox._link_to(inbox_token(principal.workspace_id))
         apply_inbox(inbox, await snapshots.inbox_snapshot(principal.workspace_id))
-        await presence.set_status(principal, "online")
-        self.presence = "online"
+        # Coming back keeps what the operator chose ("away" stays away); otherwise online.
+        previous = (await presence.statuses(principal.workspace_id)).get(principal.user_id)
+        self.presence = previous if previous in ("online", "away") else "online"
+        await presence.set_status(principal, self.presence)
         await self._refresh_team(principal)
         self.canned = await _canned(principal)
         self.next_client_id = uuid.uuid4().hex
-        wanted = str(self.router.page.params.get("d", "") or "")  # /console?d=<id>
+        wanted = self.router.url.query_parameters.get("d", "")  # /console?d=<id>
         if wanted.isdigit():
             self.selected_id = int(wanted)
         if self.selected_id:

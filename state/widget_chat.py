@@ -102,7 +102,7 @@ class WidgetChatState(rx.State):
             self.error = widget_settings.strings_for(self.language).get(
                 "session_expired", "Your chat session has expired. Please reload the page.")
             return None
-        wanted = str(self.router.page.params.get("w", "") or "")
+        wanted = self.router.url.query_parameters.get("w", "")
         config = await widget_settings.public_config(claims.widget_public_id)
         if config is None or config.assistant_id != claims.assistant_id or (
             wanted and wanted != claims.widget_public_id
