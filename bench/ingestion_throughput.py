@@ -474,7 +474,8 @@ async def wait_for_idle(max_wait: float, busy_pct: float = 25.0) -> float:
         if quiet >= 2:  # two quiet windows in a row: not just a gap between two tests
             return float(pct)
         if time.monotonic() >= deadline:
-            log(f"  machine still {pct:.0f}% busy after {max_wait:.0f} s: running anyway")
+            if pct > busy_pct:
+                log(f"  machine still {pct:.0f}% busy after {max_wait:.0f} s: running anyway")
             return float(pct)
         if not quiet:
             log(f"  machine {pct:.0f}% busy (other processes): waiting for it to calm down")
