@@ -36,9 +36,16 @@ log = logging.getLogger("replyx.fleet.runner")
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates open
 ALLOWED_UPDATES = ["message", "callback_query"]
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
-# While every update Telegram returns is one we are still handling, wait this long (or
-# until one finishes) before asking again, instead of spinning on the same batch.
-BUSY_WAIT = 1.0
+# While every update Telegram returns is one we are still handling, wait until one
+# finishes (at most this long) before asking again, instead of spinning on the same batch:
+# under a backlog, re-polling every second tripled the getUpdates calls (fleet_load bench).
+BUSY_WAIT = 10.0
+
+# Updates handled at once by one worker, across all its bots: below the database pool
+# (10 + 10 overflow), so a backlog makes the fleet slower instead of failing turns on pool
+# timeouts. A waiting update is not confirmed to Telegram, so nothing is lost meanwhile.
+HANDLING = asyncio.Semaphore(12)
+HANDLE_ATTEMPTS = 3
 
 StatusReporter = Callable[[BotContext, str, str], Awaitable[None]]
 
@@ -74,18 +81,27 @@ class BotRunner:
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self.task  # a loop that ended in error must not abort the shutdown
         for t in list(self._inflight.values()):
             t.cancel()
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    async def _say(self, status: str, error: str) -> None:
+        """Report to the Channels page; a failing report (Redis busy or down) must never
+        end the bot's loop."""
+        try:
+            await self.report(self.ctx, status, error)
+        except Exception:
+            log.warning("bot %s: could not report %r", self.ctx.channel_id, status,
+                        exc_info=True)
 
     async def _supervise(self) -> None:
         delay = BACKOFF_FIRST
         while True:
             try:
                 await self._prepare()
-                await self.report(self.ctx, "running", "")
+                await self._say("running", "")
                 delay = BACKOFF_FIRST
                 if self.ctx.mode == "webhook":
                     # Telegram calls the web app, which queues updates for the fleet.
@@ -95,20 +111,20 @@ class BotRunner:
                 raise
             except TelegramUnauthorizedError:
                 # A revoked or wrong token does not heal by retrying: wait for a change.
-                await self.report(self.ctx, "error",
-                                  "Telegram refused the token (revoked or wrong). Replace it.")
+                await self._say("error",
+                                "Telegram refused the token (revoked or wrong). Replace it.")
                 stats.count("bot_errors")
                 return
             except TelegramConflictError:
-                await self.report(self.ctx, "error", "Another program is polling this bot "
-                                  "(or a webhook is set elsewhere). Retrying.")
+                await self._say("error", "Another program is polling this bot "
+                                "(or a webhook is set elsewhere). Retrying.")
                 stats.count("bot_errors")
             except (TelegramNetworkError, TelegramServerError) as exc:
-                await self.report(self.ctx, "error", f"Telegram unreachable: {exc.message}")
+                await self._say("error", f"Telegram unreachable: {exc.message}")
                 stats.count("bot_errors")
             except Exception:
                 log.exception("bot %s crashed; restarting", self.ctx.channel_id)
-                await self.report(self.ctx, "error", "Internal error; restarting.")
+                await self._say("error", "Internal error; restarting.")
                 stats.count("bot_errors")
             await asyncio.sleep(delay)  # backoff after a failure, not synchronisation
             delay = min(delay * 2, BACKOFF_MAX)
@@ -143,7 +159,7 @@ class BotRunner:
     async def handle(self, update: Update) -> None:
         """An update that arrived by webhook (the fleet's update stream)."""
         lock = self._chat_locks.setdefault(_chat_of(update), asyncio.Lock())
-        async with lock:
+        async with lock, HANDLING:
             await self.dp.feed_update(self.bot, update, ctx=self.ctx,
                                       update_id=update.update_id)
 
@@ -151,15 +167,24 @@ class BotRunner:
         chat = _chat_of(update)
         lock = self._chat_locks.setdefault(chat, asyncio.Lock())
         try:
-            async with lock:
-                await self.dp.feed_update(self.bot, update, ctx=self.ctx,
-                                          update_id=update.update_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # One bad update must not block the ones after it: it is logged and confirmed.
-            log.exception("bot %s: update %s failed", self.ctx.channel_id, update.update_id)
-            stats.count("update_errors")
+            for attempt in range(1, HANDLE_ATTEMPTS + 1):
+                try:
+                    async with lock, HANDLING:
+                        await self.dp.feed_update(self.bot, update, ctx=self.ctx,
+                                                  update_id=update.update_id)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Handling is idempotent (client ids), so a transient failure (a pool
+                    # timeout, Redis busy) is retried; after the last attempt the update is
+                    # logged and confirmed, so one bad update never blocks the ones after it.
+                    stats.count("update_errors")
+                    if attempt == HANDLE_ATTEMPTS:
+                        log.exception("bot %s: update %s failed", self.ctx.channel_id,
+                                      update.update_id)
+                    else:
+                        await asyncio.sleep(attempt)  # backoff before the retry
         finally:
             self._inflight.pop(update.update_id, None)
             self._done_above.add(update.update_id)

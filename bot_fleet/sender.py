@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiogram.exceptions import (
@@ -38,6 +39,19 @@ CLAIM_LIMIT = 200
 IDLE_WAIT = 1.0  # how long to wait for a poke before looking at the outbox again
 
 _poke = asyncio.Event()
+PERSIST_ATTEMPTS = 5
+
+
+async def _persist(write: Callable[[], Awaitable[bool]]) -> bool:
+    """A bookkeeping write after a successful send, retried through transient errors."""
+    for attempt in range(1, PERSIST_ATTEMPTS + 1):
+        try:
+            return await write()
+        except Exception:
+            if attempt == PERSIST_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.5 * attempt)  # backoff before the retry
+    return False
 
 
 def poke() -> None:
@@ -88,10 +102,12 @@ class Sender:
                 await limiter.until_allowed(bot.id, item.chat_id, is_group=item.is_group)
                 sent = await bot.send_message(item.chat_id, part)
                 stats.count("sent")
-                if not await outbox.mark_part_sent(item.id, index, sent.message_id,
-                                                   token=item.token):
-                    return  # our lease was taken over: the new holder sends the rest
-            if not await outbox.mark_sent(item.id, token=item.token):
+                # Telegram has the part now: recording it must not fail on a busy pool,
+                # or the part would be sent again. Retried; False means our lease is gone.
+                if not await _persist(partial(outbox.mark_part_sent, item.id, index,
+                                              sent.message_id, token=item.token)):
+                    return
+            if not await _persist(partial(outbox.mark_sent, item.id, token=item.token)):
                 return
             await registry.record_outgoing(item.channel_id)
             poke()  # the chat's next message may now be claimed
