@@ -213,6 +213,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s fleet[{args.index}] %(levelname)s %(message)s")
+    # aiogram logs every handled update at INFO: most of the log at scale, and no news.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     _raise_open_files_limit()
     asyncio.run(Worker(args.index, args.count).run())
 
