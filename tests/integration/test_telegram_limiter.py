@@ -192,7 +192,8 @@ async def test_the_configured_limits_apply_to_the_module_functions(
     try:
         assert await limiter.reserve(10, -1, is_group=True) == 0.0
         assert await limiter.reserve(10, -1, is_group=True) == 0.0
-        assert 50.0 < await limiter.reserve(10, -1, is_group=True) <= 60.0
+        assert 50.0 < await limiter.reserve(10, -1, is_group=True) <= 60.0 * (
+            1 + limiter.JITTER_MARGIN)  # the window carries a margin for network jitter
         assert await limiter.reserve(10, 1, is_group=False) == 0.0
         await limiter.pause_bot(11, 60)
         assert await limiter.paused_for(11) > 50.0
