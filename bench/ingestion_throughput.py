@@ -669,8 +669,10 @@ def summarise(docs: list[DocTiming], concurrency: int, max_tokens: int, overlap:
             "chunks": sum(d.chunks for d in group), "tokens": sum(d.tokens for d in group),
             "stage_seconds": {k: _r(v, 3) for k, v in st.items()},
             "seconds_per_page": _r(sum(st.values()) / kpages, 3),
-            # one document at a time (concurrency 1), this format alone would run at:
-            "pages_per_s": _r(kpages / max(sum(st.values()), 1e-9), 3),
+            # one document at a time, this format alone would run at (at higher concurrency
+            # jobs overlap and their stage times include waiting for each other: no figure)
+            "pages_per_s": (_r(kpages / max(sum(st.values()), 1e-9), 3)
+                            if concurrency == 1 else None),
             "upload_ms_per_file": _r(sum(upload_ms.get(kind, [0])) /
                                      max(len(upload_ms.get(kind, [])), 1), 1),
         }
@@ -691,10 +693,6 @@ def summarise(docs: list[DocTiming], concurrency: int, max_tokens: int, overlap:
         "pages_per_s": _r(pages / wall, 3),
         "chunks_per_s": _r(chunks / wall, 2),
         "tokens_per_s": _r(tokens / wall, 1),
-        "help_centre_pages_per_s_alone": _r(
-            sum(by_kind[k]["pages"] for k in ("md", "html") if k in by_kind)
-            / max(sum(sum(by_kind[k]["stage_seconds"].values())
-                      for k in ("md", "html") if k in by_kind), 1e-9), 3),
         "stage_seconds": {k: _r(v, 2) for k, v in totals.items()},
         "stage_share_pct": {k: _r(100 * v / busy, 1) for k, v in totals.items()},
         # CPU time barely changes when other processes share the cores (wall time does):
