@@ -163,7 +163,8 @@ async def test_markup_in_a_message_is_shown_as_text_in_widget_and_console(
     await chat.locator("#widget-input").press("Enter")
     await expect(chat.locator(".message-visitor .message-text")).to_have_text(hostile,
                                                                              timeout=LIVE)
-    await chat.locator("#widget-human").click()
+    # The assistant knows nothing, so its policy asks for a person by itself.
+    await expect(chat.locator("#widget-status")).to_contain_text("Waiting", timeout=LIVE)
 
     console = await _console(new_context, await add_member(ws, Role.OPERATOR, "olga"))
     await console.locator(".inbox-row").first.click()
@@ -193,7 +194,7 @@ async def test_nobody_accepting_in_time_shows_the_offline_message_and_collects_c
     await chat.locator("#widget-input").fill("Is anyone there?")
     await chat.locator("#widget-input").press("Enter")
     await expect(chat.locator(".message-visitor")).to_have_count(1, timeout=LIVE)
-    await chat.locator("#widget-human").click()
+    # The assistant knows nothing: its answer says so and its policy asks for a person.
     await expect(chat.locator("#widget-status")).to_contain_text("Waiting", timeout=LIVE)
 
     # The periodic job runs in another process (`replyx jobs`), as if the policy's five
