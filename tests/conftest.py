@@ -98,6 +98,17 @@ def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
 KEEP_TABLES = ("alembic_version", "procrastinate_workers")
 
 
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Set REPLYX_* variables for one test; settings are re-read before and after."""
+    from backend_services.settings import reset_settings_cache
+
+    reset_settings_cache()
+    yield monkeypatch
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
 @pytest_asyncio.fixture
 async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     """Empty tables and empty Redis dbs before the test: nothing leaks between tests."""

@@ -54,6 +54,20 @@ async def _in_jobs_process(app_server: Any, body: str) -> str:
     return out.decode().strip().splitlines()[-1]
 
 
+async def _widget_page(app_server: Any, new_context: Callable[[], Any], site: HostSite,
+                       ws: int, assistant_id: int, *, tap: SocketTap | None = None) -> Any:
+    """The tenant's page on `site` with the assistant's widget, opened by a visitor."""
+    view = await widget.update_settings(await owner_principal(ws), assistant_id,
+                                        WidgetInput(allowed_origins=(site.origin,)))
+    site.html = "<!doctype html><body>" + widget.snippet(app_server.url, view.public_id)
+    page = await (await new_context()).new_page()
+    if tap is not None:
+        await tap.install(page)
+    await page.goto(site.origin + "/")
+    await page.get_by_role("button", name="Open chat").click()
+    return page
+
+
 async def _console(new_context: Callable[[], Any], email: str) -> Any:
     page = await (await new_context()).new_page()
     await sign_in(page, email)
@@ -127,14 +141,8 @@ async def test_a_visitor_socket_cannot_reach_console_handlers_or_other_visitors(
     _, ws = await make_workspace_owner("visitors")
     assistant_id = await create_assistant(ws, "Helper")
     other = await _waiting_dialog(ws, assistant_id, "visitor-other-1", "private question")
-    site = host_site()
-    view = await widget.update_settings(await owner_principal(ws), assistant_id,
-                                        WidgetInput(allowed_origins=(site.origin,)))
-    site.html = "<!doctype html><body>" + widget.snippet(app_server.url, view.public_id)
-    page = await (await new_context()).new_page()
-    tap = await SocketTap().install(page)
-    await page.goto(site.origin + "/")
-    await page.get_by_role("button", name="Open chat").click()
+    tap = SocketTap()
+    page = await _widget_page(app_server, new_context, host_site(), ws, assistant_id, tap=tap)
     chat = page.frame_locator("iframe")
     await chat.locator("#widget-input").fill("hello")
     await chat.locator("#widget-input").press("Enter")
@@ -150,14 +158,8 @@ async def test_markup_in_a_message_is_shown_as_text_in_widget_and_console(
 ) -> None:
     _, ws = await make_workspace_owner("markup")
     assistant_id = await create_assistant(ws, "Helper")
-    site = host_site()
-    view = await widget.update_settings(await owner_principal(ws), assistant_id,
-                                        WidgetInput(allowed_origins=(site.origin,)))
-    site.html = "<!doctype html><body>" + widget.snippet(app_server.url, view.public_id)
     hostile = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"><b>hi</b>'
-    page = await (await new_context()).new_page()
-    await page.goto(site.origin + "/")
-    await page.get_by_role("button", name="Open chat").click()
+    page = await _widget_page(app_server, new_context, host_site(), ws, assistant_id)
     chat = page.frame_locator("iframe")
     await chat.locator("#widget-input").fill(hostile)
     await chat.locator("#widget-input").press("Enter")
@@ -183,13 +185,7 @@ async def test_nobody_accepting_in_time_shows_the_offline_message_and_collects_c
     through the dialog stream, with no reload."""
     _, ws = await make_workspace_owner("timeout")
     assistant_id = await create_assistant(ws, "Helper")
-    site = host_site()
-    view = await widget.update_settings(await owner_principal(ws), assistant_id,
-                                        WidgetInput(allowed_origins=(site.origin,)))
-    site.html = "<!doctype html><body>" + widget.snippet(app_server.url, view.public_id)
-    page = await (await new_context()).new_page()
-    await page.goto(site.origin + "/")
-    await page.get_by_role("button", name="Open chat").click()
+    page = await _widget_page(app_server, new_context, host_site(), ws, assistant_id)
     chat = page.frame_locator("iframe")
     await chat.locator("#widget-input").fill("Is anyone there?")
     await chat.locator("#widget-input").press("Enter")
@@ -220,13 +216,7 @@ async def test_the_chat_takes_renewed_tokens_only_from_the_page_that_embeds_it(
 ) -> None:
     _, ws = await make_workspace_owner("renew")
     assistant_id = await create_assistant(ws, "Helper")
-    site = host_site()
-    view = await widget.update_settings(await owner_principal(ws), assistant_id,
-                                        WidgetInput(allowed_origins=(site.origin,)))
-    site.html = "<!doctype html><body>" + widget.snippet(app_server.url, view.public_id)
-    page = await (await new_context()).new_page()
-    await page.goto(site.origin + "/")
-    await page.get_by_role("button", name="Open chat").click()
+    page = await _widget_page(app_server, new_context, host_site(), ws, assistant_id)
     await expect(page.frame_locator("iframe").locator("#widget-input")).to_be_visible(
         timeout=LIVE)
     frame = next(f for f in page.frames if "/widget" in f.url)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 
 import pytest
@@ -36,15 +36,6 @@ from tests.support.telegram_server import TelegramTestServer
 TOKEN = "7001001001:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
 TOKEN_2 = "7001001001:AAG2newSecretAfterRevokeXyZ98765432"
 OTHER = "7002002002:AAEotherBotSecretPart0123456789abcd"
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Set REPLYX_* variables for one test; settings are re-read before and after."""
-    reset_settings_cache()
-    yield monkeypatch
-    monkeypatch.undo()
-    reset_settings_cache()
 
 
 @pytest_asyncio.fixture

@@ -82,14 +82,6 @@ class Fleet:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    reset_settings_cache()
-    yield monkeypatch
-    monkeypatch.undo()
-    reset_settings_cache()
-
-
 @pytest_asyncio.fixture
 async def telegram(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[TelegramTestServer]:
     async with TelegramTestServer() as server:

@@ -280,7 +280,7 @@ async def test_a_later_message_never_overtakes_an_earlier_one_across_claimers(
         if item.chat_id in in_flight:
             overlaps.append(item.chat_id)
         in_flight.add(item.chat_id)
-        await asyncio.sleep(0)  # let the other claimers run while this one "sends"
+        await asyncio.sleep(0)  # poll: yield so the other claimers run while this one "sends"
         delivered[item.chat_id].append(item.message_id)
         await _deliver(item)
         in_flight.discard(item.chat_id)
