@@ -27,8 +27,11 @@ GROUP = "web-live"
 async def _apply(event: events.Event) -> None:
     if not isinstance(event, DialogChanged):
         return
-    if event.kind == "typing":
-        return  # typing flags are written straight into the shared state
+    if event.kind in ("typing", "read"):
+        # Typing flags are written straight into the shared state, and a read receipt
+        # changes nothing anyone sees: re-sending the dialog and the inbox to every viewer
+        # for them was measurable load (bench/widget_load.py).
+        return
     workspace_id = await live.refresh_dialog(event.dialog_id)
     await live.refresh_inbox(workspace_id or event.workspace_id)
 
