@@ -130,7 +130,7 @@ class LocalEmbedder:
 
     384 dimensions, about 100 languages including Russian and English, 512 tokens per
     window (longer texts are windowed and averaged by the engine, but the chunker keeps
-    chunks well below that). Throughput on 2 cores is a few chunks per second, so
+    chunks well below that). Throughput on 2 quiet cores is about 10 chunks per second, so
     ingestion of large documents takes minutes; a single query takes ~20 ms.
     """
 
