@@ -1112,7 +1112,12 @@ async def run_round(app: App, tenants: list[Tenant], cfg: RoundConfig, meter: Me
         "send_seconds": round(send_seconds, 1),
         "messages_sent": len(all_sent),
         "offered_messages_per_second": round(ok / cfg.interval, 1),
+        # answers seen by the end of the drain, per second of sending
         "achieved_answers_per_second": round(answered / max(send_seconds, 1e-9), 1),
+        # steady state: answers that arrived while visitors were still sending
+        "answers_per_second_while_sending": round(
+            sum(1 for s in all_sent if s.complete and s.complete <= send_end)
+            / max(send_seconds, 1e-9), 1),
         "first_token": _stats(first),
         "complete_answer": _stats(complete),
         "own_message_echo": _stats(echo),
