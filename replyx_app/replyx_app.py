@@ -19,7 +19,7 @@ from replyx_app.api import build_api
 from replyx_app.live_updates import live_updates
 from replyx_app.middleware import SecurityAndMetrics
 from replyx_app.pages.registry import add_all
-from replyx_app.pages.widget import STORAGE_SHIM, widget_page
+from replyx_app.pages.widget import CLIENT_ID_SCRIPT, STORAGE_SHIM, widget_page
 from state.session import SessionState
 from state.widget_chat import WidgetChatState
 
@@ -30,7 +30,7 @@ def index() -> rx.Component:
 
 app = rx.App(
     api_transformer=[build_api(), SecurityAndMetrics],
-    head_components=[rx.el.script(STORAGE_SHIM)],
+    head_components=[rx.el.script(STORAGE_SHIM), rx.el.script(CLIENT_ID_SCRIPT)],
 )
 app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
 app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)

@@ -83,7 +83,10 @@ class WidgetChatState(rx.State):
     contact_sent: bool = False
 
     _claims: dict[str, Any] = {}
-    _pending_answer: dict[str, int] = {}
+    # Questions waiting for the AI, oldest first: a second message sent before the first
+    # answer started must queue behind it, not replace it (bench/widget_load.py found the
+    # first question of two quick ones left unanswered).
+    _pending_answers: list[dict[str, int]] = []
 
     # ------------------------------------------------------------------ session
 
@@ -193,7 +196,8 @@ class WidgetChatState(rx.State):
         (await self.get_state(DialogLive)).visitor_typing = False
         self.rated = False
         if started.ai_should_answer and not started.posted.duplicate:
-            self._pending_answer = {"dialog": dialog_id, "message": started.posted.message.id}
+            self._pending_answers = [*self._pending_answers,
+                                     {"dialog": dialog_id, "message": started.posted.message.id}]
             return [rx.set_value("widget-input", ""), WidgetChatState.answer]
         return rx.set_value("widget-input", "")
 
@@ -201,11 +205,12 @@ class WidgetChatState(rx.State):
     async def answer(self) -> None:
         """Stream the AI's answer into the shared dialog state, then store it.
 
-        Takes no arguments: what to answer was put in `_pending_answer` by `send`, so a
-        crafted call can neither pick a dialog nor make the AI answer twice.
+        Takes no arguments: what to answer was queued in `_pending_answers` by `send`, so
+        a crafted call can neither pick a dialog nor make the AI answer twice.
         """
         async with self:
-            pending, self._pending_answer = dict(self._pending_answer), {}
+            queue = list(self._pending_answers)
+            pending, self._pending_answers = (queue[0] if queue else {}), queue[1:]
             try:
                 actor = await self._actor()
             except DomainError:

@@ -214,7 +214,7 @@ def _composer() -> rx.Component:
                 width="100%", align="center",
             ),
             rx.hstack(
-                rx.el.input(type="hidden", name="client_id", value=C.next_client_id),
+                rx.el.input(type="hidden", name="client_id", default_value=""),
                 rx.text_area(name="text", id="console-input", rows="2", width="100%",
                              placeholder=rx.cond(C.mode == "note",
                                                  "Note for your team (the visitor never sees it)",

@@ -40,6 +40,21 @@ STORAGE_SHIM = """
 """
 
 
+# Every message form carries a hidden `client_id`, made fresh in the browser at the moment
+# of submitting (capture phase, before React reads the form): the server's retry
+# protection keys on it, so it must differ for two quick messages yet stay the same when
+# the socket re-sends the same event.
+CLIENT_ID_SCRIPT = """
+document.addEventListener('submit', function (e) {
+  var input = e.target && e.target.querySelector && e.target.querySelector('input[name=client_id]');
+  if (!input) return;
+  var id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
+    : (Date.now().toString(36) + '-' + Math.random().toString(36).slice(2));
+  input.value = id;
+}, true);
+"""
+
+
 def _s(key: str, fallback: str) -> rx.Var[str]:
     return W.s.get(key, fallback).to(str)
 
@@ -148,7 +163,7 @@ def _composer() -> rx.Component:
                                            width="100%", id="widget-notice")),
         rx.form(
             rx.hstack(
-                rx.el.input(type="hidden", name="client_id", value=W.next_client_id),
+                rx.el.input(type="hidden", name="client_id", default_value=""),
                 rx.input(name="text", id="widget-input", placeholder=_s(
                     "input_placeholder", "Type a message…"), width="100%", auto_complete="off",
                     max_length=4000, aria_label=_s("input_placeholder", "Message"),

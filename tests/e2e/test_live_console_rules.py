@@ -22,6 +22,7 @@ from state.console import ConsoleState
 from tests.e2e.helpers import (
     SocketTap,
     add_member,
+    add_qa_pair,
     create_assistant,
     make_workspace_owner,
     owner_principal,
@@ -234,3 +235,19 @@ async def test_the_chat_takes_renewed_tokens_only_from_the_page_that_embeds_it(
         window.postMessage('done', '*');
     })""")
     assert hash_after == "#t=renewed-token"
+
+
+async def test_two_quick_messages_each_get_their_own_answer(
+    clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite],  # noqa: F811
+) -> None:
+    _, ws = await make_workspace_owner("quick")
+    assistant_id = await create_assistant(ws, "Helper")
+    await add_qa_pair(ws, assistant_id, "How long do refunds take?",
+                      "Refunds reach your card within five working days.")
+    page = await _widget_page(app_server, new_context, host_site(), ws, assistant_id)
+    chat = page.frame_locator("iframe")
+    for text in ("How long do refunds take?", "How long do refunds take, please?"):
+        await chat.locator("#widget-input").fill(text)
+        await chat.locator("#widget-input").press("Enter")  # no waiting in between
+    await expect(chat.locator(".message-visitor")).to_have_count(2, timeout=LIVE)
+    await expect(chat.locator(".message-ai")).to_have_count(2, timeout=LIVE)
