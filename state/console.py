@@ -53,7 +53,6 @@ class ConsoleState(SessionState):
     teammates: list[dict[str, Any]] = []
     canned: list[dict[str, str]] = []
     seen: dict[str, int] = {}  # dialog id -> newest message id this operator has seen
-    next_client_id: str = ""
     taken_by: str = ""  # shown when another operator won the race
     sla_today: str = ""  # median time to first human reply over the last 24 h
 
@@ -72,7 +71,6 @@ class ConsoleState(SessionState):
         await presence.set_status(principal, self.presence)
         await self._refresh_team(principal)
         self.canned = await _canned(principal)
-        self.next_client_id = uuid.uuid4().hex
         wanted = self.router.url.query_parameters.get("d", "")  # /console?d=<id>
         if wanted.isdigit():
             self.selected_id = int(wanted)
@@ -231,7 +229,6 @@ class ConsoleState(SessionState):
             view = await dialogs.get_dialog(principal, self.selected_id)
             if view.first_reply_seconds is not None:  # the SLA clock stops at the first reply
                 self.first_reply_seconds = view.first_reply_seconds
-        self.next_client_id = uuid.uuid4().hex
         await refresh_linked(self, self.selected_id, notes=True, inbox=True)
         live = await self.get_state(DialogLive)
         live.operator_typing = ""

@@ -76,7 +76,6 @@ class WidgetChatState(rx.State):
     s: dict[str, str] = {}
     host_origin: str = ""  # where postMessage goes; the iframe's embedder
     # conversation
-    next_client_id: str = ""
     notice: str = ""
     linked: bool = False
     rated: bool = False
@@ -126,7 +125,6 @@ class WidgetChatState(rx.State):
         self.language = config.language
         self.s = dict(config.strings)
         self.host_origin = claims.origin
-        self.next_client_id = _new_client_id()
         self.error = ""
         try:
             actor = await self._actor()
@@ -190,7 +188,6 @@ class WidgetChatState(rx.State):
         except DomainError as exc:
             self._say(exc)
             return None
-        self.next_client_id = _new_client_id()
         dialog_id = started.posted.dialog.id
         await self._link(dialog_id)
         (await self.get_state(DialogLive)).visitor_typing = False
