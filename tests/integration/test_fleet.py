@@ -150,6 +150,18 @@ async def _visitor_texts(dialog_id: int) -> list[str]:
             .order_by(col(Message.id)))).all()]
 
 
+async def _chat_with_anna(tag: str, chat_id: int, telegram: TelegramTestServer,
+                          fleet: Fleet) -> tuple[Shop, Dialog]:
+    """A Telegram user asked for a person with /operator and Anna took the chat over."""
+    s, _ = await _shop_with_bot(tag)
+    await telegram.wait_until_polling(TOKEN, timeout=WAIT)
+    telegram.push_message(TOKEN, chat_id, "/operator")
+    await _said(telegram, TOKEN, chat_id, "Connecting you to a person", fleet)
+    dialog = await _dialog_of(chat_id)
+    await handoff.accept(s.anna, dialog.id)
+    return s, dialog
+
+
 async def test_a_telegram_user_gets_grounded_answers_and_a_human_who_replies(
     fleet: Fleet, telegram: TelegramTestServer
 ) -> None:
@@ -249,12 +261,7 @@ async def test_a_worker_killed_mid_answer_is_restarted_and_nothing_is_lost_or_do
 async def test_operator_messages_wait_in_the_outbox_through_a_fleet_restart(
     fleet: Fleet, telegram: TelegramTestServer
 ) -> None:
-    s, _ = await _shop_with_bot("ob")
-    await telegram.wait_until_polling(TOKEN, timeout=WAIT)
-    telegram.push_message(TOKEN, 701, "/operator")
-    await _said(telegram, TOKEN, 701, "Connecting you to a person", fleet)
-    dialog = await _dialog_of(701)
-    await handoff.accept(s.anna, dialog.id)
+    s, dialog = await _chat_with_anna("ob", 701, telegram, fleet)
 
     fleet.stop()
     for n in range(3):
@@ -269,12 +276,7 @@ async def test_operator_messages_wait_in_the_outbox_through_a_fleet_restart(
 async def test_no_chat_gets_more_than_one_message_a_second_and_a_429_is_honoured(
     fleet: Fleet, telegram: TelegramTestServer
 ) -> None:
-    s, _ = await _shop_with_bot("rl")
-    await telegram.wait_until_polling(TOKEN, timeout=WAIT)
-    telegram.push_message(TOKEN, 801, "/operator")
-    await _said(telegram, TOKEN, 801, "Connecting you to a person", fleet)
-    dialog = await _dialog_of(801)
-    await handoff.accept(s.anna, dialog.id)
+    s, dialog = await _chat_with_anna("rl", 801, telegram, fleet)
     telegram.fail_next(TOKEN, "sendMessage", status=429, retry_after=2)
     for n in range(4):
         await dialogs.operator_reply(s.anna, dialog.id, f"Burst {n + 1}", f"burst-{n}")
