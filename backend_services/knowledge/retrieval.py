@@ -114,17 +114,31 @@ async def _iterative_scans(session: AsyncSession) -> None:
     )
 
 
-_VECTOR_SQL = text(
-    """
+_VECTOR_SQL_TEMPLATE = """
     SELECT c.id, c.document_id, d.title, c.heading_path, c.content,
            1 - (c.embedding <=> CAST(:q AS vector)) AS similarity
     FROM knowledge_chunks c
     JOIN knowledge_documents d ON d.id = c.document_id
     WHERE c.workspace_id = :ws AND c.assistant_id = :a AND d.status = 'ready'
       AND c.embedding IS NOT NULL
-    ORDER BY c.embedding <=> CAST(:q AS vector)
+    ORDER BY {order}
     LIMIT :n
     """
+_VECTOR_SQL = text(_VECTOR_SQL_TEMPLATE.format(order="c.embedding <=> CAST(:q AS vector)"))
+# The same order written so that no HNSW index can serve it: an exact scan of the
+# assistant's own chunks (found through the assistant_id index), then a sort.
+_EXACT_VECTOR_SQL = text(
+    _VECTOR_SQL_TEMPLATE.format(order="(c.embedding <=> CAST(:q AS vector)) + 0, c.id"))
+
+# A knowledge base this small is searched exactly. HNSW is approximate, and one graph is
+# shared by every tenant: with many identical or near-identical vectors (the same
+# boilerplate page uploaded by many workspaces) the graph can leave a small tenant's
+# chunks unreachable, so the filtered index scan finds nothing for it. An exact scan of
+# 5,000 chunks costs ~6 ms (~1.2 µs a chunk, docs/performance.md) and has recall 1.0.
+EXACT_MAX_CHUNKS = 5000
+_SMALL_SQL = text(
+    "SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks"
+    " WHERE assistant_id = :a AND workspace_id = :ws LIMIT :cap) s"
 )
 
 # A visitor writes sentences, not search-box keywords: the AND of every word of "how long
@@ -166,9 +180,12 @@ async def vector_search(
     session: AsyncSession, workspace_id: int, assistant_id: int, vector: list[float], n: int
 ) -> list[Row]:
     await _iterative_scans(session)
+    count = (await session.exec(  # type: ignore[call-overload]
+        _SMALL_SQL, params={"a": assistant_id, "ws": workspace_id, "cap": EXACT_MAX_CHUNKS + 1}
+    )).scalar_one()
+    sql = _EXACT_VECTOR_SQL if count <= EXACT_MAX_CHUNKS else _VECTOR_SQL
     rows = await session.exec(  # type: ignore[call-overload]
-        _VECTOR_SQL, params={"q": _vec_literal(vector), "ws": workspace_id, "a": assistant_id,
-                             "n": n}
+        sql, params={"q": _vec_literal(vector), "ws": workspace_id, "a": assistant_id, "n": n}
     )
     return [tuple(r) for r in rows]
 
