@@ -37,3 +37,10 @@ class RateLimited(DomainError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Busy(DomainError):
+    """This process is already answering as many messages as it can take on: the message
+    was not stored, and the same message sent again a little later will be."""
+
+    code = "busy"

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     presence_ttl_seconds: int = 45
     visitor_messages_per_minute: int = 20
     visitor_messages_per_ip_per_minute: int = 60
+    # AI answers one web worker writes at once; past it new widget messages are refused
+    # with a "busy, send again" notice instead of queueing without bound
+    # (bench/widget_load.py: ~6 answers/s per worker on a shared core).
+    widget_answers_per_worker: int = 24
     # Telegram sends, shared by every fleet worker through Redis (telegram_delivery.limiter)
     # and the durable outbox of operator/system messages (telegram_delivery.outbox).
     telegram_chat_messages_per_second: int = 1

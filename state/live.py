@@ -151,19 +151,35 @@ def inbox_token(workspace_id: int) -> str:
 
 def apply_dialog(state: DialogLive, snap: snapshots.DialogSnapshot) -> None:
     d = snap.dialog
+    same_dialog = state.dialog_id == d.id
     state.dialog_id = d.id
     state.status = d.status
     state.assigned_name = d.assigned_user_name
     state.awaiting_contact = d.awaiting_contact
     state.rating = d.rating or 0
     newest = snap.messages[-1].id if snap.messages else 0
-    if newest != state.version or len(snap.messages) != len(state.messages):
+    # Snapshots are read before the state's lock is taken, so one read earlier may land
+    # after a newer one (or after a merged message): never step back to an older tail.
+    stale = same_dialog and newest < state.version
+    if not stale and (newest != state.version or len(snap.messages) != len(state.messages)):
         state.messages = [message_item(m) for m in snap.messages]
         state.version = newest
     if snap.messages and snap.messages[-1].sender == "ai":
         state.streaming, state.ai_typing = "", False
     if d.status != "active":
         state.operator_typing = ""
+
+
+def merge_messages(state: DialogLive, views: list[MessageView]) -> None:
+    """Add messages this process just stored to the tail, in id order, without re-reading
+    the dialog: the sender sees its message at once and the viewers get one small delta.
+    Merging by id makes the order of merges and snapshots irrelevant."""
+    by_id = {m.id: m for m in state.messages}
+    for view in views:
+        by_id[view.id] = message_item(view)
+    tail = [by_id[i] for i in sorted(by_id)][-snapshots.PUBLIC_TAIL:]
+    state.messages = tail
+    state.version = tail[-1].id if tail else 0
 
 
 def apply_notes(state: DialogNotesLive, snap: snapshots.DialogSnapshot) -> None:
@@ -202,9 +218,10 @@ async def refresh_linked(state: rx.State, dialog_id: int, *, notes: bool = False
     return snap.dialog.workspace_id
 
 
-async def refresh_dialog(dialog_id: int) -> int | None:
+async def refresh_dialog(dialog_id: int, *, notes: bool = True) -> int | None:
     """Reload one dialog into its shared states from outside any client's event (the
-    stream consumer, a background task); returns its workspace id (None: gone)."""
+    stream consumer, a background task); returns its workspace id (None: gone). `notes`
+    False leaves the operators' notes state alone (only a note changes it)."""
     if _app is None:
         return None
     snap = await snapshots.dialog_snapshot(dialog_id)
@@ -212,9 +229,23 @@ async def refresh_dialog(dialog_id: int) -> int | None:
         return None
     async with _modify(dialog_token(dialog_id), DialogLive) as root:
         apply_dialog(await root.get_state(DialogLive), snap)
-    async with _modify(notes_token(dialog_id), DialogNotesLive) as root:
-        apply_notes(await root.get_state(DialogNotesLive), snap)
+    if notes:
+        async with _modify(notes_token(dialog_id), DialogNotesLive) as root:
+            apply_notes(await root.get_state(DialogNotesLive), snap)
     return snap.dialog.workspace_id
+
+
+async def show_stored_answer(dialog_id: int, message: MessageView) -> None:
+    """The AI's stored answer replaces its streamed text, in one delta and without
+    re-reading the dialog (the stream consumer's refresh reconciles whatever else
+    changed)."""
+    if _app is None:
+        return
+    async with _modify(dialog_token(dialog_id), DialogLive) as root:
+        state = await root.get_state(DialogLive)
+        if state.dialog_id == dialog_id:
+            merge_messages(state, [message])
+        state.streaming, state.ai_typing = "", False
 
 
 async def refresh_inbox(workspace_id: int) -> None:

@@ -28,15 +28,19 @@ import reflex as rx
 
 from backend_services.conversations import dialogs, snapshots, turns
 from backend_services.conversations.actors import ContactActor, contact_actor
-from backend_services.errors import DomainError, NotAuthenticated, RateLimited
+from backend_services.conversations.admission import AnswerGate
+from backend_services.errors import Busy, DomainError, NotAuthenticated, RateLimited
+from backend_services.settings import get_settings
 from backend_services.widget import settings as widget_settings
 from backend_services.widget import visitors
 from state.live import (
     DialogLive,
     apply_dialog,
     dialog_token,
+    merge_messages,
     refresh_dialog,
     refresh_linked,
+    show_stored_answer,
     show_streaming,
 )
 
@@ -58,6 +62,15 @@ TOKEN_LISTENER = (
 # dialog's lock and re-sends the partial text to every viewer, so four a second reads as
 # streaming without making every answer a dozen fan-outs (bench/widget_load.py).
 STREAM_PUSH_SECONDS = 0.25
+# This web worker's AI answers in flight (backend_services/conversations/admission.py).
+_gate: AnswerGate | None = None
+
+
+def answer_gate() -> AnswerGate:
+    global _gate
+    if _gate is None:
+        _gate = AnswerGate(get_settings().widget_answers_per_worker)
+    return _gate
 
 
 def _new_client_id() -> str:
@@ -162,6 +175,8 @@ class WidgetChatState(rx.State):
     def _say(self, exc: DomainError) -> None:
         if isinstance(exc, RateLimited):
             self.notice = self.s.get("rate_limited", exc.message)
+        elif isinstance(exc, Busy):
+            self.notice = self.s.get("busy", exc.message)
         else:
             self.notice = exc.message
 
@@ -178,8 +193,10 @@ class WidgetChatState(rx.State):
         self.notice = ""
         try:
             actor = await self._actor()
+            # A refused message (too fast, or this worker too busy) is not stored and stays
+            # in the box to send again.
             started = await turns.handle_visitor_message(
-                actor, text, client_id, ip=self.router.session.client_ip)
+                actor, text, client_id, ip=self.router.session.client_ip, gate=answer_gate())
         except NotAuthenticated:
             # The server forgot this chat (idle for long): start again from the newest
             # token the embedding page gave us; the visitor's text stays in the box.
@@ -189,7 +206,13 @@ class WidgetChatState(rx.State):
             self._say(exc)
             return None
         dialog_id = started.posted.dialog.id
-        await self._link(dialog_id)
+        live = await self.get_state(DialogLive)
+        if self.linked and live.dialog_id == dialog_id and started.handoff is None:
+            # Already showing this dialog: add the message instead of re-reading the tail.
+            merge_messages(live, [started.posted.message])
+            live.status = started.posted.dialog.status
+        else:
+            await self._link(dialog_id)
         (await self.get_state(DialogLive)).visitor_typing = False
         self.rated = False
         if started.ai_should_answer and not started.posted.duplicate:
@@ -216,27 +239,34 @@ class WidgetChatState(rx.State):
             return
         dialog_id, message_id = pending["dialog"], pending["message"]
         text, pushed = "", 0.0
-        try:
-            await show_streaming(dialog_id, "", typing=True)
-            async for item in turns.stream_ai_reply(actor, dialog_id, message_id):
-                if isinstance(item, str):
-                    text += item
-                    if time.monotonic() - pushed >= STREAM_PUSH_SECONDS:
-                        await show_streaming(dialog_id, text)
-                        pushed = time.monotonic()
-        except DomainError as exc:
-            async with self:
-                self._say(exc)
-        except Exception:
-            log.exception("AI answer for dialog %s failed", dialog_id)
-            async with self:
-                self.notice = self.s.get("error", "Something went wrong. Please try again.")
-        finally:
-            # The stored answer replaces the streamed text in one delta (the consumer will
-            # repeat it; the database decides); a failed stream just stops "typing".
-            with contextlib.suppress(Exception):
-                if await refresh_dialog(dialog_id) is None:
-                    await show_streaming(dialog_id, "", typing=False)
+        done: turns.AiReplyDone | None = None
+        with answer_gate().answering():
+            try:
+                await show_streaming(dialog_id, "", typing=True)
+                async for item in turns.stream_ai_reply(actor, dialog_id, message_id):
+                    if isinstance(item, str):
+                        text += item
+                        if time.monotonic() - pushed >= STREAM_PUSH_SECONDS:
+                            await show_streaming(dialog_id, text)
+                            pushed = time.monotonic()
+                    else:
+                        done = item
+            except DomainError as exc:
+                async with self:
+                    self._say(exc)
+            except Exception:
+                log.exception("AI answer for dialog %s failed", dialog_id)
+                async with self:
+                    self.notice = self.s.get("error", "Something went wrong. Please try again.")
+            finally:
+                # The stored answer replaces the streamed text in one delta (the consumer
+                # reconciles the rest; the database decides); a handoff it caused changes
+                # more, so that re-reads the dialog; a failed stream just stops "typing".
+                with contextlib.suppress(Exception):
+                    if done is not None and done.handoff is None:
+                        await show_stored_answer(dialog_id, done.message)
+                    elif await refresh_dialog(dialog_id, notes=False) is None:
+                        await show_streaming(dialog_id, "", typing=False)
 
     @rx.event
     async def ask_human(self) -> Any:

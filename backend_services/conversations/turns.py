@@ -21,6 +21,7 @@ from backend_services import answer_engine, ratelimit
 from backend_services.ai.pricing import MICRO
 from backend_services.conversations import dialogs, handoff, store
 from backend_services.conversations.actors import ContactActor
+from backend_services.conversations.admission import AnswerGate
 from backend_services.conversations.events import publish_dialog_changed
 from backend_services.conversations.handoff import HandoffResult
 from backend_services.conversations.policy import (
@@ -56,11 +57,15 @@ class AiReplyDone:
 
 
 async def handle_visitor_message(
-    actor: ContactActor, text: str, client_id: str | None, *, ip: str = ""
+    actor: ContactActor, text: str, client_id: str | None, *, ip: str = "",
+    gate: AnswerGate | None = None,
 ) -> TurnStart:
     """Rate-limit (per visitor and per IP), store the message, check the visitor's words
-    against the handoff policy. A refused message is not stored."""
+    against the handoff policy. A refused message is not stored: too fast (RateLimited),
+    or `gate` says this process already writes as many answers as it can (Busy)."""
     store.clean_text(text)  # refuse empty / over-long before counting it against the limit
+    if gate is not None:
+        gate.check()
     await ratelimit.check_visitor_message(f"{actor.workspace_id}:{actor.contact_id}", ip)
     posted = await dialogs.visitor_message(actor, text, client_id)
     if posted.duplicate:

@@ -73,6 +73,8 @@ WIDGET_STRINGS: dict[str, dict[str, str]] = {
         "email_invalid": "Please enter a valid email address.",
         "email_thanks": "Thanks! We'll reply by email.",
         "rate_limited": "You're sending messages too fast. Please wait a moment.",
+        "busy": "We're answering a lot of people right now. Please send your message again "
+                "in a few seconds.",
         "error": "Something went wrong. Please try again.",
         "connection_lost": "Connection lost. Reconnecting…",
         "session_expired": "Your chat session has expired. Please reload the page.",
@@ -109,6 +111,8 @@ WIDGET_STRINGS: dict[str, dict[str, str]] = {
         "email_invalid": "Введите корректный адрес email.",
         "email_thanks": "Спасибо! Мы ответим на email.",
         "rate_limited": "Вы отправляете сообщения слишком часто. Подождите немного.",
+        "busy": "Сейчас мы отвечаем очень многим. Пожалуйста, отправьте сообщение ещё раз "
+                "через несколько секунд.",
         "error": "Что-то пошло не так. Попробуйте ещё раз.",
         "connection_lost": "Связь потеряна. Переподключаемся…",
         "session_expired": "Сессия чата истекла. Обновите страницу.",

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from backend_services.embedded_servers import EmbeddedValkey
 from backend_services.events import (
+    BatchStreamConsumer,
     DialogMessageCreated,
     DialogStatusChanged,
     Event,
@@ -253,3 +254,38 @@ async def test_run_forever_handles_entries_until_stopped(r: aioredis.Redis) -> N
         stop.set()
         await asyncio.wait_for(task, WAIT)
     assert await pending_count(r, stream, group) == 0
+
+
+async def test_a_batch_consumer_gets_a_burst_in_one_call_and_a_failed_batch_comes_back_whole(
+    r: aioredis.Redis,
+) -> None:
+    """The live-update consumer coalesces: a burst read together reaches its handler as one
+    list (so a dialog changed five times is refreshed once); when the handler raises, every
+    entry of the batch stays pending and is redelivered, none is lost or half-acknowledged."""
+    stream, group = unique("dialogs"), "web-live"
+    sent = [KnowledgeSourceQueued(workspace_id=1, document_id=n % 2) for n in range(6)]
+    for event in sent:
+        await enqueue(stream, event, redis=r)
+    calls: list[list[Event]] = []
+    fail = {"now": True}
+
+    async def handler(batch: list[Event]) -> None:
+        calls.append(batch)
+        if fail["now"]:
+            raise RuntimeError("refresh failed")
+
+    consumer = BatchStreamConsumer(stream, group, "a", handler, redis=r, block_ms=10,
+                                   claim_idle_ms=1)
+    assert await consumer.run_once() == 0
+    assert calls == [sent]
+    assert await pending_count(r, stream, group) == 6
+
+    fail["now"] = False
+
+    async def redelivered() -> bool:
+        return await consumer.run_once() > 0
+
+    await until(redelivered)
+    assert sorted(e.id for e in calls[-1]) == sorted(e.id for e in sent)
+    assert await pending_count(r, stream, group) == 0
+    assert await consumer.run_once() == 0

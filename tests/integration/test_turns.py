@@ -22,10 +22,11 @@ from backend_services.ai import pricing
 from backend_services.answer_engine import STRINGS
 from backend_services.conversations import dialogs, handoff, policy, turns
 from backend_services.conversations.actors import ContactActor
+from backend_services.conversations.admission import AnswerGate
 from backend_services.conversations.policy import BusinessHours, HandoffPolicy
 from backend_services.conversations.turns import AiReplyDone
 from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, RateLimited
+from backend_services.errors import Busy, Conflict, NotFound, RateLimited
 from backend_services.knowledge import sources
 from backend_services.models import AIUsage, KnowledgeDocument, Message
 from backend_services.settings import reset_settings_cache
@@ -332,3 +333,23 @@ async def test_a_burst_is_refused_with_a_friendly_message_and_nothing_refused_is
     elsewhere = await visitor(s.bot, "elsewhere")
     await turns.handle_visitor_message(elsewhere, "hi from elsewhere", "c-1", ip="192.0.2.9")
     assert await _stored() == ["msg 0", "msg 1", "msg 2", "hello", "hi from elsewhere"]
+
+
+async def test_a_worker_at_its_answer_limit_refuses_new_messages_without_storing_them(
+    clean: None,
+) -> None:
+    """Overload control: while this process writes as many answers as it may, a new
+    message is refused with a plain "send it again" and not stored (nothing to answer
+    late, nothing lost: the widget keeps the text); once an answer is done it goes in."""
+    s = await shop()
+    gate = AnswerGate(limit=1)
+    await turns.handle_visitor_message(s.visitor, "first", "c-1", gate=gate)
+    with gate.answering():
+        with pytest.raises(Busy, match="send your message again") as refused:
+            await turns.handle_visitor_message(s.visitor, "second", "c-2", gate=gate)
+        assert refused.value.code == "busy"
+        assert await _stored() == ["first"]
+    started = await turns.handle_visitor_message(s.visitor, "second", "c-2", gate=gate)
+    assert started.ai_should_answer and not started.posted.duplicate
+    assert await _stored() == ["first", "second"]
+    assert gate.in_flight == 0
