@@ -83,8 +83,10 @@ class Settings(BaseSettings):
     visitor_messages_per_ip_per_minute: int = 60
     # AI answers one web worker writes at once; past it new widget messages are refused
     # with a "busy, send again" notice instead of queueing without bound
-    # (bench/widget_load.py: ~6 answers/s per worker on a shared core).
-    widget_answers_per_worker: int = 24
+    # (bench/widget_load.py: ~6 answers/s per worker on a shared core, so ~3 s at most).
+    widget_answers_per_worker: int = 16
+    # CPU threads one web worker's query embedding uses (replyx_app/launcher.py).
+    web_embed_threads: int = 1
     # Telegram sends, shared by every fleet worker through Redis (telegram_delivery.limiter)
     # and the durable outbox of operator/system messages (telegram_delivery.outbox).
     telegram_chat_messages_per_second: int = 1
