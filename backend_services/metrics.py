@@ -37,6 +37,16 @@ DB_POOL = Gauge(
     multiprocess_mode="livesum",
 )
 
+ANSWERS_IN_FLIGHT = Gauge(
+    "replyx_ai_answers_in_flight",
+    "AI answers being written by web workers (admission control counts these)",
+    multiprocess_mode="livesum",
+)
+ANSWERS_REFUSED_BUSY = Counter(
+    "replyx_ai_answers_refused_busy_total",
+    "Visitor messages refused, not stored, because the worker was at its answer limit",
+)
+
 _ID = re.compile(r"/\d+(?=/|$)")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from backend_services.errors import Busy
+from backend_services.metrics import ANSWERS_IN_FLIGHT, ANSWERS_REFUSED_BUSY
 
 BUSY_MESSAGE = ("We're answering a lot of people right now. Please send your message again "
                 "in a few seconds.")
@@ -27,6 +28,7 @@ class AnswerGate:
     def check(self) -> None:
         """Refuse a new message (raise Busy) when this process's answers are at the limit."""
         if self.in_flight >= self.limit:
+            ANSWERS_REFUSED_BUSY.inc()
             raise Busy(BUSY_MESSAGE)
 
     @contextmanager
@@ -37,7 +39,9 @@ class AnswerGate:
         written even if a burst took the count past the limit meanwhile.
         """
         self.in_flight += 1
+        ANSWERS_IN_FLIGHT.inc()
         try:
             yield
         finally:
             self.in_flight -= 1
+            ANSWERS_IN_FLIGHT.dec()

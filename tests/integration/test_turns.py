@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 from sqlmodel import col, select
 
 from backend_services.ai import keys as ai_keys
@@ -343,12 +344,16 @@ async def test_a_worker_at_its_answer_limit_refuses_new_messages_without_storing
     late, nothing lost: the widget keeps the text); once an answer is done it goes in."""
     s = await shop()
     gate = AnswerGate(limit=1)
+    refusals = REGISTRY.get_sample_value("replyx_ai_answers_refused_busy_total") or 0.0
     await turns.handle_visitor_message(s.visitor, "first", "c-1", gate=gate)
     with gate.answering():
+        assert REGISTRY.get_sample_value("replyx_ai_answers_in_flight") == 1.0
         with pytest.raises(Busy, match="send your message again") as refused:
             await turns.handle_visitor_message(s.visitor, "second", "c-2", gate=gate)
         assert refused.value.code == "busy"
         assert await _stored() == ["first"]
+    assert REGISTRY.get_sample_value("replyx_ai_answers_refused_busy_total") == refusals + 1
+    assert REGISTRY.get_sample_value("replyx_ai_answers_in_flight") == 0.0
     started = await turns.handle_visitor_message(s.visitor, "second", "c-2", gate=gate)
     assert started.ai_should_answer and not started.posted.duplicate
     assert await _stored() == ["first", "second"]
