@@ -192,11 +192,15 @@ class WidgetChatState(rx.State):
             client_id = _new_client_id()
         self.notice = ""
         try:
+            # Refuse first when this worker is at its answer limit: under overload most
+            # messages are refused, and each refusal must cost next to nothing.
+            gate = answer_gate()
+            gate.check()
             actor = await self._actor()
             # A refused message (too fast, or this worker too busy) is not stored and stays
             # in the box to send again.
             started = await turns.handle_visitor_message(
-                actor, text, client_id, ip=self.router.session.client_ip, gate=answer_gate())
+                actor, text, client_id, ip=self.router.session.client_ip, gate=gate)
         except NotAuthenticated:
             # The server forgot this chat (idle for long): start again from the newest
             # token the embedding page gave us; the visitor's text stays in the box.

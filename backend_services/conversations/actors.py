@@ -13,7 +13,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col
+from sqlmodel import col, select
 
 from backend_services.conversations.sql import run
 from backend_services.db import session_scope
@@ -79,16 +79,27 @@ async def contact_actor(
                 or channel.assistant_id != assistant_id
             ):
                 raise NotFound("This chat is not available.")
-        stmt = insert(Contact).values(
-            workspace_id=workspace_id, kind=kind, external_id=external_id, name=name
-        )
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "kind", "external_id"],
-            # Keep a name the visitor gave earlier unless a new one arrives.
-            set_={"name": sa.case((stmt.excluded.name != "", stmt.excluded.name),
-                                  else_=col(Contact.name))},
-        ).returning(col(Contact.id))
-        contact_id = (await run(session, upsert)).scalar_one()
+        # Every message of a conversation comes through here: read first, and write only
+        # for a new contact or a new name (an upsert rewrites the row every time).
+        found = (await session.exec(
+            select(col(Contact.id), col(Contact.name)).where(
+                col(Contact.workspace_id) == workspace_id, col(Contact.kind) == kind,
+                col(Contact.external_id) == external_id)
+        )).first()
+        contact_id: int | None = None
+        if found is not None and (not name or found[1] == name):
+            contact_id = found[0]
+        if contact_id is None:
+            stmt = insert(Contact).values(
+                workspace_id=workspace_id, kind=kind, external_id=external_id, name=name
+            )
+            upsert = stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "kind", "external_id"],
+                # Keep a name the visitor gave earlier unless a new one arrives.
+                set_={"name": sa.case((stmt.excluded.name != "", stmt.excluded.name),
+                                      else_=col(Contact.name))},
+            ).returning(col(Contact.id))
+            contact_id = int((await run(session, upsert)).scalar_one())
     return ContactActor(
         workspace_id=workspace_id,
         assistant_id=assistant_id,
