@@ -263,3 +263,13 @@ async def show_streaming(dialog_id: int, text: str, *, typing: bool = True) -> N
     async with _modify(dialog_token(dialog_id), DialogLive) as root:
         state = await root.get_state(DialogLive)
         state.streaming, state.ai_typing = text, typing
+
+
+async def show_notice(client_token: str, state_cls: type[rx.State], notice: str) -> None:
+    """Set `notice` on one client's own state from outside its events (an answer task);
+    only ever called with the token of the client the task works for."""
+    if _app is None:
+        return
+    async with _modify(client_token, state_cls) as root:
+        state = await root.get_state(state_cls)
+        state.notice = notice  # type: ignore[attr-defined]

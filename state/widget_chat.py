@@ -16,6 +16,7 @@ services find for this visitor, never an id from the client.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -40,6 +41,7 @@ from state.live import (
     merge_messages,
     refresh_dialog,
     refresh_linked,
+    show_notice,
     show_stored_answer,
     show_streaming,
 )
@@ -95,10 +97,6 @@ class WidgetChatState(rx.State):
     contact_sent: bool = False
 
     _claims: dict[str, Any] = {}
-    # Questions waiting for the AI, oldest first: a second message sent before the first
-    # answer started must queue behind it, not replace it (bench/widget_load.py found the
-    # first question of two quick ones left unanswered).
-    _pending_answers: list[dict[str, int]] = []
 
     # ------------------------------------------------------------------ session
 
@@ -173,12 +171,7 @@ class WidgetChatState(rx.State):
         self.linked = True
 
     def _say(self, exc: DomainError) -> None:
-        if isinstance(exc, RateLimited):
-            self.notice = self.s.get("rate_limited", exc.message)
-        elif isinstance(exc, Busy):
-            self.notice = self.s.get("busy", exc.message)
-        else:
-            self.notice = exc.message
+        self.notice = _notice_for(exc, self.s)
 
     # ------------------------------------------------------------------ sending
 
@@ -220,57 +213,9 @@ class WidgetChatState(rx.State):
         (await self.get_state(DialogLive)).visitor_typing = False
         self.rated = False
         if started.ai_should_answer and not started.posted.duplicate:
-            self._pending_answers = [*self._pending_answers,
-                                     {"dialog": dialog_id, "message": started.posted.message.id}]
-            return [rx.set_value("widget-input", ""), WidgetChatState.answer]
+            _start_answer(self.router.session.client_token, actor, dialog_id,
+                          started.posted.message.id, dict(self.s))
         return rx.set_value("widget-input", "")
-
-    @rx.event(background=True)
-    async def answer(self) -> None:
-        """Stream the AI's answer into the shared dialog state, then store it.
-
-        Takes no arguments: what to answer was queued in `_pending_answers` by `send`, so
-        a crafted call can neither pick a dialog nor make the AI answer twice.
-        """
-        async with self:
-            queue = list(self._pending_answers)
-            pending, self._pending_answers = (queue[0] if queue else {}), queue[1:]
-            try:
-                actor = await self._actor()
-            except DomainError:
-                return
-        if not pending:
-            return
-        dialog_id, message_id = pending["dialog"], pending["message"]
-        text, pushed = "", 0.0
-        done: turns.AiReplyDone | None = None
-        with answer_gate().answering():
-            try:
-                await show_streaming(dialog_id, "", typing=True)
-                async for item in turns.stream_ai_reply(actor, dialog_id, message_id):
-                    if isinstance(item, str):
-                        text += item
-                        if time.monotonic() - pushed >= STREAM_PUSH_SECONDS:
-                            await show_streaming(dialog_id, text)
-                            pushed = time.monotonic()
-                    else:
-                        done = item
-            except DomainError as exc:
-                async with self:
-                    self._say(exc)
-            except Exception:
-                log.exception("AI answer for dialog %s failed", dialog_id)
-                async with self:
-                    self.notice = self.s.get("error", "Something went wrong. Please try again.")
-            finally:
-                # The stored answer replaces the streamed text in one delta (the consumer
-                # reconciles the rest; the database decides); a handoff it caused changes
-                # more, so that re-reads the dialog; a failed stream just stops "typing".
-                with contextlib.suppress(Exception):
-                    if done is not None and done.handoff is None:
-                        await show_stored_answer(dialog_id, done.message)
-                    elif await refresh_dialog(dialog_id, notes=False) is None:
-                        await show_streaming(dialog_id, "", typing=False)
 
     @rx.event
     async def ask_human(self) -> Any:
@@ -354,6 +299,70 @@ class WidgetChatState(rx.State):
         return rx.call_script(
             f"window.parent.postMessage({{type: 'replyx:close'}}, {_js_str(self.host_origin)})"
         )
+
+
+# Answers being written by this worker; a task must stay referenced until it ends.
+_answers: set[asyncio.Task[None]] = set()
+
+
+def _start_answer(client_token: str, actor: ContactActor, dialog_id: int, message_id: int,
+                  strings: dict[str, str]) -> None:
+    """Write the AI's answer in a task of its own, started the moment the question is
+    stored.
+
+    Not a chained (background) event: that would travel to the browser and back, and it
+    was queued in the visitor's state, whose save can fail under overload (a lock expired)
+    — the stored question was then never answered (bench/widget_load.py). The task needs
+    nothing from the visitor's state, and no browser can call it.
+    """
+    task = asyncio.create_task(_answer(client_token, actor, dialog_id, message_id, strings))
+    _answers.add(task)
+    task.add_done_callback(_answers.discard)
+
+
+async def _answer(client_token: str, actor: ContactActor, dialog_id: int, message_id: int,
+                  strings: dict[str, str]) -> None:
+    """Stream the answer into the shared dialog state, then show the stored answer."""
+    text, pushed = "", 0.0
+    done: turns.AiReplyDone | None = None
+    notice = ""
+    with answer_gate().answering():
+        try:
+            await show_streaming(dialog_id, "", typing=True)
+            async for item in turns.stream_ai_reply(actor, dialog_id, message_id):
+                if isinstance(item, str):
+                    text += item
+                    if time.monotonic() - pushed >= STREAM_PUSH_SECONDS:
+                        await show_streaming(dialog_id, text)
+                        pushed = time.monotonic()
+                else:
+                    done = item
+        except DomainError as exc:
+            notice = _notice_for(exc, strings)
+        except Exception:
+            log.exception("AI answer for dialog %s failed", dialog_id)
+            notice = strings.get("error", "Something went wrong. Please try again.")
+        finally:
+            # The stored answer replaces the streamed text in one delta (the consumer
+            # reconciles the rest; the database decides); a handoff it caused changes
+            # more, so that re-reads the dialog; a failed stream just stops "typing".
+            with contextlib.suppress(Exception):
+                if done is not None and done.handoff is None:
+                    await show_stored_answer(dialog_id, done.message)
+                elif await refresh_dialog(dialog_id, notes=False) is None:
+                    await show_streaming(dialog_id, "", typing=False)
+    if notice:
+        with contextlib.suppress(Exception):
+            await show_notice(client_token, WidgetChatState, notice)
+
+
+def _notice_for(exc: DomainError, strings: dict[str, str]) -> str:
+    """What the visitor reads for a refusal, in the widget's language where we have it."""
+    if isinstance(exc, RateLimited):
+        return strings.get("rate_limited", exc.message)
+    if isinstance(exc, Busy):
+        return strings.get("busy", exc.message)
+    return exc.message
 
 
 def _js_str(value: str) -> str:
