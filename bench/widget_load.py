@@ -57,6 +57,9 @@ Measured per N:
   while CPU is free points at a queue, not at work).
 
 Percentiles are over delivered messages only; read them together with completeness.
+Beyond what a worker can answer (`REPLYX_WIDGET_ANSWERS_PER_WORKER` answers in flight) the
+app refuses new messages with a "busy, send it again" notice and stores nothing: those
+count as notices (by text in `visitor_notices_by_text`) and as "not stored", not as lost.
 Every visitor message is a full AI turn in the app: rate limits, the handoff policy
 check, storing it, query embedding with the local e5 model and hybrid retrieval, the
 (instant) model call, storing the answer with its sources and usage.
@@ -76,6 +79,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -1148,6 +1152,9 @@ async def run_round(app: App, tenants: list[Tenant], cfg: RoundConfig, meter: Me
             "state_mismatch": sum(1 for v in visitors if v.sock.mismatch),
             "visitor_notices": sum(len(v.notices) for v in visitors),
             "notice_sample": sorted({x for v in visitors for x in v.notices})[:5],
+            # "busy" refusals (admission control: not stored, send again) apart from the rest
+            "visitor_notices_by_text": dict(collections.Counter(
+                x for v in visitors for x in v.notices).most_common(5)),
             "app_log": problems,
         },
         "memory": {
