@@ -1,4 +1,7 @@
-"""REST: the workspace's assistants. Same service calls, same scoping, as the dashboard."""
+"""REST: the workspace's assistants. Same service calls, same scoping, same roles as the
+dashboard: the Assistants page (prompts, models, settings) is for admins and owners, so an
+operator's token reads only what the console shows of an assistant — its name, language
+and whether it is on — never its system prompt or configuration."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pydantic import BaseModel, Field
 from backend_services import assistants
 from backend_services.assistants import AssistantInput
 from backend_services.errors import DomainError
-from backend_services.models import Assistant
+from backend_services.models import Assistant, Role
 from backend_services.principal import Principal
 from replyx_app.api.deps import current_principal, http_error, require_json
 
@@ -35,6 +38,15 @@ class AssistantIn(BaseModel):
         return AssistantInput(**data)
 
 
+class AssistantSummary(BaseModel):
+    """What an operator may read of an assistant."""
+
+    id: int
+    name: str
+    language: str
+    is_active: bool
+
+
 class AssistantOut(BaseModel):
     id: int
     name: str
@@ -50,6 +62,13 @@ class AssistantOut(BaseModel):
     industry: str
 
 
+def _view(a: Assistant, p: Principal) -> AssistantOut | AssistantSummary:
+    if p.has_role(Role.ADMIN):
+        return _out(a)
+    return AssistantSummary(id=a.id or 0, name=a.name, language=a.language,
+                            is_active=a.is_active)
+
+
 def _out(a: Assistant) -> AssistantOut:
     return AssistantOut(
         id=a.id or 0, name=a.name, system_prompt=a.system_prompt, model=a.model,
@@ -60,18 +79,22 @@ def _out(a: Assistant) -> AssistantOut:
     )
 
 
-@router.get("", response_model=list[AssistantOut])
-async def list_(p: Principal = Depends(current_principal)) -> list[AssistantOut]:
+@router.get("", response_model=list[AssistantOut | AssistantSummary])
+async def list_(
+    p: Principal = Depends(current_principal),
+) -> list[AssistantOut | AssistantSummary]:
     try:
-        return [_out(a) for a in await assistants.list_assistants(p)]
+        return [_view(a, p) for a in await assistants.list_assistants(p)]
     except DomainError as exc:
         raise http_error(exc) from exc
 
 
-@router.get("/{assistant_id}", response_model=AssistantOut)
-async def get(assistant_id: int, p: Principal = Depends(current_principal)) -> AssistantOut:
+@router.get("/{assistant_id}", response_model=AssistantOut | AssistantSummary)
+async def get(
+    assistant_id: int, p: Principal = Depends(current_principal)
+) -> AssistantOut | AssistantSummary:
     try:
-        return _out(await assistants.get_assistant(p, assistant_id))
+        return _view(await assistants.get_assistant(p, assistant_id), p)
     except DomainError as exc:
         raise http_error(exc) from exc
 
