@@ -41,6 +41,7 @@ def get_app() -> App:
     global _app
     if _app is None:
         # Importing the task modules registers their blueprints.
+        import backend_services.conversations.answer_ceiling
         import backend_services.conversations.timeouts
         import backend_services.knowledge.ingest  # noqa: F401
 

@@ -71,6 +71,11 @@ async def clear_login_failures(email: str) -> None:
     )
 
 
+async def take(name: str, key: str, count: int, seconds: int) -> bool:
+    """One unit of a plain limit, counted atomically; False once the window is full."""
+    return bool(await _limiter().hit(_item(count, seconds), name, key))
+
+
 async def hit_or_raise(name: str, key: str, count: int, seconds: int, what: str) -> None:
     """A plain limit for anything else (mail sending, sign-ups): hit, or refuse with a wait."""
     item = _item(count, seconds)

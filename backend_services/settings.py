@@ -79,8 +79,14 @@ class Settings(BaseSettings):
     widget_token_minutes: int = 120
     widget_sessions_per_ip_per_minute: int = 60
     presence_ttl_seconds: int = 45
+    # How often one web worker re-checks every open staff tab's live links, which ends the
+    # live views of sessions that expired without any event (state/live_access.py).
+    live_recheck_seconds: int = 60
     visitor_messages_per_minute: int = 20
     visitor_messages_per_ip_per_minute: int = 60
+    # AI answers one workspace gets per minute from all its visitors together: a ceiling
+    # on what a flood of visitors can spend (conversations/answer_ceiling.py; 0 = none).
+    ai_answers_per_workspace_per_minute: int = 30
     # AI answers one web worker writes at once; past it new widget messages are refused
     # with a "busy, send again" notice instead of queueing without bound
     # (bench/widget_load.py: ~6 answers/s per worker on a shared core, so ~3 s at most).

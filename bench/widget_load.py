@@ -296,6 +296,9 @@ def stack(workers: int, wait_for_tests: float, wait_for_idle: float) -> Iterator
                 # Every simulated visitor comes from 127.0.0.1: the per-IP limit (meant
                 # for one abusive address) would refuse all but 60 messages a minute.
                 "REPLYX_VISITOR_MESSAGES_PER_IP_PER_MINUTE": "1000000",
+                # All visitors ask one workspace's assistant: its answers-per-minute
+                # ceiling (a guard against floods) would cap the load being measured.
+                "REPLYX_AI_ANSWERS_PER_WORKSPACE_PER_MINUTE": "0",
                 "PYTHONUNBUFFERED": "1",
                 "COLUMNS": "400",  # one log record per line (rich wraps at 80 otherwise)
             }

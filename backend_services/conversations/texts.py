@@ -16,6 +16,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "disabled": "Chat with our team is not available here. The AI assistant will keep "
                     "helping you.",
         "contact_thanks": "Thank you! We will get back to you at {email}.",
+        "ai_saturated": "Our assistant is answering a lot of questions right now. Please "
+                        "send yours again in a minute, or ask for a person.",
     },
     "ru": {
         "connecting": "Соединяем вас с сотрудником… Пожалуйста, не закрывайте чат.",
@@ -30,6 +32,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "disabled": "Связь с сотрудниками в этом чате недоступна. AI-ассистент продолжит "
                     "вам помогать.",
         "contact_thanks": "Спасибо! Мы ответим вам на {email}.",
+        "ai_saturated": "Сейчас ассистенту задают очень много вопросов. Пожалуйста, "
+                        "повторите свой через минуту или позовите сотрудника.",
     },
 }
 

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from backend_services import answer_engine, ratelimit
 from backend_services.ai.pricing import MICRO
-from backend_services.conversations import dialogs, handoff, store
+from backend_services.conversations import answer_ceiling, dialogs, handoff, store
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.admission import AnswerGate
 from backend_services.conversations.events import publish_dialog_changed
@@ -81,6 +81,10 @@ async def handle_visitor_message(
     # After any handoff attempt the AI stays quiet: the visitor asked for a person, and the
     # system message already said what happens next.
     ai = posted.dialog.status == "ai" and result is None
+    if ai and not await answer_ceiling.admit(actor.workspace_id):
+        # The workspace's minute is spent: the message stays for the operators.
+        await answer_ceiling.hold_back(actor, posted.dialog.id)
+        ai = False
     return TurnStart(posted, ai_should_answer=ai, handoff=result)
 
 
