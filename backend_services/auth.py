@@ -7,6 +7,7 @@ or a role change takes effect on the next click, not when some token expires.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services import audit, mailer, ratelimit
+from backend_services.access_events import publish_access_changed
 from backend_services.db import session_scope
 from backend_services.errors import (
     Conflict,
@@ -334,6 +336,9 @@ async def logout(session_id: str | None, ip: str = "") -> None:
         await audit.record(
             session, "logout", workspace_id=row.workspace_id, actor_user_id=row.user_id, ip=ip
         )
+        user_id, workspace_id = row.user_id, row.workspace_id
+    # Other tabs of this browser share the session: their live views end now too.
+    await publish_access_changed(user_id, workspace_id=workspace_id, reason="logout")
 
 
 async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
@@ -381,7 +386,8 @@ async def reset_password(token: str, new_password: str, ip: str = "") -> str:
         session.add(user)
         await revoke_user_sessions(session, user.id)
         await audit.record(session, "password_reset", actor_user_id=user.id, ip=ip)
-        email = user.email
+        email, user_id = user.email, user.id
+    await publish_access_changed(user_id, reason="password_reset")
     await ratelimit.clear_login_failures(email)
     return email
 
@@ -411,6 +417,7 @@ async def change_password(principal: Principal, current: str, new: str) -> None:
             actor_user_id=principal.user_id,
             ip=principal.ip,
         )
+    await publish_access_changed(principal.user_id, reason="password_changed")
 
 
 async def update_profile(principal: Principal, name: str) -> None:
@@ -425,22 +432,35 @@ async def update_profile(principal: Principal, name: str) -> None:
         session.add(user)
 
 
-async def issue_login_ticket(session_id: str) -> str:
+async def issue_login_ticket(session_id: str, browser: str) -> str:
     """A one-use, 60-second ticket the browser trades for the HttpOnly session cookie.
 
     The login form runs over the websocket, which cannot set cookies; the ticket crosses
-    one redirect to /api/auth/session, which sets the cookie and forgets the ticket.
+    one redirect to /api/auth/session, which sets the cookie and forgets the ticket. It is
+    bound to `browser`, the signing-in browser's own random cookie (from the websocket
+    handshake): redeemed with any other (a link handed to someone else), it is void.
     """
+    if not browser:
+        raise NotAuthenticated("Your browser did not keep this site's sign-in cookie. "
+                               "Allow cookies for this site and reload the page.")
     ticket = new_token()
-    await get_redis().set(f"replyx:ticket:{token_hash(ticket)}", session_id, ex=LOGIN_TICKET_TTL)
+    await get_redis().set(f"replyx:ticket:{token_hash(ticket)}",
+                          f"{token_hash(browser)}|{session_id}", ex=LOGIN_TICKET_TTL)
     return ticket
 
 
-async def redeem_login_ticket(ticket: str) -> str | None:
+async def redeem_login_ticket(ticket: str, browser: str) -> str | None:
+    """The session id of a ticket issued to this browser; None otherwise. A ticket is
+    gone after its first redemption, whoever tried it."""
     if not ticket or len(ticket) > 64:
         return None
     value = await get_redis().getdel(f"replyx:ticket:{token_hash(ticket)}")
-    return str(value) if value else None
+    if not value:
+        return None
+    bound, _, session_id = str(value).partition("|")
+    if not browser or not session_id or not secrets.compare_digest(bound, token_hash(browser)):
+        return None
+    return session_id
 
 
 async def create_user(

@@ -118,15 +118,18 @@ class DialogStatusChanged(Event):
     status: str
 
 
-class UserSessionsRevoked(Event):
-    """Every open session of a user must end now (password change, removal, ban).
+class UserAccessChanged(Event):
+    """What a user may see changed: signed out, removed from a workspace, role changed,
+    blocked, password reset. Live views re-check that user's open tabs at once
+    (backend_services/access_events.py).
 
-    workspace_id is None when the revocation is platform-wide rather than one membership.
+    workspace_id is None when the change is platform-wide rather than one membership.
     """
 
-    type: ClassVar[str] = "user.sessions_revoked"
+    type: ClassVar[str] = "user.access_changed"
     workspace_id: int | None = None
     user_id: int
+    reason: str = ""
 
 
 class KnowledgeSourceQueued(Event):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 
 from backend_services import audit
+from backend_services.access_events import publish_access_changed
 from backend_services.auth import revoke_user_sessions
 from backend_services.db import session_scope
 from backend_services.errors import NotFound, ValidationFailed
@@ -66,6 +67,8 @@ async def set_blocked(principal: Principal, user_id: int, blocked: bool) -> None
             target=f"user:{user_id}",
             ip=principal.ip,
         )
+    if blocked:
+        await publish_access_changed(user_id, reason="blocked")
 
 
 async def audit_log(principal: Principal, limit: int = 100) -> list[AuditLog]:

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services import audit, mailer
+from backend_services.access_events import publish_access_changed
 from backend_services.auth import check_password_strength, normalize_email
 from backend_services.db import session_scope
 from backend_services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -272,6 +273,9 @@ async def change_role(principal: Principal, membership_id: int, role: Role) -> N
             f"user:{m.user_id}",
             details={"from": old.value, "to": role.value},
         )
+        user_id = m.user_id
+    await publish_access_changed(user_id, workspace_id=principal.workspace_id,
+                                 reason="role_change")
 
 
 async def remove_member(principal: Principal, membership_id: int) -> None:
@@ -289,3 +293,7 @@ async def remove_member(principal: Principal, membership_id: int) -> None:
         # Their sessions in this workspace fail the membership check on the next request.
         await session.delete(m)
         await audit.record_by(session, principal, "member_removed", f"user:{m.user_id}")
+        user_id = m.user_id
+    # Their open consoles stop receiving this workspace's conversations now.
+    await publish_access_changed(user_id, workspace_id=principal.workspace_id,
+                                 reason="member_removed")

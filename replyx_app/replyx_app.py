@@ -16,6 +16,8 @@ import replyx_app.pages.handoff_settings
 import replyx_app.pages.knowledge
 import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
 from replyx_app.api import build_api
+from replyx_app.cross_site import CrossSiteGuard
+from replyx_app.live_access import LiveAccessMiddleware, live_access_task
 from replyx_app.live_updates import live_updates
 from replyx_app.middleware import SecurityAndMetrics
 from replyx_app.pages.registry import add_all
@@ -29,10 +31,13 @@ def index() -> rx.Component:
 
 
 app = rx.App(
-    api_transformer=[build_api(), SecurityAndMetrics],
+    api_transformer=[build_api(), SecurityAndMetrics, CrossSiteGuard],
     head_components=[rx.el.script(STORAGE_SHIM), rx.el.script(CLIENT_ID_SCRIPT)],
 )
 app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
 app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)
 app.register_lifespan_task(live_updates)
+app.register_lifespan_task(live_access_task)
+# Before any hydrate snapshot: a tab whose login ended loses its live links first.
+app.add_middleware(LiveAccessMiddleware(), index=0)
 add_all(app)

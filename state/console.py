@@ -32,6 +32,7 @@ from state.live import (
     notes_token,
     refresh_linked,
 )
+from state.live_access import link_staff
 from state.session import SessionState, fail, guarded
 
 PRESENCE = ("online", "away", "offline")
@@ -62,8 +63,7 @@ class ConsoleState(SessionState):
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         self.my_user_id = principal.user_id
-        inbox = await self.get_state(InboxLive)
-        inbox = await inbox._link_to(inbox_token(principal.workspace_id))
+        inbox = await link_staff(self, InboxLive, inbox_token(principal.workspace_id), principal)
         apply_inbox(inbox, await snapshots.inbox_snapshot(principal.workspace_id))
         # Coming back keeps what the operator chose ("away" stays away); otherwise online.
         previous = (await presence.statuses(principal.workspace_id)).get(principal.user_id)
@@ -141,8 +141,8 @@ class ConsoleState(SessionState):
     async def _show(self, principal: Principal, dialog_id: int) -> None:
         view = await dialogs.get_dialog(principal, dialog_id)  # refuses other workspaces
         await self.get_state(InboxLive)  # lock order (state/live.py): inbox first
-        live = await (await self.get_state(DialogLive))._link_to(dialog_token(view.id))
-        notes = await (await self.get_state(DialogNotesLive))._link_to(notes_token(view.id))
+        live = await link_staff(self, DialogLive, dialog_token(view.id), principal)
+        notes = await link_staff(self, DialogNotesLive, notes_token(view.id), principal)
         snap = await snapshots.dialog_snapshot(view.id)
         if snap is not None:
             apply_dialog(live, snap)

@@ -9,6 +9,7 @@ import reflex as rx
 from backend_services import auth, team
 from backend_services.errors import DomainError
 from backend_services.mailer import MailError
+from state.session import BROWSER_COOKIE, read_cookie
 
 
 def _safe_next(raw: str) -> str:
@@ -34,7 +35,9 @@ class LoginState(rx.State):
                 ip=self.router.session.client_ip,
                 user_agent=self.router.headers.user_agent,
             )
-            ticket = await auth.issue_login_ticket(result.session_id)
+            ticket = await auth.issue_login_ticket(
+                result.session_id,
+                read_cookie(self.router.headers.cookie, BROWSER_COOKIE) or "")
         except DomainError as exc:
             self.error = exc.message
             self.busy = False

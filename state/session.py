@@ -25,16 +25,23 @@ from backend_services.principal import Principal
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "replyx_session"
+# A random id per browser (HttpOnly, SameSite=Strict, set on page loads by
+# replyx_app/cross_site.py): what a login ticket is bound to.
+BROWSER_COOKIE = "replyx_browser"
 
 
-def read_session_cookie(cookie_header: str) -> str | None:
+def read_cookie(cookie_header: str, name: str) -> str | None:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(cookie_header or "")
     except CookieError:
         return None
-    morsel = jar.get(SESSION_COOKIE)
+    morsel = jar.get(name)
     return morsel.value if morsel else None
+
+
+def read_session_cookie(cookie_header: str) -> str | None:
+    return read_cookie(cookie_header, SESSION_COOKIE)
 
 
 def fail(exc: DomainError) -> Any:
@@ -53,6 +60,11 @@ class SessionState(rx.State):
     role: str = ""
     is_platform_admin: bool = False
     signed_in: bool = False
+    # Live links this tab made as staff, and the login they were made under (see
+    # state/live_access.py): backend-only, re-checked whenever the tab reconnects.
+    _live_links: dict[str, str] = {}
+    _live_binding: str = ""
+    _live_user_id: int = 0
 
     async def _principal(self, minimum: Role | None = Role.OPERATOR) -> Principal:
         sid = read_session_cookie(self.router.headers.cookie)
@@ -73,6 +85,7 @@ class SessionState(rx.State):
         try:
             p = await self._principal(None)
         except NotAuthenticated:
+            await self._end_live_access()
             self.signed_in = False
             return rx.redirect(f"/login?next={self.router.url.path}")
         self._show(p)
@@ -83,6 +96,14 @@ class SessionState(rx.State):
             return [rx.toast.error(f"That page needs the {minimum.value} role."),
                     rx.redirect("/dashboard")]
         return None
+
+    async def _end_live_access(self) -> None:
+        """The session is gone: this tab's live links go with it (state/live_access.py)."""
+        from state import live_access
+
+        session = await self.get_state(SessionState)
+        if live_access.has_live_links(session):
+            await live_access.revoke(session)
 
     @rx.event
     async def guard_operator(self) -> Any:
@@ -113,9 +134,13 @@ class SessionState(rx.State):
     async def logout(self) -> Any:
         sid = read_session_cookie(self.router.headers.cookie)
         await auth.logout(sid, ip=self.router.session.client_ip)
+        await self._end_live_access()
         self.signed_in = False
-        # The HTTP endpoint clears the HttpOnly cookie, which the websocket cannot do.
-        return rx.call_script("window.location.assign('/api/auth/logout')")
+        # The HTTP endpoint clears the HttpOnly cookie, which the websocket cannot do; it
+        # takes a same-origin POST only (a GET from any link would sign people out).
+        return rx.call_script(
+            "(() => { const f = document.createElement('form'); f.method = 'post';"
+            " f.action = '/api/auth/logout'; document.body.appendChild(f); f.submit(); })()")
 
 
 def guarded(minimum: Role | None = Role.OPERATOR, *, platform_admin: bool = False) -> Callable[
@@ -139,6 +164,9 @@ def guarded(minimum: Role | None = Role.OPERATOR, *, platform_admin: bool = Fals
                 if platform_admin:
                     p.require_platform_admin()
                 return await fn(self, *args, **kwargs, principal=p)
+            except NotAuthenticated as exc:
+                await self._end_live_access()
+                return fail(exc)
             except DomainError as exc:
                 return fail(exc)
 

@@ -230,6 +230,8 @@ def app_server(services: dict[str, str], telegram_api: Any) -> Iterator[AppServe
         "REPLYX_PORT": str(port),
         "REPLYX_HOST": "127.0.0.1",
         "REPLYX_WEB_WORKERS": "2",
+        # Consoles of expired sessions are re-checked every few seconds, not every minute.
+        "REPLYX_LIVE_RECHECK_SECONDS": "3",
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("wb") as out:

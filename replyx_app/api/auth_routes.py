@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from backend_services import auth
 from backend_services.settings import get_settings
 from replyx_app.api.deps import client_ip
+from replyx_app.cross_site import cross_site
 from state.public_auth import _safe_next
-from state.session import SESSION_COOKIE
+from state.session import BROWSER_COOKIE, SESSION_COOKIE
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.get("/session", include_in_schema=False)
-async def start_session(ticket: str = "", next: str = "/dashboard") -> RedirectResponse:
-    sid = await auth.redeem_login_ticket(ticket)
+async def start_session(request: Request, ticket: str = "",
+                        next: str = "/dashboard") -> RedirectResponse:
+    # Only the browser that signed in holds the cookie the ticket is bound to.
+    sid = await auth.redeem_login_ticket(ticket, request.cookies.get(BROWSER_COOKIE) or "")
     if sid is None:
         return RedirectResponse("/login", status_code=303)
     settings = get_settings()
@@ -33,8 +36,11 @@ async def start_session(ticket: str = "", next: str = "/dashboard") -> RedirectR
     return response
 
 
-@router.get("/logout", include_in_schema=False)
+@router.post("/logout", include_in_schema=False)
 async def logout(request: Request) -> RedirectResponse:
+    """POST from our own pages only: a link or a form on another site signs nobody out."""
+    if cross_site(request.headers.get("origin"), request.headers.get("sec-fetch-site")):
+        raise HTTPException(status_code=403, detail="Cross-site request refused.")
     await auth.logout(request.cookies.get(SESSION_COOKIE), ip=client_ip(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")

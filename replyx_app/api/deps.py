@@ -35,8 +35,13 @@ def http_error(exc: DomainError) -> HTTPException:
 
 
 async def require_json(request: Request) -> None:
-    """Mutations accept JSON only: a cross-site form cannot send it without a CORS preflight."""
+    """Mutations accept JSON only (a cross-site form cannot send it without a CORS
+    preflight), and never from a page the browser says belongs to another site."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        from replyx_app.cross_site import cross_site
+
+        if cross_site(request.headers.get("origin"), request.headers.get("sec-fetch-site")):
+            raise HTTPException(status_code=403, detail="Cross-site request refused.")
         ctype = request.headers.get("content-type", "")
         if request.method != "DELETE" and not ctype.startswith("application/json"):
             raise HTTPException(status_code=415, detail="Send application/json.")

@@ -218,10 +218,15 @@ async def test_audit_rows_for_signup_login_and_logout(clean: None, smtp: SmtpTes
 async def test_login_ticket_is_single_use(clean: None, smtp: SmtpTestServer) -> None:
     await _confirmed_owner(smtp)
     sid = (await auth.login(email="ann@example.com", password=PW)).session_id
-    ticket = await auth.issue_login_ticket(sid)
-    assert await auth.redeem_login_ticket(ticket) == sid
-    assert await auth.redeem_login_ticket(ticket) is None
-    assert await auth.redeem_login_ticket("forged") is None
+    ticket = await auth.issue_login_ticket(sid, "browser-1")
+    assert await auth.redeem_login_ticket(ticket, "browser-1") == sid
+    assert await auth.redeem_login_ticket(ticket, "browser-1") is None
+    assert await auth.redeem_login_ticket("forged", "browser-1") is None
+    # Bound to the browser that signed in: another browser's redemption is void (and the
+    # ticket is spent, so the real browser cannot be raced afterwards either).
+    stolen = await auth.issue_login_ticket(sid, "browser-1")
+    assert await auth.redeem_login_ticket(stolen, "browser-2") is None
+    assert await auth.redeem_login_ticket(stolen, "browser-1") is None
 
 
 async def test_users_are_stored_with_argon2_hashes(clean: None, smtp: SmtpTestServer) -> None:

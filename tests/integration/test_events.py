@@ -20,7 +20,7 @@ from backend_services.events import (
     KnowledgeSourceQueued,
     StreamConsumer,
     UnknownEvent,
-    UserSessionsRevoked,
+    UserAccessChanged,
     dead_letter_key,
     decode,
     enqueue,
@@ -82,7 +82,7 @@ def test_every_event_survives_a_round_trip_as_its_own_class() -> None:
     events: list[Event] = [
         DialogMessageCreated(workspace_id=1, dialog_id=2, message_id=3),
         DialogStatusChanged(workspace_id=1, dialog_id=2, status="operator"),
-        UserSessionsRevoked(user_id=7),
+        UserAccessChanged(user_id=7, reason="logout"),
         KnowledgeSourceQueued(workspace_id=4, document_id=5),
     ]
     for event in events:
