@@ -77,6 +77,27 @@ async def _resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[
+    ipaddress.IPv4Address | ipaddress.IPv6Address
+]:
+    """The address and any IPv4 address an IPv6 one carries (mapped, NAT64, 6to4, Teredo):
+    a gateway on the way would deliver to the embedded one, so it must be public too."""
+    out: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            out = [ip.ipv4_mapped]
+        if ip in _NAT64:
+            out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None:
+            out.append(ip.sixtofour)
+        if ip.teredo is not None:
+            out.extend(ip.teredo)
+    return out
+
+
 def _refuse_private(host: str, addresses: list[str]) -> None:
     """Refuse the hop when any address is not on the public internet: a name that also
     resolves to a private address is not fetched from its public one either."""
@@ -87,9 +108,7 @@ def _refuse_private(host: str, addresses: list[str]) -> None:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError as exc:
             raise FetchFailed(f"The site {host} could not be found.") from exc
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global:
+        if not all(a.is_global for a in _embedded(ip)):
             raise FetchFailed(f"{host} points to a private network address; only public "
                               "websites can be added.")
 

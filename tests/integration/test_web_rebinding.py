@@ -142,9 +142,11 @@ async def lab_redirect_hop_rebinds() -> dict[str, Any]:
 
 async def lab_private_answers_are_refused() -> dict[str, Any]:
     async with _lab({"shop.test": [[PUBLIC]], "inside.test": [["127.0.0.1"]],
-                     "mixed.test": [[PUBLIC, "127.0.0.1"]]}) as lab:
+                     "mixed.test": [[PUBLIC, "127.0.0.1"]],
+                     "nat64.test": [["64:ff9b::7f00:1"]]}) as lab:
         return {"redirect": await _fetch("http://shop.test/go/inside.test"),
                 "mixed": await _fetch("http://mixed.test/page"),
+                "nat64": await _fetch("http://nat64.test/page"),
                 "internal": lab.seen_by("internal")}
 
 
@@ -186,6 +188,8 @@ def test_a_redirect_or_name_answering_a_private_address_is_refused() -> None:
     assert "private network" in out["redirect"]["error"]
     assert not out["mixed"]["ok"]
     assert "private network" in out["mixed"]["error"]
+    assert not out["nat64"]["ok"]  # IPv6 that a NAT64 gateway would deliver to 127.0.0.1
+    assert "private network" in out["nat64"]["error"]
     assert out["internal"] == []
 
 
