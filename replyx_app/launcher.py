@@ -159,7 +159,8 @@ def run_all() -> int:
             c.start()
         say(f"ReplyX is starting at {settings.base_url} (the first start builds the frontend)")
         if not settings.smtp_host:
-            say(f"mail goes to {settings.outbox_dir} and {settings.base_url}/api/dev/mail")
+            say(f"mail goes to {settings.outbox_dir} and {settings.base_url}/api/dev/mail "
+                "(served only to browsers on this machine and to signed-in platform admins)")
         say("press Ctrl-C to stop")
         _supervise(children, stopping)
     finally:

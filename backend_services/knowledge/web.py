@@ -3,7 +3,9 @@
 The server fetches URLs a tenant typed in, so it must not become a way into our own
 network (SSRF): every hop of a redirect is resolved and refused when it points at a
 private, loopback or link-local address (unless REPLYX_CRAWL_ALLOW_PRIVATE is set, for
-development and tests). Crawls stay on the host the tenant named, with page and size caps.
+development and tests), and the connection then goes to the very address that was checked,
+so a DNS answer that changes between check and connect cannot steer it inside. Crawls stay
+on the host the tenant named, with page and size caps.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import asyncio
 import ipaddress
 import re
 import socket
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 from defusedxml import ElementTree
 
@@ -58,20 +62,196 @@ def normalize_url(raw: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", parts.query, ""))
 
 
-async def _check_host(url: str) -> None:
+async def _resolve(host: str, port: int) -> list[str]:
+    """The addresses of `host`, looked up once; these are the only ones we will dial."""
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            TIMEOUT.connect,
+        )
+    except (OSError, TimeoutError) as exc:
+        raise FetchFailed(f"The site {host} could not be found.") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise FetchFailed(f"The site {host} could not be found.")
+    return addresses
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[
+    ipaddress.IPv4Address | ipaddress.IPv6Address
+]:
+    """The address and any IPv4 address an IPv6 one carries (mapped, NAT64, 6to4, Teredo):
+    a gateway on the way would deliver to the embedded one, so it must be public too."""
+    out: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            out = [ip.ipv4_mapped]
+        if ip in _NAT64:
+            out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None:
+            out.append(ip.sixtofour)
+        if ip.teredo is not None:
+            out.extend(ip.teredo)
+    return out
+
+
+def _refuse_private(host: str, addresses: list[str]) -> None:
+    """Refuse the hop when any address is not on the public internet: a name that also
+    resolves to a private address is not fetched from its public one either."""
     if get_settings().crawl_allow_private:
         return
-    host = urlsplit(url).hostname or ""
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise FetchFailed(f"The site {host} could not be found.") from exc
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if not ip.is_global:
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError as exc:
+            raise FetchFailed(f"The site {host} could not be found.") from exc
+        if not all(a.is_global for a in _embedded(ip)):
             raise FetchFailed(f"{host} points to a private network address; only public "
                               "websites can be added.")
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Dials only the addresses that were resolved and checked for a host, never the name.
+
+    Without this, httpx would resolve the name a second time when it connects, and a
+    name whose DNS answer changes between the check and the connect (DNS rebinding)
+    would reach loopback or the internal network. The URL keeps the host name, so the
+    Host header, TLS SNI and certificate verification are for the name as usual.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._pins: dict[tuple[str, int], list[str]] = {}
+
+    def pin(self, host: str, port: int, addresses: list[str]) -> None:
+        self._pins[(host.lower(), port)] = addresses
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = self._pins.get((host.lower(), port))
+        if not addresses:
+            raise httpcore.ConnectError(f"{host}:{port} was not resolved and checked")
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are never dialled for web sources")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+_HTTPCORE_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+def _as_httpx_error(exc: Exception) -> Exception:
+    for core, ours in _HTTPCORE_ERRORS:
+        if isinstance(exc, core):
+            return ours(str(exc))
+    return exc
+
+
+class _PinnedStream(httpx.AsyncByteStream):
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except Exception as exc:
+            mapped = _as_httpx_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        closer = getattr(self._stream, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+class _PinnedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an httpcore pool that dials through `_PinnedBackend`
+    (httpx's own transport does not take a network backend). No proxies: a proxy would
+    resolve the name itself."""
+
+    def __init__(self, backend: _PinnedBackend) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=backend,
+            max_connections=4,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
+                             port=request.url.port, target=request.url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            resp = await self._pool.handle_async_request(core_request)
+        except Exception as exc:
+            mapped = _as_httpx_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        assert isinstance(resp.stream, AsyncIterable)
+        return httpx.Response(status_code=resp.status, headers=resp.headers,
+                              stream=_PinnedStream(resp.stream), extensions=resp.extensions)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+async def _pin_hop(backend: _PinnedBackend, url: str) -> None:
+    """Resolve this hop's host once, refuse private answers, and pin what was checked."""
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    addresses = await _resolve(host, port)
+    _refuse_private(target.host, addresses)
+    backend.pin(host, port, addresses)
 
 
 def same_site(a: str, b: str) -> bool:
@@ -83,15 +263,18 @@ def same_site(a: str, b: str) -> bool:
 async def fetch(
     url: str, *, max_bytes: int = MAX_PAGE_BYTES, stay_on: str | None = None
 ) -> Fetched:
-    """GET with manual redirects (each hop re-checked) and a hard size cap."""
+    """GET with manual redirects and a hard size cap. Each hop's host is resolved once,
+    checked, and connected to at exactly the checked addresses (no DNS rebinding)."""
     url = normalize_url(url)
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
+    backend = _PinnedBackend()
+    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False,
+                                 transport=_PinnedTransport(backend),
                                  headers={"User-Agent": USER_AGENT}) as client:
         for _ in range(MAX_REDIRECTS + 1):
             if stay_on is not None and not same_site(url, stay_on):
                 raise FetchFailed(f"{url} is on another site; only {urlsplit(stay_on).hostname} "
                                   "is crawled.")
-            await _check_host(url)
+            await _pin_hop(backend, url)
             try:
                 async with client.stream("GET", url) as resp:
                     if resp.is_redirect and "location" in resp.headers:

@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi import HTTPException, Request
 
 from backend_services import auth
 from backend_services.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
 from backend_services.principal import Principal
+from backend_services.settings import get_settings
 from state.session import SESSION_COOKIE
+
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def is_loopback_client(request: Request) -> bool:
+    """True only for a request made on this machine: the TCP peer (never a forwarding
+    header) is 127.0.0.0/8 or ::1. Behind a reverse proxy the peer is the proxy, which
+    may well be on this machine too, so a request that was forwarded (it carries a
+    forwarding header, or REPLYX_TRUSTED_PROXY_HOPS says a proxy is in front) is not."""
+    if get_settings().trusted_proxy_hops > 0:
+        return False
+    if any(name in request.headers for name in FORWARDING_HEADERS):
+        return False
+    try:
+        ip = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The signed-in principal, or None when the session cookie is missing or ended."""
+    try:
+        return await auth.authenticate(
+            request.cookies.get(SESSION_COOKIE), ip=client_ip(request)
+        )
+    except NotAuthenticated:
+        return None
 
 
 async def current_principal(request: Request) -> Principal:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import html
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from backend_services import fleet_stats, health, mailer, metrics
 from backend_services.settings import get_settings
+from replyx_app.api.deps import is_loopback_client, optional_principal
 
 router = APIRouter(tags=["system"])
 
@@ -31,11 +32,19 @@ async def get_metrics() -> Response:
 
 
 @router.get("/api/dev/mail", include_in_schema=False)
-async def dev_mail() -> HTMLResponse:
-    """Development only: the mails that would have been sent, newest first."""
+async def dev_mail(request: Request) -> HTMLResponse:
+    """Development only: the mails that would have been sent, newest first.
+
+    They hold every user's password-reset and confirmation links, so the page is served
+    only to a browser on this machine or to a signed-in platform admin; anyone else gets
+    the same 404 as when the page does not exist at all."""
     settings = get_settings()
     if settings.production or settings.smtp_host:
         raise HTTPException(status_code=404)
+    if not is_loopback_client(request):
+        principal = await optional_principal(request)
+        if principal is None or not principal.is_platform_admin:
+            raise HTTPException(status_code=404)
     items = []
     for msg in mailer.read_outbox():
         body = msg.get_body(preferencelist=("plain",))
