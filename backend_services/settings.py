@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 20
     login_lockout_seconds: int = 300
+    # Temporary address bans (backend_services/bans.py, the fail2ban of the old system):
+    # this many failures (wrong passwords, refused sign-ins, widget origin refusals,
+    # Telegram webhook secret mismatches) from one address within the window ban it for
+    # `ban_seconds`. Exempt addresses are never counted: a local reverse proxy seen as
+    # 127.0.0.1 (REPLYX_TRUSTED_PROXY_HOPS unset) must not get every user banned at once.
+    ban_after_failures: int = 30
+    ban_window_seconds: int = 600
+    ban_seconds: int = 900
+    ban_exempt_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     email_token_hours: int = 48
     reset_token_minutes: int = 60
 
