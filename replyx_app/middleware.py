@@ -126,6 +126,8 @@ class SecurityAndMetrics:
                     await refuse_websocket(scope, ban, receive, send)
                 else:
                     await refuse_http(ban, send)
+                    HTTP_REQUESTS.labels(scope.get("method", "GET"),
+                                         route_label(scope.get("path", "")), "403").inc()
                 return
         if scope["type"] == "websocket":
             WS_CONNECTIONS.inc()
