@@ -16,13 +16,14 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services import audit, mailer, ratelimit
+from backend_services import audit, bans, mailer, ratelimit
 from backend_services.access_events import publish_access_changed
 from backend_services.db import session_scope
 from backend_services.errors import (
     Conflict,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     ValidationFailed,
 )
 from backend_services.models import (
@@ -221,28 +222,38 @@ async def _create_session(
 
 
 async def login(*, email: str, password: str, ip: str = "", user_agent: str = "") -> LoginResult:
+    """Sign in. Each attempt takes its lockout slot before the password is verified, so
+    concurrent guesses cannot outrun the limits; a wrong password or a refused attempt
+    also counts towards a temporary ban of the address (backend_services.bans)."""
     try:
         email = normalize_email(email)
     except ValidationFailed as exc:
         raise NotAuthenticated("Wrong e-mail or password.") from exc
-    await ratelimit.check_login_allowed(email, ip)
-    async with session_scope() as session:
-        user = (await session.exec(select(User).where(User.email == email))).first()
-        ok = await verify_password_async(user.password_hash if user else None, password)
-        if not ok or user is None:
-            await audit.record(
-                session,
-                "login_failure",
-                actor_user_id=user.id if user else None,
-                target=email,
-                ip=ip,
-            )
-            failure = True
-        else:
-            failure = False
-    if failure:
-        await ratelimit.record_login_failure(email, ip)
+    await bans.refuse_if_banned(ip)  # a socket opened before the ban is still open
+    try:
+        await ratelimit.take_login_slot(email, ip)
+    except RateLimited:
+        await bans.record_failure(bans.LOGIN, ip)
+        raise
+    try:
+        async with session_scope() as session:
+            user = (await session.exec(select(User).where(User.email == email))).first()
+            ok = await verify_password_async(user.password_hash if user else None, password)
+            if not ok or user is None:
+                await audit.record(
+                    session,
+                    "login_failure",
+                    actor_user_id=user.id if user else None,
+                    target=email,
+                    ip=ip,
+                )
+    except Exception:
+        await ratelimit.attempt_not_judged(email, ip)
+        raise
+    if not ok or user is None:
+        await bans.record_failure(bans.LOGIN, ip)
         raise NotAuthenticated("Wrong e-mail or password.")
+    await ratelimit.password_accepted(email, ip)
     assert user is not None and user.id is not None
     if user.is_blocked:
         raise NotAuthenticated("This account is blocked. Contact the platform administrator.")
@@ -267,7 +278,6 @@ async def login(*, email: str, password: str, ip: str = "", user_agent: str = ""
             target=email,
             ip=ip,
         )
-    await ratelimit.clear_login_failures(email)
     principal = await authenticate(sid)
     return LoginResult(session_id=sid, principal=principal)
 

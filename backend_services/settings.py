@@ -9,13 +9,14 @@ be unsafe to expose: missing keys, no explicit allowed origins, default credenti
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,27 @@ class Settings(BaseSettings):
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 20
     login_lockout_seconds: int = 300
+    # Temporary address bans (backend_services/bans.py, the fail2ban of the old system):
+    # this many failures (wrong passwords, refused sign-ins, widget origin refusals,
+    # Telegram webhook secret mismatches) from one address within the window ban it for
+    # `ban_seconds`. Exempt addresses are never counted: a local reverse proxy seen as
+    # 127.0.0.1 (REPLYX_TRUSTED_PROXY_HOPS unset) must not get every user banned at once.
+    ban_after_failures: int = 30
+    ban_window_seconds: int = 600
+    ban_seconds: int = 900
+    ban_exempt_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("ban_exempt_addresses")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """A typo here must stop the start, not make every ban check fail at run time."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"REPLYX_BAN_EXEMPT_ADDRESSES: {entry!r} is no address "
+                                 "or network") from exc
+        return value
     email_token_hours: int = 48
     reset_token_minutes: int = 60
 

@@ -1,5 +1,14 @@
 """ASGI middleware around the whole app (API, Reflex websocket, compiled pages):
-security headers on every HTTP response, request metrics, websocket connection gauge.
+address bans, security headers on every HTTP response, request metrics, websocket
+connection gauge.
+
+A banned address (backend_services.bans: it kept failing sign-ins, widget origin checks
+or Telegram webhook secrets) gets 403 with Retry-After on every HTTP request and its
+websocket handshakes are refused, in every worker (the ban lives in Redis). The address
+is the real client's (backend_services.client_ip: X-Forwarded-For only through
+REPLYX_TRUSTED_PROXY_HOPS), the same one Reflex and the API routes record failures under.
+If Redis cannot be asked, requests pass: the ban is a defence in depth, not a gate whose
+failure should take the whole app down.
 
 Every page may be framed by our own origin only, except the widget page (`/widget?w=…`),
 which tenants' websites embed: its `frame-ancestors` lists that widget's allowed origins
@@ -17,6 +26,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend_services import bans, client_ip
 from backend_services.metrics import HTTP_LATENCY, HTTP_REQUESTS, WS_CONNECTIONS, route_label
 from backend_services.widget import settings as widget_settings
 
@@ -52,11 +62,73 @@ async def widget_page_headers(query_string: bytes) -> list[tuple[bytes, bytes]]:
     ]
 
 
+_ban_lookup_failed_at = 0.0
+
+
+async def ban_of(scope: Scope) -> bans.Ban | None:
+    """The ban on the connecting address, or None (also when Redis does not answer)."""
+    global _ban_lookup_failed_at
+    try:
+        return await bans.is_banned(client_ip.from_asgi_scope(scope))
+    except Exception:
+        if time.monotonic() - _ban_lookup_failed_at > 60:  # once a minute, not per request
+            _ban_lookup_failed_at = time.monotonic()
+            log.exception("could not check address bans; letting requests through")
+        return None
+
+
+async def refuse_http(ban: bans.Ban, send: Send) -> None:
+    body = bans.banned_message(ban).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 403,
+        "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(ban.retry_after()).encode()),
+            (b"cache-control", b"no-store"),
+            *APP_PAGE_HEADERS,
+        ],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+async def refuse_websocket(scope: Scope, ban: bans.Ban, receive: Receive, send: Send) -> None:
+    """Refuse the handshake: a 403 with Retry-After where the server supports denial
+    responses (uvicorn), else a close before accept, which servers (granian) answer with
+    a bare 403. Either way the socket never opens."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = bans.banned_message(ban).encode()
+        await send({
+            "type": "websocket.http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(ban.retry_after()).encode())],
+        })
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    await send({"type": "websocket.close", "code": 1008})
+
+
 class SecurityAndMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            ban = await ban_of(scope)
+            if ban is not None:
+                if scope["type"] == "websocket":
+                    await refuse_websocket(scope, ban, receive, send)
+                else:
+                    await refuse_http(ban, send)
+                    HTTP_REQUESTS.labels(scope.get("method", "GET"),
+                                         route_label(scope.get("path", "")), "403").inc()
+                return
         if scope["type"] == "websocket":
             WS_CONNECTIONS.inc()
             try:

@@ -1,4 +1,4 @@
-"""Platform admin panel: accounts (block / unblock) and the audit log."""
+"""Platform admin panel: accounts (block / unblock), address bans (lift) and the audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import platform_admin
+from backend_services import bans, platform_admin
 from backend_services.principal import Principal
 from state.session import SessionState, guarded
 
@@ -15,6 +15,7 @@ from state.session import SessionState, guarded
 class AdminState(SessionState):
     users: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
+    bans: list[dict[str, Any]] = []
     query: str = ""
 
     async def _reload(self, principal: Principal) -> None:
@@ -29,6 +30,16 @@ class AdminState(SessionState):
                 "ip": a.ip,
             }
             for a in await platform_admin.audit_log(principal, 100)
+        ]
+        self.bans = [
+            {
+                "address": b.address,
+                "reason": b.reason,
+                "failures": b.failures,
+                "counts": ", ".join(f"{bans.KIND_LABELS.get(k, k)}: {n}" for k, n in b.counts),
+                "until": b.until_text(),
+            }
+            for b in await bans.list_bans(principal)
         ]
 
     @rx.event
@@ -48,3 +59,10 @@ class AdminState(SessionState):
         await platform_admin.set_blocked(principal, int(user_id), bool(blocked))
         await self._reload(principal)
         return rx.toast.success("Account blocked." if blocked else "Account unblocked.")
+
+    @rx.event
+    @guarded(None, platform_admin=True)
+    async def lift_ban(self, address: str, *, principal: Principal) -> Any:
+        lifted = await bans.lift_ban(principal, str(address))
+        await self._reload(principal)
+        return rx.toast.success(f"Ban lifted for {lifted.address}.")

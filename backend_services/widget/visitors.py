@@ -27,7 +27,7 @@ from typing import Any
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 
-from backend_services import ratelimit
+from backend_services import bans, ratelimit
 from backend_services.errors import NotAuthenticated, NotFound, PermissionDenied
 from backend_services.settings import get_settings
 from backend_services.widget.settings import (
@@ -211,7 +211,8 @@ async def open_session(
     """Start or resume a visitor's chat session for a page of `origin` (its Origin header).
 
     Rate-limited per client IP first (every attempt counts, valid or not). Unknown or
-    switched-off widgets raise NotFound, other origins PermissionDenied; both messages
+    switched-off widgets raise NotFound, other origins PermissionDenied (and count
+    towards a temporary ban of the address, backend_services.bans); both messages
     are written for the site owner reading the browser console. A missing, forged or
     other widget's credential is not an error: the visitor just starts afresh.
     """
@@ -220,6 +221,9 @@ async def open_session(
     if config is None:
         raise NotFound(unknown_widget_message(public_id))
     if not origin_allowed(config, origin):
+        # Counts towards a ban of the address: a script probing which sites may embed a
+        # widget, or replaying tokens from elsewhere, keeps failing here.
+        await bans.record_failure(bans.WIDGET_ORIGIN, ip)
         raise PermissionDenied(origin_refused_message(origin))
     assert origin is not None
     known = credential_valid(config.public_id, visitor_id, visitor_sig)

@@ -7,6 +7,7 @@ import ipaddress
 from fastapi import HTTPException, Request
 
 from backend_services import auth
+from backend_services import client_ip as client_address
 from backend_services.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
 from backend_services.principal import Principal
 from backend_services.settings import get_settings
@@ -16,7 +17,10 @@ FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The real client address: the peer, or the proxy-written X-Forwarded-For entry when
+    REPLYX_TRUSTED_PROXY_HOPS says proxies we run are in front (the rule Reflex applies)."""
+    peer = request.client.host if request.client else ""
+    return client_address.resolve(peer, ", ".join(request.headers.getlist("x-forwarded-for")))
 
 
 def is_loopback_client(request: Request) -> bool:

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from backend_services import telegram_updates
+from backend_services import bans, telegram_updates
+from replyx_app.api.deps import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ async def telegram_webhook(
     if not await telegram_updates.accept_update_secret(channel_id,
                                                       x_telegram_bot_api_secret_token):
         # Same answer for an unknown bot and a wrong secret: nothing to learn from it.
+        # Both count towards a temporary ban of the address (Telegram itself always
+        # sends the secret it was given with setWebhook).
+        await bans.record_failure(bans.TELEGRAM_SECRET, client_ip(request))
         return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
     try:
         update: Any = json.loads(body)

@@ -1,4 +1,4 @@
-"""Platform admin panel: accounts and the audit log."""
+"""Platform admin panel: accounts, address bans and the audit log."""
 
 from __future__ import annotations
 
@@ -26,6 +26,40 @@ def _user_row(u: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     )
 
 
+def _ban_row(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+    return rx.table.row(
+        rx.table.cell(rx.code(b["address"])),
+        rx.table.cell(rx.vstack(rx.text(b["reason"]),
+                                rx.text(b["counts"], size="1", color_scheme="gray"),
+                                spacing="0")),
+        rx.table.cell(b["failures"]),
+        rx.table.cell(b["until"]),
+        rx.table.cell(rx.button("Lift ban", size="1", variant="soft",
+                                on_click=AdminState.lift_ban(b["address"]))),
+        class_name="admin-ban-row",
+    )
+
+
+def _bans_tab() -> rx.Component:
+    return rx.vstack(
+        rx.text("Addresses that kept failing (sign-ins, widget origin checks, Telegram "
+                "webhook secrets) are refused for a while. Lifting a ban lets the address in "
+                "at once and resets its counts.", size="2", color_scheme="gray"),
+        rx.cond(
+            AdminState.bans.length() > 0,
+            rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                               ("Address", "Reason", "Failures", "Until",
+                                                "")])),
+                rx.table.body(rx.foreach(AdminState.bans, _ban_row)),
+                width="100%", variant="surface",
+            ),
+            rx.text("No address is banned.", id="no-bans"),
+        ),
+        spacing="3", padding_top="1rem",
+    )
+
+
 def _audit_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     return rx.table.row(*[rx.table.cell(a[k]) for k in
                           ("at", "action", "actor", "workspace", "target", "ip")])
@@ -35,6 +69,7 @@ def _audit_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
 def admin_page() -> rx.Component:
     return rx.tabs.root(
         rx.tabs.list(rx.tabs.trigger("Accounts", value="users"),
+                     rx.tabs.trigger("Address bans", value="bans"),
                      rx.tabs.trigger("Audit log", value="audit")),
         rx.tabs.content(
             rx.vstack(
@@ -51,6 +86,7 @@ def admin_page() -> rx.Component:
             ),
             value="users",
         ),
+        rx.tabs.content(_bans_tab(), value="bans"),
         rx.tabs.content(
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
