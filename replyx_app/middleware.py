@@ -32,12 +32,25 @@ from backend_services.widget import settings as widget_settings
 
 log = logging.getLogger(__name__)
 
+# Beyond framing: no plugins, no <base> or form targets elsewhere, and scripts from our own
+# origin only. Inline scripts and eval stay allowed: our head scripts are inline and
+# Reflex's call_script runs code through eval (docs/security.md). API responses get the
+# same policy without script-src (the OpenAPI page's scripts come from elsewhere).
+PAGE_POLICY = ("object-src 'none'; base-uri 'self'; form-action 'self'; "
+               "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
+API_POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'"
+
 APP_PAGE_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"content-security-policy", f"frame-ancestors 'self'; {PAGE_POLICY}".encode()),
     (b"x-frame-options", b"SAMEORIGIN"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+API_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", API_POLICY.encode()),
+    *(h for h in APP_PAGE_HEADERS if h[0] != b"content-security-policy"),
 ]
 
 WIDGET_PAGE_PATHS = frozenset({"/widget", "/widget/", "/widget/index.html"})
@@ -56,7 +69,7 @@ async def widget_page_headers(query_string: bytes) -> list[tuple[bytes, bytes]]:
     listed = [o for o in origins or () if _SAFE_ORIGIN.match(o)]
     ancestors = " ".join(listed) if listed else "'none'"
     return [
-        (b"content-security-policy", f"frame-ancestors {ancestors}".encode()),
+        (b"content-security-policy", f"frame-ancestors {ancestors}; {PAGE_POLICY}".encode()),
         *(h for h in APP_PAGE_HEADERS if h[0] not in (b"content-security-policy",
                                                       b"x-frame-options")),
     ]
@@ -147,6 +160,8 @@ class SecurityAndMetrics:
         if path in WIDGET_PAGE_PATHS:
             extra = await widget_page_headers(scope.get("query_string", b""))
             framing = (b"content-security-policy", b"x-frame-options")
+        elif path.startswith("/api/"):
+            extra = API_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

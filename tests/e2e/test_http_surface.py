@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.test_health_http import csp_directives
+
 
 async def test_app_pages_send_frame_ancestors_self(clean: None, app_server: Any) -> None:
     async with httpx.AsyncClient(base_url=app_server.url) as http:
@@ -19,6 +21,11 @@ async def test_app_pages_send_frame_ancestors_self(clean: None, app_server: Any)
         page = await http.get("/login/")
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
+    # Pages load scripts from this origin only, no plugins, no foreign <base> or form target.
+    policy = csp_directives(page.headers["content-security-policy"])
+    assert policy["script-src"].split()[0] == "'self'" and "http" not in policy["script-src"]
+    assert (policy["object-src"], policy["base-uri"], policy["form-action"]) == (
+        "'none'", "'self'", "'self'")
 
 
 async def test_metrics_parse_as_prometheus_text(

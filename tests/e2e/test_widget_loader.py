@@ -27,6 +27,7 @@ from backend_services.widget import visitors
 from backend_services.widget.settings import WidgetInput
 from replyx_app.api.widget_routes import LOADER_PATH
 from tests.e2e.helpers import create_assistant, make_workspace_owner, owner_principal
+from tests.integration.test_health_http import csp_directives
 
 
 class HostSite:
@@ -176,16 +177,19 @@ async def test_widget_page_may_be_framed_only_by_the_widgets_origins(
     async with httpx.AsyncClient(base_url=app_server.url) as http:
         for path in ("/widget", "/widget/"):
             r = await http.get(f"{path}?w={public_id}")
-            csp = r.headers.get("content-security-policy", "")
-            assert csp == "frame-ancestors https://shop.example.com http://localhost:8080", path
+            csp = csp_directives(r.headers.get("content-security-policy", ""))
+            assert csp["frame-ancestors"] == "https://shop.example.com http://localhost:8080"
+            assert csp["script-src"].startswith("'self'") and csp["object-src"] == "'none'"
             assert "x-frame-options" not in r.headers, path
             assert r.headers.get("x-content-type-options") == "nosniff"
         for query in (f"?w={unlisted}", "?w=wid_" + "N" * 20, "?w=<script>", ""):
             r = await http.get(f"/widget/{query}")
-            assert r.headers["content-security-policy"] == "frame-ancestors 'none'", query
+            assert csp_directives(r.headers["content-security-policy"])["frame-ancestors"] == \
+                "'none'", query
             assert "x-frame-options" not in r.headers
         other = await http.get(f"/login/?w={public_id}")
-        assert other.headers["content-security-policy"] == "frame-ancestors 'self'"
+        assert csp_directives(other.headers["content-security-policy"])["frame-ancestors"] == \
+            "'self'"
         assert other.headers["x-frame-options"].upper() == "SAMEORIGIN"
 
 

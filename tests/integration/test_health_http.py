@@ -21,6 +21,16 @@ from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 
 
+def csp_directives(header: str) -> dict[str, str]:
+    """A Content-Security-Policy header as {directive: its sources}."""
+    out = {}
+    for part in header.split(";"):
+        name, _, sources = part.strip().partition(" ")
+        if name:
+            out[name] = sources.strip()
+    return out
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,6 +121,8 @@ async def test_metrics_are_prometheus_text_with_request_counts(
 async def test_every_response_forbids_framing_by_other_sites(clean: None, api_url: str) -> None:
     async with httpx.AsyncClient() as client:
         r = await client.get(f"{api_url}/api/health")
-    assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+    policy = csp_directives(r.headers["content-security-policy"])
+    assert policy["frame-ancestors"] == "'self'"
+    assert (policy["object-src"], policy["base-uri"]) == ("'none'", "'self'")
     assert r.headers["x-frame-options"] == "SAMEORIGIN"
     assert r.headers["x-content-type-options"] == "nosniff"
