@@ -33,6 +33,15 @@ async def _still_signed_in(page: Any) -> None:
     assert at("/dashboard").match(page.url)
 
 
+async def _signed_in_victim(new_context: Callable[[], Any]) -> tuple[Any, Any]:
+    """A workspace owner signed in in their own browser: (context, page)."""
+    email, _ = await make_workspace_owner("victim")
+    context = await new_context()
+    page = await context.new_page()
+    await sign_in(page, email)
+    return context, page
+
+
 async def _open_site(page: Any, site: HostSite, html: str) -> None:
     site.html = "<!doctype html><title>Prize</title>" + html
     await page.goto(site.origin + "/")
@@ -41,10 +50,7 @@ async def _open_site(page: Any, site: HostSite, html: str) -> None:
 async def test_a_link_or_form_on_another_site_signs_nobody_out(
     clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite],  # noqa: F811
 ) -> None:
-    email, _ = await make_workspace_owner("victim")
-    context = await new_context()
-    page = await context.new_page()
-    await sign_in(page, email)
+    _, page = await _signed_in_victim(new_context)
     site = host_site()
 
     # A plain link (GET) to the sign-out endpoint.
@@ -74,10 +80,7 @@ async def test_a_link_or_form_on_another_site_signs_nobody_out(
 async def test_a_form_posted_at_the_api_from_another_site_changes_nothing(
     clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite],  # noqa: F811
 ) -> None:
-    email, _ = await make_workspace_owner("victim")
-    context = await new_context()
-    page = await context.new_page()
-    await sign_in(page, email)
+    context, page = await _signed_in_victim(new_context)
     cookie = await session_cookie(context)
     site = host_site()
     await _open_site(page, site, (
@@ -142,10 +145,7 @@ async def test_a_login_ticket_from_another_browser_signs_nobody_in(
 async def test_a_websocket_from_another_origin_is_refused_even_with_the_cookie(
     clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite],  # noqa: F811
 ) -> None:
-    email, _ = await make_workspace_owner("victim")
-    context = await new_context()
-    page = await context.new_page()
-    await sign_in(page, email)
+    context, _ = await _signed_in_victim(new_context)
     cookie = await session_cookie(context)
     url = app_server.url.replace("http://", "ws://") + "/_event/?EIO=4&transport=websocket"
     headers = {"Cookie": f"{cookie['name']}={cookie['value']}"}

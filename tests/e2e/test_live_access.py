@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -92,6 +93,29 @@ async def _pushes_went_out(app_server: Any, b: Workspace, control: Any) -> list[
     return texts
 
 
+@dataclass
+class Scene:
+    """Workspace B, Olga's console (every frame recorded) and Pavel's, both watching B's
+    waiting conversation."""
+
+    b: Workspace
+    olga: str
+    pavel: str
+    tap: SocketTap
+    page: Any
+    control: Any
+
+
+async def _scene(new_context: Callable[[], Any]) -> Scene:
+    b = await _workspace_b()
+    olga, pavel = (await add_member(b.ws, Role.OPERATOR, "olga"),
+                   await add_member(b.ws, Role.OPERATOR, "pavel"))
+    tap = SocketTap()
+    page = await _watching_console(new_context, olga, b, tap)
+    control = await _watching_console(new_context, pavel, b)
+    return Scene(b, olga, pavel, tap, page, control)
+
+
 def _leaks(tap: SocketTap, after: int, secrets_: list[str]) -> list[str]:
     return [s for s in secrets_ for f in tap.server_frames[after:] if s in f]
 
@@ -99,12 +123,8 @@ def _leaks(tap: SocketTap, after: int, secrets_: list[str]) -> list[str]:
 async def test_a_tab_that_signed_out_receives_nothing_more_of_its_workspace(
     clean: None, app_server: Any, new_context: Any
 ) -> None:
-    b = await _workspace_b()
-    olga, pavel = (await add_member(b.ws, Role.OPERATOR, "olga"),
-                   await add_member(b.ws, Role.OPERATOR, "pavel"))
-    tap = SocketTap()
-    page = await _watching_console(new_context, olga, b, tap)
-    control = await _watching_console(new_context, pavel, b)
+    s = await _scene(new_context)
+    b, tap, page, control = s.b, s.tap, s.page, s.control
 
     mark = len(tap.server_frames)
     await page.click("#user-menu")
@@ -121,13 +141,9 @@ async def test_a_tab_that_signed_out_receives_nothing_more_of_its_workspace(
 async def test_a_tab_signed_into_another_workspace_receives_nothing_of_the_first(
     clean: None, app_server: Any, new_context: Any
 ) -> None:
-    b = await _workspace_b()
-    olga, pavel = (await add_member(b.ws, Role.OPERATOR, "olga"),
-                   await add_member(b.ws, Role.OPERATOR, "pavel"))
     owner_a, _ = await make_workspace_owner("wall-a")
-    tap = SocketTap()
-    page = await _watching_console(new_context, olga, b, tap)
-    control = await _watching_console(new_context, pavel, b)
+    s = await _scene(new_context)
+    b, tap, page, control = s.b, s.tap, s.page, s.control
 
     # The same tab signs in as someone else (no sign-out first), then opens A's console.
     # (The sign-in page itself still belongs to Olga's valid session.)
@@ -148,12 +164,8 @@ async def test_a_tab_signed_into_another_workspace_receives_nothing_of_the_first
 async def test_a_removed_operator_with_the_console_open_receives_nothing_more(
     clean: None, app_server: Any, new_context: Any
 ) -> None:
-    b = await _workspace_b()
-    olga, pavel = (await add_member(b.ws, Role.OPERATOR, "olga"),
-                   await add_member(b.ws, Role.OPERATOR, "pavel"))
-    tap = SocketTap()
-    page = await _watching_console(new_context, olga, b, tap)
-    control = await _watching_console(new_context, pavel, b)
+    s = await _scene(new_context)
+    b, tap, page, control = s.b, s.tap, s.page, s.control
 
     # The owner removes Olga (in another process, as the Team page on another host would).
     mark = len(tap.server_frames)
@@ -165,7 +177,7 @@ async def test_a_removed_operator_with_the_console_open_receives_nothing_more(
         "from tests.e2e.helpers import owner_principal\n"
         "async with session_scope() as s:\n"
         f"    m = (await s.exec(select(Membership).join(User, User.id == Membership.user_id)"
-        f".where(User.email == {olga!r}))).one()\n"
+        f".where(User.email == {s.olga!r}))).one()\n"
         f"await team.remove_member(await owner_principal({b.ws}), m.id)\n"
         "print('removed')"))
     # Her open console is sent to sign in at once, with no click of hers…
@@ -174,11 +186,11 @@ async def test_a_removed_operator_with_the_console_open_receives_nothing_more(
 
     # …and nothing of B reaches the tab after the removal.
     assert _leaks(tap, mark, later) == []
-    async with session_scope() as s:
-        members = (await s.exec(select(User.email).join(
+    async with session_scope() as db:
+        members = (await db.exec(select(User.email).join(
             Membership, Membership.user_id == User.id).where(Membership.workspace_id == b.ws)
         )).all()
-    assert olga not in members and pavel in members
+    assert s.olga not in members and s.pavel in members
 
 
 async def test_a_console_whose_session_expired_stops_receiving_without_any_click(
@@ -186,17 +198,13 @@ async def test_a_console_whose_session_expired_stops_receiving_without_any_click
 ) -> None:
     """No event announces an idle or absolute expiry: the periodic re-check ends it
     (REPLYX_LIVE_RECHECK_SECONDS, a few seconds in the test app)."""
-    b = await _workspace_b()
-    olga, pavel = (await add_member(b.ws, Role.OPERATOR, "olga"),
-                   await add_member(b.ws, Role.OPERATOR, "pavel"))
-    tap = SocketTap()
-    page = await _watching_console(new_context, olga, b, tap)
-    control = await _watching_console(new_context, pavel, b)
+    s = await _scene(new_context)
+    b, tap, page, control = s.b, s.tap, s.page, s.control
 
     mark = len(tap.server_frames)
-    async with session_scope() as s:
-        user = (await s.exec(select(User).where(User.email == olga))).one()
-        await s.exec(update(UserSession)  # type: ignore[call-overload]
+    async with session_scope() as db:
+        user = (await db.exec(select(User).where(User.email == s.olga))).one()
+        await db.exec(update(UserSession)  # type: ignore[call-overload]
                      .where(col(UserSession.user_id) == user.id)
                      .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     await page.wait_for_url(LOGIN_URL, timeout=LIVE)

@@ -10,14 +10,12 @@ no ban outlives its test.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from sqlmodel import select
 
 from backend_services import auth, bans
@@ -30,6 +28,7 @@ from backend_services.widget import settings as widget
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from tests.integration.conversation_helpers import shop
+from tests.support.api_server import serve
 from tests.support.smtp_server import SmtpTestServer
 
 PW = "Correct-horse-9"
@@ -38,28 +37,13 @@ BANNED = "Too many failed requests from your address"
 SHOP = "https://shop.example.com"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest_asyncio.fixture
 async def api_url(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[str]:
     """The API behind the app's middleware on a real port; bans after 6 failures here."""
     env.setenv("REPLYX_BAN_AFTER_FAILURES", "6")
     reset_settings_cache()
-    port = _port()
-    config = uvicorn.Config(SecurityAndMetrics(build_api()), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)  # poll: uvicorn sets `started` once it listens
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serve(SecurityAndMetrics(build_api())) as url:
+        yield url
 
 
 def client_from(address: str) -> httpx.AsyncClient:

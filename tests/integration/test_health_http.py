@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest_asyncio
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend_services import heartbeats
@@ -19,6 +16,7 @@ from backend_services.redis_client import close_redis
 from backend_services.settings import reset_settings_cache
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
+from tests.support.api_server import serve
 
 
 def csp_directives(header: str) -> dict[str, str]:
@@ -31,25 +29,10 @@ def csp_directives(header: str) -> dict[str, str]:
     return out
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest_asyncio.fixture
 async def api_url(services: dict[str, str]) -> AsyncIterator[str]:
-    port = _port()
-    config = uvicorn.Config(SecurityAndMetrics(build_api()), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)  # poll: uvicorn sets `started` once it listens
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serve(SecurityAndMetrics(build_api())) as url:
+        yield url
 
 
 async def _beat_all() -> None:
