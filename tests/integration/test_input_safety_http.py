@@ -216,7 +216,7 @@ async def test_text_postgresql_cannot_store_is_refused_with_a_message_saying_so(
     async with httpx.AsyncClient(base_url=api_url, cookies={SESSION_COOKIE: sid}) as client:
         for name in ("Help\\u0000desk", "Help \\ud800 desk"):
             r = await client.put(f"/api/v1/assistants/{assistant_id}",
-                                 content=('{"name": "%s"}' % name).encode(),
+                                 content=b'{"name": "' + name.encode() + b'"}',
                                  headers={"Content-Type": "application/json"})
             assert r.status_code == 422, r.text
             assert "cannot be saved" in r.json()["detail"]
