@@ -3,7 +3,7 @@
 PostgreSQL refuses a NUL character in `text` and in `jsonb` ("\\u0000"), and a Python
 string holding an unpaired UTF-16 surrogate (JSON's "\\ud800", which `json.loads` accepts)
 cannot even be encoded to UTF-8 for the wire. Ids are 32-bit `integer` columns. The edges
-— REST (replyx_app/input_guard.py) and socket events (state/arguments.py) — refuse such
+— REST (replyx_app/api/input_guard.py) and socket events (state/arguments.py) — refuse such
 input with a clear message, using `text_problem`. Text that comes from elsewhere (Telegram
 updates, extracted documents and web pages, provider replies) is cleaned by
 `install_database_guard` on its way into PostgreSQL: a stray NUL from a PDF must not fail

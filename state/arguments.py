@@ -16,7 +16,7 @@ So three things are installed on the app (`install`):
 - a check of the raw socket frame (`on_event` of Reflex's namespace), for frames Reflex
   cannot even turn into an event (a list instead of an object, an unknown handler name):
   Reflex would raise and log a traceback; we answer with the same toast.
-- the `/_upload` guard lives with the HTTP middleware (replyx_app/input_guard.py).
+- the `/_upload` guard is HTTP middleware (replyx_app/upload_guard.py).
 
 Decisions: text is rejected, not cleaned (a silently altered name or password is worse
 than a clear "remove these characters"); ints must fit PostgreSQL's `integer`; a declared
@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import reflex as rx
-from reflex.middleware import Middleware
+from reflex.middleware.middleware import Middleware
 from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext

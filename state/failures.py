@@ -21,5 +21,7 @@ SOMETHING_WENT_WRONG = ("Something went wrong on our side and your last action m
 
 
 def backend_exception_handler(exception: Exception) -> EventSpec:
+    """Log the failure for us; tell the user plainly, without exception details."""
     log.error("event handler failed", exc_info=exception)
-    return rx.toast.error(SOMETHING_WENT_WRONG, id="backend_error")
+    spec: EventSpec = rx.toast.error(SOMETHING_WENT_WRONG, id="backend_error")
+    return spec
