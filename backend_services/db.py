@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.settings import get_settings
+from backend_services.text_safety import install_database_guard, json_serializer
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
@@ -42,7 +43,10 @@ def get_engine() -> AsyncEngine:
             max_overflow=10,
             pool_pre_ping=True,
             pool_recycle=1800,
+            json_serializer=json_serializer,
         )
+        # The last line: no text parameter reaches PostgreSQL with a NUL or a lone surrogate.
+        install_database_guard(_engine.sync_engine)
         _sessionmaker = async_sessionmaker(_engine, class_=AsyncSession, expire_on_commit=False)
     return _engine
 

@@ -22,6 +22,9 @@ from replyx_app.live_updates import live_updates
 from replyx_app.middleware import SecurityAndMetrics
 from replyx_app.pages.registry import add_all
 from replyx_app.pages.widget import CLIENT_ID_SCRIPT, STORAGE_SHIM, widget_page
+from replyx_app.upload_guard import UploadGuard
+from state import arguments
+from state.failures import backend_exception_handler
 from state.session import SessionState
 from state.widget_chat import WidgetChatState
 
@@ -31,9 +34,11 @@ def index() -> rx.Component:
 
 
 app = rx.App(
-    api_transformer=[build_api(), SecurityAndMetrics, CrossSiteGuard],
+    api_transformer=[build_api(), UploadGuard, SecurityAndMetrics, CrossSiteGuard],
     head_components=[rx.el.script(STORAGE_SHIM), rx.el.script(CLIENT_ID_SCRIPT)],
+    backend_exception_handler=backend_exception_handler,
 )
+arguments.install(app)  # every event's arguments are checked before its handler runs
 app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
 app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)
 app.register_lifespan_task(live_updates)

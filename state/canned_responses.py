@@ -16,6 +16,7 @@ from backend_services.conversations import canned
 from backend_services.errors import Conflict, NotFound, ValidationFailed
 from backend_services.models import Role
 from backend_services.principal import Principal
+from state.arguments import id_from_text
 from state.session import SessionState, guarded
 
 EMPTY_DRAFT = {"shortcut": "", "title": "", "body": ""}
@@ -68,14 +69,15 @@ class CannedResponsesState(SessionState):
     @guarded(Role.ADMIN)
     async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.form_error = ""
-        raw_id = str(form.get("canned_id", "0") or "0")
-        if not raw_id.isdigit():
+        raw_id = str(form.get("canned_id", "0") or "0").strip()
+        canned_id = id_from_text(raw_id)  # 0: a new one
+        if not canned_id and raw_id != "0":
             raise NotFound("Canned response not found.")
         shortcut, title = str(form.get("shortcut", "")), str(form.get("title", ""))
         body = str(form.get("body", ""))
         try:
-            if int(raw_id):
-                view = await canned.update_canned(principal, int(raw_id), shortcut, title, body)
+            if canned_id:
+                view = await canned.update_canned(principal, canned_id, shortcut, title, body)
             else:
                 view = await canned.create_canned(principal, shortcut, title, body)
         except (ValidationFailed, Conflict) as exc:

@@ -19,6 +19,7 @@ from backend_services.channels.telegram_bots import BotView
 from backend_services.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from backend_services.models import Role
 from backend_services.principal import Principal
+from state.arguments import id_from_text
 from state.session import SessionState, guarded
 
 STATUS_LABEL = {
@@ -106,9 +107,9 @@ class ChannelsState(SessionState):
     async def add(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.form_error = ""
         try:
-            if not self.new_assistant_id.isdigit():
+            if not id_from_text(self.new_assistant_id):
                 raise ValidationFailed("Create an assistant first: a bot answers as one of them.")
-            view = await bots.add_bot(principal, int(self.new_assistant_id),
+            view = await bots.add_bot(principal, id_from_text(self.new_assistant_id),
                                       str(form.get("token", "")), mode=self.new_mode)
         except _FORM_ERRORS as exc:
             self.form_error = exc.message
@@ -147,9 +148,9 @@ class ChannelsState(SessionState):
     async def change_assistant(
         self, channel_id: int, assistant_id: str, *, principal: Principal
     ) -> Any:
-        if not str(assistant_id).isdigit():
+        if not id_from_text(assistant_id):
             raise NotFound("Assistant not found.")
-        view = await bots.change_assistant(principal, int(channel_id), int(assistant_id))
+        view = await bots.change_assistant(principal, int(channel_id), id_from_text(assistant_id))
         await self._reload(principal)
         return rx.toast.success(f"@{view.username} now answers as “{view.assistant_name}”.")
 

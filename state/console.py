@@ -20,6 +20,7 @@ from backend_services.conversations.handoff import AlreadyTaken
 from backend_services.errors import DomainError
 from backend_services.models import Role
 from backend_services.principal import Principal
+from state.arguments import id_from_text
 from state.live import (
     DialogLive,
     DialogNotesLive,
@@ -72,8 +73,8 @@ class ConsoleState(SessionState):
         await self._refresh_team(principal)
         self.canned = await _canned(principal)
         wanted = self.router.url.query_parameters.get("d", "")  # /console?d=<id>
-        if wanted.isdigit():
-            self.selected_id = int(wanted)
+        if id_from_text(wanted):
+            self.selected_id = id_from_text(wanted)
         if self.selected_id:
             try:
                 await self._show(principal, self.selected_id)
@@ -212,7 +213,7 @@ class ConsoleState(SessionState):
     @rx.event
     @guarded(Role.OPERATOR)
     async def transfer(self, user_id: str, *, principal: Principal) -> None:
-        await handoff.transfer(principal, self.selected_id, int(user_id))
+        await handoff.transfer(principal, self.selected_id, id_from_text(user_id))
         await self._after(principal)
 
     @rx.event

@@ -13,6 +13,7 @@ from backend_services.conversations.dialogs import DialogFilter
 from backend_services.errors import ValidationFailed
 from backend_services.models import Role
 from backend_services.principal import Principal
+from state.arguments import id_from_text
 from state.session import SessionState, guarded
 
 PAGE = 50
@@ -54,7 +55,7 @@ class DialogSearchState(SessionState):
             status=str(f.get("status") or "") or None if f.get("status") != "any" else None,
             channel_kind=(str(f.get("channel") or "") or None
                           if f.get("channel") != "any" else None),
-            assistant_id=int(assistant) if assistant.isdigit() else None,
+            assistant_id=id_from_text(assistant) or None,
             date_from=_day(f.get("date_from"), "from"),
             date_to=_day(f.get("date_to"), "to"),
             text=str(f.get("text", "")),

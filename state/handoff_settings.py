@@ -25,6 +25,7 @@ from backend_services.conversations.policy import BusinessHours, HandoffPolicy
 from backend_services.errors import ValidationFailed
 from backend_services.models import Role
 from backend_services.principal import Principal
+from state.arguments import id_from_text
 from state.session import SessionState, guarded
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -161,7 +162,7 @@ class HandoffSettingsState(SessionState):
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
         # Read first: a refused id (another workspace's) leaves the page as it was.
-        assistant_id = int(value) if str(value).isdigit() else 0
+        assistant_id = id_from_text(value)
         policy = await handoff_policy.get_policy(principal, assistant_id)
         self._show_policy(assistant_id, policy)
 
@@ -169,15 +170,15 @@ class HandoffSettingsState(SessionState):
     @guarded(Role.ADMIN)
     async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.error = ""
-        raw_id = str(form.get("assistant_id", ""))
-        if not raw_id.isdigit():
+        assistant_id = id_from_text(form.get("assistant_id", ""))
+        if not assistant_id:
             self.error = "Choose an assistant."
             return None
         try:
             wanted = policy_from_form(form)
-            saved = await handoff_policy.update_policy(principal, int(raw_id), wanted)
+            saved = await handoff_policy.update_policy(principal, assistant_id, wanted)
         except ValidationFailed as exc:
             self.error = exc.message
             return None
-        self._show_policy(int(raw_id), saved)
+        self._show_policy(assistant_id, saved)
         return rx.toast.success("Handoff policy saved.")

@@ -14,6 +14,7 @@ from backend_services.knowledge import sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
 from backend_services.principal import Principal
+from state.arguments import id_from_text
 from state.session import SessionState, fail, guarded
 
 ACTIVE = ("queued", "extracting", "chunking", "embedding")
@@ -52,7 +53,7 @@ class KnowledgeState(SessionState):
 
     @rx.var
     def selected(self) -> int:
-        return int(self.assistant_id) if self.assistant_id.isdigit() else 0
+        return id_from_text(self.assistant_id)
 
     async def _reload(self, principal: Principal) -> None:
         if not self.selected:

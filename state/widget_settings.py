@@ -18,6 +18,7 @@ from backend_services.principal import Principal
 from backend_services.settings import get_settings
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WIDGET_STRINGS, WidgetInput, WidgetSettingsView
+from state.arguments import id_from_text
 from state.session import SessionState, guarded
 
 DRAFT_FIELDS = frozenset({"title", "greeting", "primary_color", "position", "avatar_url",
@@ -45,7 +46,7 @@ class WidgetSettingsState(SessionState):
 
     @rx.var
     def selected(self) -> int:
-        return int(self.assistant_id) if self.assistant_id.isdigit() else 0
+        return id_from_text(self.assistant_id)
 
     @rx.var
     def strings(self) -> dict[str, str]:
@@ -107,9 +108,10 @@ class WidgetSettingsState(SessionState):
     @rx.event
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
-        if not value.isdigit():
+        if not id_from_text(value):
             return
-        view = await widget.get_settings(principal, int(value))  # refuses others' assistants
+        # get_settings refuses other workspaces' assistants
+        view = await widget.get_settings(principal, id_from_text(value))
         self.assistant_id = value
         self._show_view(view)
 

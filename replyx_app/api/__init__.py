@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from replyx_app.api import (
     assistants_routes,
@@ -12,6 +12,7 @@ from replyx_app.api import (
     telegram_routes,
     widget_routes,
 )
+from replyx_app.api.input_guard import check_request
 
 
 def build_api() -> FastAPI:
@@ -21,6 +22,8 @@ def build_api() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # Every route: no NUL, lone surrogate or out-of-range id reaches a handler.
+        dependencies=[Depends(check_request)],
     )
     api.include_router(system_routes.router)
     api.include_router(auth_routes.router)

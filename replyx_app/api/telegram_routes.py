@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from backend_services import bans, telegram_updates
 from replyx_app.api.deps import client_ip
+from replyx_app.api.input_guard import body_checked_downstream
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ MAX_UPDATE_BYTES = 1_000_000
 
 
 @router.post("/api/telegram/webhook/{channel_id}", include_in_schema=False)
+@body_checked_downstream
 async def telegram_webhook(
     channel_id: int,
     request: Request,

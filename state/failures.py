@@ -1,0 +1,27 @@
+"""What the user sees when an event handler fails unexpectedly (a bug, a lost database).
+
+Reflex's default handler shows "An error occurred." with the exception's name and text
+outside production — which can carry SQL, ids or other tenants' values — and says
+nothing useful in production. Ours logs the full traceback for us and shows a plain
+sentence. Expected refusals never get here: domain errors become messages in
+`state.session.fail`, malformed events are refused by `state.arguments`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import reflex as rx
+from reflex_base.event import EventSpec
+
+log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = ("Something went wrong on our side and your last action may not "
+                        "have been completed. Please try again in a moment.")
+
+
+def backend_exception_handler(exception: Exception) -> EventSpec:
+    """Log the failure for us; tell the user plainly, without exception details."""
+    log.error("event handler failed", exc_info=exception)
+    spec: EventSpec = rx.toast.error(SOMETHING_WENT_WRONG, id="backend_error")
+    return spec
