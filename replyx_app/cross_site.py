@@ -8,8 +8,13 @@
 - `same_origin_request` refuses state-changing requests that a browser marked as coming
   from another origin (the `Origin` header, else `Sec-Fetch-Site`), so a form on another
   site cannot sign a visitor out or post to the API with their cookie.
-- The widget's session endpoint answers tenants' sites with CORS but reads no cookie, so
-  the app-wide `Access-Control-Allow-Credentials` is taken off its responses.
+- No response grants credentialed CORS: Reflex wraps the whole app in Starlette's CORS
+  middleware with `allow_credentials=True`, which put `Access-Control-Allow-Credentials:
+  true` on the widget session endpoint's answers to tenants' sites (it reads no cookie).
+  The dashboard is served from the app's own origin and needs no CORS at all, so
+  `no_credentialed_cors` replaces Reflex's CORS set-up with the same one without
+  credentials (Reflex 0.10 has no setting for it; tests/e2e/test_widget_loader.py fails
+  if an upgrade brings the header back).
 
 Cross-site websockets are refused by the Socket.IO server itself, which checks `Origin`
 against `cors_allowed_origins` (rxconfig.py: the configured dashboard origins).
@@ -26,7 +31,6 @@ from backend_services.settings import get_settings
 from state.session import BROWSER_COOKIE, read_cookie
 
 BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetimes at 400 days
-_CREDENTIAL_FREE_PATHS = frozenset({"/api/widget/session"})
 
 
 def allowed_origins() -> list[str]:
@@ -52,8 +56,7 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 class CrossSiteGuard:
-    """ASGI middleware: hands out the browser cookie on page loads and keeps credentials
-    off the credential-free CORS endpoints."""
+    """ASGI middleware: hands out the browser cookie on page loads."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,19 +65,17 @@ class CrossSiteGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
         has_cookie = read_cookie(_header(scope, b"cookie"), BROWSER_COOKIE) is not None
-        strip_credentials = path in _CREDENTIAL_FREE_PATHS
+        if has_cookie:
+            await self.app(scope, receive, send)
+            return
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[Any] = list(message.get("headers", []))
-                if strip_credentials:
-                    headers = [h for h in headers
-                               if h[0].lower() != b"access-control-allow-credentials"]
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"),
                                     b"")
-                if not has_cookie and content_type.startswith(b"text/html"):
+                if content_type.startswith(b"text/html"):
                     headers.append((b"set-cookie", _browser_cookie().encode("latin-1")))
                 message["headers"] = headers
             await send(message)
@@ -86,3 +87,17 @@ def _browser_cookie() -> str:
     secure = "; Secure" if get_settings().base_url.startswith("https://") else ""
     return (f"{BROWSER_COOKIE}={secrets.token_urlsafe(24)}; Path=/; "
             f"Max-Age={BROWSER_COOKIE_MAX_AGE}; HttpOnly; SameSite=Strict{secure}")
+
+
+def no_credentialed_cors() -> None:
+    """Make Reflex add its CORS middleware without credentials (see the module doc)."""
+    from reflex.app import App
+    from reflex_base.config import get_config
+    from starlette.applications import Starlette
+    from starlette.middleware.cors import CORSMiddleware
+
+    def add_cors(api: Starlette) -> None:
+        api.add_middleware(CORSMiddleware, allow_credentials=False, allow_methods=["*"],
+                           allow_headers=["*"], allow_origins=get_config().cors_allowed_origins)
+
+    App._add_cors = staticmethod(add_cors)  # type: ignore[method-assign]

@@ -65,17 +65,19 @@ class LiveAccessMiddleware(Middleware):
 
 
 async def recheck_tab(app: Any, user_id: int, token: str) -> bool:
-    """Re-check one registered tab of `user_id`; True when its links were revoked."""
-    revoked = False
-    ours = True
-    async with app.modify_state(rx.BaseStateToken(ident=token, cls=SessionState)) as root:
-        session = await root.get_state(SessionState)
-        if session._live_user_id != user_id:
-            ours = False  # expired, or relinked by someone else since
-        else:
-            revoked = await live_access.revalidate(session)
-    if not ours:
-        await live_access.forget_tab(user_id, token)
+    """Re-check one registered tab of `user_id`; True when its links were revoked.
+
+    Read without the tab's lock first: nearly every tab is still fine, and a sweep must
+    not hold the lock of every open console (their own events wait for it)."""
+    key = rx.BaseStateToken(ident=token, cls=SessionState)
+    peek = await (await app.state_manager.get_state(key)).get_state(SessionState)
+    if peek._live_user_id != user_id:
+        await live_access.forget_tab(user_id, token)  # expired, or relinked by someone else
+        return False
+    if await live_access.current_binding(peek) == peek._live_binding:
+        return False
+    async with app.modify_state(key) as root:  # revoke under the lock, checking again
+        revoked = await live_access.revalidate(await root.get_state(SessionState))
     if revoked:
         leave = Event.from_event_type(rx.call_script("window.location.assign('/login')"))
         await app.event_namespace.emit_update(StateUpdate(events=leave), token)

@@ -16,7 +16,7 @@ import replyx_app.pages.handoff_settings
 import replyx_app.pages.knowledge
 import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
 from replyx_app.api import build_api
-from replyx_app.cross_site import CrossSiteGuard
+from replyx_app.cross_site import CrossSiteGuard, no_credentialed_cors
 from replyx_app.live_access import LiveAccessMiddleware, live_access_task
 from replyx_app.live_updates import live_updates
 from replyx_app.middleware import SecurityAndMetrics
@@ -27,6 +27,8 @@ from state import arguments
 from state.failures import backend_exception_handler
 from state.session import SessionState
 from state.widget_chat import WidgetChatState
+
+no_credentialed_cors()  # before rx.App builds its ASGI app
 
 
 def index() -> rx.Component:

@@ -39,6 +39,24 @@ def upload_refusal(handler_name: str) -> str | None:
     return None
 
 
+DRAIN_LIMIT = 1024 * 1024
+
+
+async def _drain(receive: Receive) -> None:
+    """Read (and drop) the refused upload's body first: a server that answers while the
+    client is still sending may reset the connection, and the client would see a broken
+    connection instead of the 400 (seen under load in CI). Past DRAIN_LIMIT we stop
+    reading; the connection closes after the answer."""
+    read = 0
+    while read <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class UploadGuard:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,6 +67,7 @@ class UploadGuard:
             name = headers.get(b"reflex-event-handler", b"").decode("latin-1")
             refusal = upload_refusal(name) if name else None
             if refusal is not None:
+                await _drain(receive)
                 body = json.dumps({"detail": refusal}).encode()
                 await send({"type": "http.response.start", "status": 400,
                             "headers": [(b"content-type", b"application/json"),

@@ -133,6 +133,8 @@ async def test_session_endpoint_grants_cors_only_to_an_allowed_origin(
             "Origin": "https://shop.example.com", "Content-Type": "text/plain;charset=UTF-8"})
         assert ok.status_code == 200, ok.text
         assert ok.headers["access-control-allow-origin"] == "https://shop.example.com"
+        # It reads no cookie, so it never grants a credentialed request.
+        assert "access-control-allow-credentials" not in ok.headers
         assert "origin" in ok.headers["vary"].lower()
         data = ok.json()
         claims = visitors.verify_token(data["token"])
