@@ -129,6 +129,8 @@ class SocketTap:
     def __init__(self) -> None:
         self.client_frames: list[str] = []
         self.server_frames: list[str] = []
+        self.frame_socket: list[int] = []  # which socket (1, 2, …) each server frame came on
+        self.sockets = 0  # sockets opened so far: a full page load opens a new one
         self._server: Any = None
         self._changed = asyncio.Event()
 
@@ -139,6 +141,8 @@ class SocketTap:
     def _on_socket(self, ws: Any) -> None:
         server = ws.connect_to_server()
         self._server = server  # the newest socket: a full page load opens a new one
+        self.sockets += 1
+        number = self.sockets
 
         def to_server(message: str | bytes) -> None:
             if isinstance(message, str):
@@ -148,6 +152,7 @@ class SocketTap:
         def to_client(message: str | bytes) -> None:
             if isinstance(message, str):
                 self.server_frames.append(message)
+                self.frame_socket.append(number)
                 self._changed.set()
             ws.send(message)
 
