@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend_services import heartbeats
+from backend_services.db import dispose_engine
 from backend_services.embedded_servers import EmbeddedValkey
 from backend_services.redis_client import close_redis
 from backend_services.settings import reset_settings_cache
@@ -109,3 +114,48 @@ async def test_every_response_forbids_framing_by_other_sites(clean: None, api_ur
     assert (policy["object-src"], policy["base-uri"]) == ("'none'", "'self'")
     assert r.headers["x-frame-options"] == "SAMEORIGIN"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@contextlib.contextmanager
+def _unreachable(kind: str) -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections, or one that accepts and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        if kind == "silent":
+            s.listen(64)  # the kernel completes the handshake; nobody ever reads or replies
+        yield int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["refusing", "silent"])
+@pytest.mark.parametrize("dependency", ["redis", "database"])
+async def test_health_answers_503_quickly_naming_an_unreachable_dependency(
+    clean: None, api_url: str, dependency: str, kind: str
+) -> None:
+    await _beat_all()
+    var = "REDIS_URL" if dependency == "redis" else "DATABASE_URL"
+    original = os.environ[var]
+    with _unreachable(kind) as port:
+        os.environ[var] = (f"redis://127.0.0.1:{port}/0" if dependency == "redis"
+                           else f"postgresql://replyx@127.0.0.1:{port}/replyx")
+        reset_settings_cache()
+        await close_redis()
+        await dispose_engine()
+        try:
+            # The old sequential 3 s deadlines took longer than this bound for a silent peer.
+            async with httpx.AsyncClient(timeout=2.5) as client:
+                start = time.perf_counter()
+                r = await client.get(f"{api_url}/api/health")
+                elapsed = time.perf_counter() - start
+            print(f"/api/health with {dependency} {kind}: {r.status_code} in {elapsed:.3f} s")
+            assert r.status_code == 503
+            body = r.json()
+            assert body["status"] == "degraded"
+            assert dependency in body["failing"]
+            assert body["checks"][dependency]["ok"] is False
+            other = "database" if dependency == "redis" else "redis"
+            assert body["checks"][other]["ok"] is True  # the healthy one is not blamed
+        finally:
+            os.environ[var] = original
+            reset_settings_cache()
+            await close_redis()
+            await dispose_engine()
