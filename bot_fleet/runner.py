@@ -9,6 +9,11 @@ later polls and are skipped in memory; after a crash they are handled again, and
 services make that harmless (the visitor's message carries `tg:<channel>:<update id>` as
 its client id, the AI answers a question once). Updates of one chat are handled in order;
 different chats in parallel.
+
+An outage is not bad input: when PostgreSQL or Valkey is unreachable the update stays
+unconfirmed, polling pauses with backoff until both answer, and Telegram then hands out
+every unconfirmed update again. Only an update that fails for other reasons, several
+times, is confirmed unhandled (logged), so one malformed update cannot block a bot.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
@@ -28,6 +33,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import Update
 
+from backend_services import outages
 from bot_fleet import stats
 from bot_fleet.context import BotContext
 
@@ -47,6 +53,13 @@ BUSY_WAIT = 10.0
 HANDLING = asyncio.Semaphore(12)
 HANDLE_ATTEMPTS = 3
 
+# An outage (PostgreSQL or Valkey unreachable) pauses polling with this backoff until
+# both answer again; unconfirmed updates wait at Telegram meanwhile (kept for 24 hours).
+OUTAGE_FIRST, OUTAGE_MAX = 0.5, 5.0
+# A webhook update waits this long for an outage to end before it is left to the stream's
+# redelivery: below the consumer group's claim time (30 s).
+WEBHOOK_OUTAGE_SECONDS = 20.0
+
 StatusReporter = Callable[[BotContext, str, str], Awaitable[None]]
 
 
@@ -56,6 +69,30 @@ def _chat_of(update: Update) -> int:
     if update.callback_query is not None and update.callback_query.message is not None:
         return update.callback_query.message.chat.id
     return 0
+
+
+class ChatLocks:
+    """One lock per chat, kept while anyone holds or waits for it: updates of one chat are
+    handled one at a time, in the order they asked. (Dropping an entry when its lock is
+    merely unlocked loses the waiters: the next update makes a fresh lock and overtakes.)"""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, chat: int) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(chat, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[chat]
 
 
 class BotRunner:
@@ -71,7 +108,10 @@ class BotRunner:
         self.task: asyncio.Task[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._done_above: set[int] = set()
-        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._unstored: set[int] = set()  # fetched, deferred by an outage, unconfirmed
+        self._chats = ChatLocks()
+        self._epoch = 0
+        self._outage = False
         self._offset = 0
         self._progress = asyncio.Event()
 
@@ -139,6 +179,8 @@ class BotRunner:
 
     async def _poll_forever(self) -> None:
         while True:
+            if self._outage:
+                await self._wait_out_outage()
             try:
                 updates = await self.bot.get_updates(
                     offset=self._offset or None, timeout=POLL_TIMEOUT,
@@ -149,53 +191,122 @@ class BotRunner:
                 continue
             fresh = [u for u in updates
                      if u.update_id not in self._inflight and u.update_id not in self._done_above]
-            for update in fresh:
-                self._inflight[update.update_id] = asyncio.create_task(self._handle(update))
+            for update in fresh:  # in update_id order: each chat's queue forms in order
+                self._unstored.discard(update.update_id)
+                self._inflight[update.update_id] = asyncio.create_task(
+                    self._handle(update, self._epoch))
             if updates and not fresh:
                 self._progress.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._progress.wait(), BUSY_WAIT)
 
     async def handle(self, update: Update) -> None:
-        """An update that arrived by webhook (the fleet's update stream)."""
-        lock = self._chat_locks.setdefault(_chat_of(update), asyncio.Lock())
-        async with lock, HANDLING:
-            await self.dp.feed_update(self.bot, update, ctx=self.ctx,
-                                      update_id=update.update_id)
-
-    async def _handle(self, update: Update) -> None:
-        chat = _chat_of(update)
-        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
-        try:
-            for attempt in range(1, HANDLE_ATTEMPTS + 1):
+        """An update that arrived by webhook (the fleet's update stream). During an outage
+        it is retried here, in its chat's turn, for up to `WEBHOOK_OUTAGE_SECONDS`; then
+        the error propagates and the stream entry stays unacknowledged, to be claimed
+        again later (never dropped)."""
+        deadline = asyncio.get_running_loop().time() + WEBHOOK_OUTAGE_SECONDS
+        delay = OUTAGE_FIRST
+        async with self._chats.hold(_chat_of(update)):
+            while True:
                 try:
-                    async with lock, HANDLING:
+                    async with HANDLING:
                         await self.dp.feed_update(self.bot, update, ctx=self.ctx,
                                                   update_id=update.update_id)
-                    break
+                    return
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    # Handling is idempotent (client ids), so a transient failure (a pool
-                    # timeout, Redis busy) is retried; after the last attempt the update is
-                    # logged and confirmed, so one bad update never blocks the ones after it.
+                except Exception as exc:
+                    now = asyncio.get_running_loop().time()
+                    if now + delay > deadline or not await self._is_outage(exc):
+                        raise
                     stats.count("update_errors")
-                    if attempt == HANDLE_ATTEMPTS:
-                        log.exception("bot %s: update %s failed", self.ctx.channel_id,
-                                      update.update_id)
-                    else:
-                        await asyncio.sleep(attempt)  # backoff before the retry
+                    await asyncio.sleep(delay)  # backoff while a dependency is down
+                    delay = min(delay * 2, OUTAGE_MAX)
+
+    @staticmethod
+    async def _is_outage(exc: BaseException) -> bool:
+        if isinstance(exc, (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)):
+            return True
+        return await outages.is_outage(exc)
+
+    async def _handle(self, update: Update, epoch: int) -> None:
+        """Handle one polled update in its chat's turn. Its outcome decides confirmation:
+        handled (or given up on as bad input) lets the offset move past it; deferred (an
+        outage) keeps it unconfirmed, so Telegram hands it out again after the pause."""
+        handled = False
+        try:
+            async with self._chats.hold(_chat_of(update)):
+                handled = await self._handle_in_turn(update, epoch)
         finally:
             self._inflight.pop(update.update_id, None)
-            self._done_above.add(update.update_id)
+            if handled:
+                self._done_above.add(update.update_id)
+            else:
+                self._unstored.add(update.update_id)
             self._advance()
-            if not lock.locked() and chat in self._chat_locks:
-                self._chat_locks.pop(chat, None)
             self._progress.set()
+
+    async def _handle_in_turn(self, update: Update, epoch: int) -> bool:
+        for attempt in range(1, HANDLE_ATTEMPTS + 1):
+            try:
+                async with HANDLING:
+                    if epoch != self._epoch:
+                        # An update failed on an outage since this one was fetched: an
+                        # earlier update of this chat may be among the deferred, so this
+                        # one waits for the re-fetch too, or it would overtake it.
+                        return False
+                    await self.dp.feed_update(self.bot, update, ctx=self.ctx,
+                                              update_id=update.update_id)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                stats.count("update_errors")
+                if await self._is_outage(exc):
+                    self._begin_outage(update, exc)
+                    return False
+                # Not an outage: handling is idempotent (client ids), so it is retried a
+                # few times; then it is bad input that can never be handled, and it is
+                # confirmed (logged) so it does not block the updates after it for ever.
+                if attempt == HANDLE_ATTEMPTS:
+                    log.exception("bot %s: update %s failed %d times; confirmed unhandled",
+                                  self.ctx.channel_id, update.update_id, attempt)
+                    return True
+                await asyncio.sleep(attempt)  # backoff before the retry
+        return True
+
+    def _begin_outage(self, update: Update, exc: BaseException) -> None:
+        """Pause polling; every update fetched before now that has not started is deferred
+        (a new epoch) so the chat's order survives the re-fetch."""
+        self._epoch += 1
+        if not self._outage:
+            # The type only: connection errors can carry host names and parameters.
+            log.warning("bot %s: %s while handling update %s; polling paused, the update "
+                        "stays unconfirmed", self.ctx.channel_id, type(exc).__name__,
+                        update.update_id)
+        self._outage = True
+
+    async def _wait_out_outage(self) -> None:
+        """Back off until PostgreSQL and Valkey answer again, then poll: Telegram returns
+        every unconfirmed update (the offset never moved past them)."""
+        await self._say("error", "Database or Redis unreachable; messages wait at Telegram.")
+        delay = OUTAGE_FIRST
+        started = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(delay)  # backoff during an outage, not synchronisation
+            if not await outages.dependencies_down():
+                break
+            delay = min(delay * 2, OUTAGE_MAX)
+        self._outage = False
+        log.info("bot %s: dependencies answer again after %.1f s; polling resumes",
+                 self.ctx.channel_id, asyncio.get_running_loop().time() - started)
+        await self._say("running", "")
 
     def _advance(self) -> None:
         """Move the offset past every handled update that has no unhandled one before it."""
-        floor = min(self._inflight) if self._inflight else None
+        waiting = self._inflight.keys() | self._unstored
+        floor = min(waiting) if waiting else None
         handled = sorted(u for u in self._done_above if floor is None or u < floor)
         if handled:
             self._offset = max(self._offset, handled[-1] + 1)

@@ -25,6 +25,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
+from backend_services import outages
 from backend_services.errors import RateLimited
 from backend_services.settings import get_settings
 from backend_services.telegram_delivery import limiter, outbox
@@ -40,18 +41,35 @@ IDLE_WAIT = 1.0  # how long to wait for a poke before looking at the outbox agai
 
 _poke = asyncio.Event()
 PERSIST_ATTEMPTS = 5
+# After a send, recording it waits this long for PostgreSQL to come back before the part is
+# left to be resent: Telegram has it, so giving up early means the chat sees it twice.
+PERSIST_OUTAGE_SECONDS = 600.0
+OUTAGE_BACKOFF_MAX = 5.0
+_recording = 0  # sends whose bookkeeping waits out an outage: no claims meanwhile
 
 
 async def _persist(write: Callable[[], Awaitable[bool]]) -> bool:
-    """A bookkeeping write after a successful send, retried through transient errors."""
-    for attempt in range(1, PERSIST_ATTEMPTS + 1):
-        try:
-            return await write()
-        except Exception:
-            if attempt == PERSIST_ATTEMPTS:
-                raise
-            await asyncio.sleep(0.5 * attempt)  # backoff before the retry
-    return False
+    """A bookkeeping write after a successful send, retried through transient errors, and
+    through an outage for as long as `PERSIST_OUTAGE_SECONDS`. Meanwhile the sender claims
+    nothing: the row's lease may have run out, and a claim would send the part again."""
+    global _recording
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PERSIST_OUTAGE_SECONDS
+    attempt = 0
+    _recording += 1
+    try:
+        while True:
+            attempt += 1
+            try:
+                return await write()
+            except Exception as exc:
+                outage = await outages.is_outage(exc)
+                if loop.time() > deadline or (not outage and attempt >= PERSIST_ATTEMPTS):
+                    raise
+                # backoff before the retry
+                await asyncio.sleep(min(0.5 * attempt, OUTAGE_BACKOFF_MAX))
+    finally:
+        _recording -= 1
 
 
 def poke() -> None:
@@ -68,7 +86,7 @@ class Sender:
     async def run(self) -> None:
         while True:
             claimed = []
-            if self.channels:
+            if self.channels and not _recording:
                 try:
                     claimed = await outbox.claim(self.channels, CLAIM_LIMIT,
                                                  get_settings().fleet_outbox_lease_seconds)

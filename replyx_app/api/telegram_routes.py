@@ -38,8 +38,12 @@ async def telegram_webhook(
     body = await request.body()
     if len(body) > MAX_UPDATE_BYTES:
         return JSONResponse({"ok": False, "error": "update too large"}, status_code=413)
-    if not await telegram_updates.accept_update_secret(channel_id,
-                                                      x_telegram_bot_api_secret_token):
+    try:
+        accepted = await telegram_updates.accept_update_secret(
+            channel_id, x_telegram_bot_api_secret_token)
+    except Exception as exc:
+        return _not_stored(channel_id, exc)
+    if not accepted:
         # Same answer for an unknown bot and a wrong secret: nothing to learn from it.
         # Both count towards a temporary ban of the address (Telegram itself always
         # sends the secret it was given with setWebhook).
@@ -51,5 +55,17 @@ async def telegram_webhook(
         return JSONResponse({"ok": False, "error": "not JSON"}, status_code=400)
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return JSONResponse({"ok": False, "error": "not an update"}, status_code=400)
-    await telegram_updates.enqueue_update(None, channel_id, update)
+    try:
+        await telegram_updates.enqueue_update(None, channel_id, update)
+    except Exception as exc:
+        return _not_stored(channel_id, exc)
     return JSONResponse({"ok": True})
+
+
+def _not_stored(channel_id: int, exc: Exception) -> JSONResponse:
+    """A 2xx tells Telegram the update is ours; an update we could not check or queue
+    (PostgreSQL or Valkey down) gets a 503, so Telegram delivers it again later."""
+    log.warning("telegram webhook %s: update not queued (%s); asking Telegram to retry",
+                channel_id, type(exc).__name__)
+    return JSONResponse({"ok": False, "error": "try again later"}, status_code=503,
+                        headers={"Retry-After": "5"})

@@ -9,16 +9,19 @@ fleet restart; no chat ever gets more than one message a second and a 429 is hon
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from backend_services.ai import keys as ai_keys
@@ -31,6 +34,7 @@ from backend_services.models import Contact, Dialog, Message
 from backend_services.settings import reset_settings_cache
 from tests.integration.conversation_helpers import Shop, eventually, shop
 from tests.support.openai_server import Hang, OpenAITestServer, Reply
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.telegram_server import TelegramTestServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -286,3 +290,154 @@ async def test_no_chat_gets_more_than_one_message_a_second_and_a_429_is_honoured
     sends = telegram.calls(TOKEN, "sendMessage")
     refused = next(i for i, c in enumerate(sends) if not c.ok)
     assert sends[refused + 1].at - sends[refused].at >= 2.0
+
+
+# ---------------------------------------------------------------- outages and order
+
+
+def _through(url: str, proxy: TcpProxy) -> str:
+    """`url` with its host and port replaced by the proxy's."""
+    parsed = make_url(url)
+    return parsed.set(host="127.0.0.1", port=proxy.port,
+                      query={k: v for k, v in parsed.query.items() if k != "host"}
+                      ).render_as_string(hide_password=False)
+
+
+def _proxy_for(url: str) -> TcpProxy:
+    parsed = make_url(url)
+    socket_dir = parsed.query.get("host")
+    if isinstance(socket_dir, str) and socket_dir.startswith("/"):  # the embedded server
+        return TcpProxy(upstream_unix=f"{socket_dir}/.s.PGSQL.{parsed.port or 5432}")
+    return TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
+
+
+@pytest_asyncio.fixture
+async def cut_able(
+    telegram: TelegramTestServer, services: dict[str, str]
+) -> AsyncIterator[tuple[Fleet, dict[str, TcpProxy]]]:
+    """A fleet that reaches PostgreSQL and Valkey only through proxies the test can cut
+    (the test itself keeps its direct connections, to look at what was stored)."""
+    proxies = {"database": _proxy_for(services["DATABASE_URL"]),
+               "valkey": _proxy_for(services["REDIS_URL"])}
+    for proxy in proxies.values():
+        await proxy.start()
+    env = {**os.environ, "REPLYX_TELEGRAM_API_BASE": telegram.base_url,
+           "REPLYX_FLEET_WORKERS": "1", "REPLYX_HEARTBEAT_SECONDS": "1",
+           "REPLYX_FLEET_OUTBOX_LEASE_SECONDS": "3", "PYTHONUNBUFFERED": "1",
+           "DATABASE_URL": _through(services["DATABASE_URL"], proxies["database"]),
+           "REDIS_URL": _through(services["REDIS_URL"], proxies["valkey"])}
+    f = Fleet(env, Path(services["REPLYX_DATA_DIR"]) / f"fleet-cut-{os.getpid()}.log")
+    f.start()
+    yield f, proxies
+    f.stop()
+    for proxy in proxies.values():
+        await proxy.stop()
+
+
+async def _stored_client_ids(chat_id: int) -> list[str]:
+    async with session_scope() as s:
+        return [str(m.client_id) for m in (await s.exec(
+            select(Message).join(Dialog, col(Dialog.id) == col(Message.dialog_id))
+            .join(Contact, col(Contact.id) == col(Dialog.contact_id))
+            .where(Contact.external_id == str(chat_id), Message.sender == "visitor")
+            .order_by(col(Message.id)))).all()]
+
+
+def _handed_out(telegram: TelegramTestServer, update_id: int) -> bool:
+    return any(c.ok and any(u.get("update_id") == update_id for u in c.result or [])
+               for c in telegram.calls(TOKEN, "getUpdates"))
+
+
+OUTAGE_SECONDS = 8.0  # the fault's length: longer than the old retries (1 s + 2 s)
+
+
+@pytest.mark.parametrize("dependency", ["database", "valkey"])
+async def test_messages_written_during_an_outage_are_all_answered_once_afterwards(
+    cut_able: tuple[Fleet, dict[str, TcpProxy]], telegram: TelegramTestServer,
+    dependency: str
+) -> None:
+    fleet, proxies = cut_able
+    s, channel_id = await _shop_with_bot(f"out-{dependency}")
+    await telegram.wait_until_polling(TOKEN, timeout=WAIT)
+    healthy = telegram.push_message(TOKEN, 901, REFUNDS_Q)  # the fleet answers
+    await _said(telegram, TOKEN, 901, REFUNDS_A, fleet)
+    assert proxies[dependency].connections > 0  # the fleet really goes through the proxy
+
+    await proxies[dependency].cut()
+    asked: dict[int, list[int]] = {901: [], 902: [], 903: []}  # update ids per chat
+    for chat in (901, 902, 903, 902):
+        asked[chat].append(telegram.push_message(TOKEN, chat, REFUNDS_Q))
+    during = sorted(u for ids in asked.values() for u in ids)
+    await telegram.wait_for(lambda: _handed_out(telegram, during[-1]), WAIT)
+    await asyncio.sleep(OUTAGE_SECONDS)  # the outage lasts; not synchronisation
+
+    # Nothing of the outage was confirmed to Telegram: each is still there to re-fetch.
+    pending = {u["update_id"] for u in telegram.pending_updates(TOKEN)}
+    assert set(during) <= pending, fleet.tail()
+    offsets = [int(c.params.get("offset") or 0) for c in telegram.calls(TOKEN, "getUpdates")]
+    assert max(offsets) <= during[0]
+
+    await proxies[dependency].restore()
+    restored = time.monotonic()
+    for chat, ids in asked.items():
+        expected = (1 if chat == 901 else 0) + len(ids)
+
+        def answered(chat: int = chat, expected: int = expected) -> bool:
+            return sum(REFUNDS_A in t for t in _texts(telegram, TOKEN, chat)) >= expected
+        try:
+            await telegram.wait_for(answered, WAIT)
+        except TimeoutError:
+            raise AssertionError(f"chat {chat}: {_texts(telegram, TOKEN, chat)}\n"
+                                 f"{fleet.tail()}") from None
+    print(f"\n{dependency} outage: every message answered {time.monotonic() - restored:.1f} s"
+          " after the restore")
+    await telegram.wait_for(lambda: not telegram.pending_updates(TOKEN), WAIT)
+
+    for chat, ids in asked.items():  # stored once each, in order, and answered once each
+        earlier = [f"tg:{channel_id}:{healthy}"] if chat == 901 else []
+        stored = await _stored_client_ids(chat)
+        assert stored[len(earlier):] == [f"tg:{channel_id}:{u}" for u in ids], stored
+        assert len(stored) == len(earlier) + len(ids)
+        replies = sum(REFUNDS_A in t for t in _texts(telegram, TOKEN, chat))
+        assert replies == len(earlier) + len(ids), _texts(telegram, TOKEN, chat)
+    assert s.owner
+
+
+async def test_a_burst_in_one_chat_is_answered_in_order(
+    fleet: Fleet, telegram: TelegramTestServer, provider: OpenAITestServer
+) -> None:
+    """The second question's answer is slow and the third's quick; the third still waits
+    for the second (before, the chat's lock was dropped while the second waited for it,
+    and the third overtook)."""
+    s, _ = await _shop_with_bot("order")
+    await ai_keys.add_key(s.owner, "key", provider.base_url, "sk-fleet-test-0002", [], 600,
+                          1_000_000)
+    await telegram.wait_until_polling(TOKEN, timeout=WAIT)
+    questions = [f"{REFUNDS_Q} Order {n}." for n in (1, 2, 3, 4)]
+
+    async def model_calls(n: int) -> bool:
+        return len(provider.calls()) >= n
+
+    # The runner re-polls while busy only every 10 s (or when an update finishes): the
+    # slow answers make it fetch the second question while the first is answered and the
+    # third while the second is, each joining its chat's queue mid-answer.
+    provider.script(Reply(text="Answer one.", delay=12))
+    telegram.push_message(TOKEN, 911, questions[0])
+    await eventually(lambda: model_calls(1), "the first model call", timeout=WAIT)
+    second = telegram.push_message(TOKEN, 911, questions[1])  # waits for the first
+    await telegram.wait_for(lambda: _handed_out(telegram, second), WAIT)
+    provider.script(Reply(text="Answer two.", delay=14))
+    await eventually(lambda: model_calls(2), "the second model call", timeout=WAIT)
+    provider.script(Reply(text="Answer three."))  # quick: would overtake the second
+    telegram.push_message(TOKEN, 911, questions[2])
+    telegram.push_message(TOKEN, 911, questions[3])
+
+    sent = await _said(telegram, TOKEN, 911, "Answer three", fleet)
+    await telegram.wait_for(
+        lambda: sum("Answer" in t for t in _texts(telegram, TOKEN, 911)) >= 4, WAIT)
+    answers = [t for t in _texts(telegram, TOKEN, 911) if "Answer" in t]
+    assert [a.split(".")[0] for a in answers] == [
+        "Answer one", "Answer two", "Answer three", "Answer three"], sent
+    dialog = await _dialog_of(911)
+    assert dialog.id is not None
+    assert await _visitor_texts(dialog.id) == questions  # handled in the order written

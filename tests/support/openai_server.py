@@ -38,6 +38,8 @@ class Reply:
     break_with: str = "hang"
     # False: behave like servers that ignore stream_options and never send usage.
     send_usage: bool = True
+    # Seconds before the answer starts: a slow model (well within the client's timeout).
+    delay: float = 0.0
 
     def pieces(self) -> list[str]:
         if self.chunks:
@@ -242,6 +244,8 @@ class OpenAITestServer:
         if failed is not None:
             return failed
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
+        if reply.delay:
+            await self._hang(reply.delay)
         pieces = reply.pieces()
         prompt_tokens = (
             reply.prompt_tokens
