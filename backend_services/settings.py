@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     # with a "busy, send again" notice instead of queueing without bound
     # (bench/widget_load.py: ~6 answers/s per worker on a shared core, so ~3 s at most).
     widget_answers_per_worker: int = 16
+    # Unfinished widget answers (backend_services/conversations/pending_answers.py): the
+    # lease a web worker holds while it writes one (renewed every third of it), how often
+    # every worker looks for leases that ran out, how many workers may try one question,
+    # and how long a stopping worker lets its running answers finish before handing them on.
+    answer_lease_seconds: int = 30
+    answer_recovery_seconds: float = 5.0
+    answer_max_attempts: int = 3
+    answer_drain_seconds: float = 15.0
     # CPU threads one web worker's query embedding uses (replyx_app/launcher.py).
     web_embed_threads: int = 1
     # Telegram sends, shared by every fleet worker through Redis (telegram_delivery.limiter)

@@ -15,6 +15,7 @@ import replyx_app.pages.dialogs
 import replyx_app.pages.handoff_settings
 import replyx_app.pages.knowledge
 import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
+from replyx_app.answer_recovery import answer_recovery
 from replyx_app.api import build_api
 from replyx_app.cross_site import CrossSiteGuard, no_credentialed_cors
 from replyx_app.live_access import LiveAccessMiddleware, live_access_task
@@ -45,6 +46,7 @@ app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_hom
 app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)
 app.register_lifespan_task(live_updates)
 app.register_lifespan_task(live_access_task)
+app.register_lifespan_task(answer_recovery)
 # Before any hydrate snapshot: a tab whose login ended loses its live links first.
 app.add_middleware(LiveAccessMiddleware(), index=0)
 add_all(app)

@@ -16,22 +16,18 @@ services find for this visitor, never an id from the client.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
-import time
 import uuid
 from typing import Any
 
 import reflex as rx
 
-from backend_services.conversations import dialogs, snapshots, turns
+from backend_services import outages
+from backend_services.conversations import dialogs, pending_answers, snapshots, turns
 from backend_services.conversations.actors import ContactActor, contact_actor
-from backend_services.conversations.admission import AnswerGate
-from backend_services.errors import Busy, DomainError, NotAuthenticated, RateLimited
-from backend_services.settings import get_settings
+from backend_services.errors import DomainError, NotAuthenticated
 from backend_services.widget import settings as widget_settings
 from backend_services.widget import visitors
 from state.live import (
@@ -39,12 +35,9 @@ from state.live import (
     apply_dialog,
     dialog_token,
     merge_messages,
-    refresh_dialog,
     refresh_linked,
-    show_notice,
-    show_stored_answer,
-    show_streaming,
 )
+from state.widget_answers import answer_gate, notice_for, start_answer
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +53,9 @@ TOKEN_LISTENER = (
     " history.replaceState(null, '', location.pathname + location.search + '#t='"
     " + encodeURIComponent(e.data.token)); }); }"
 )
-# How often a streaming answer is pushed to the shared state: each push takes the
-# dialog's lock and re-sends the partial text to every viewer, so four a second reads as
-# streaming without making every answer a dozen fan-outs (bench/widget_load.py).
-STREAM_PUSH_SECONDS = 0.25
-# This web worker's AI answers in flight (backend_services/conversations/admission.py).
-_gate: AnswerGate | None = None
-
-
-def answer_gate() -> AnswerGate:
-    global _gate
-    if _gate is None:
-        _gate = AnswerGate(get_settings().widget_answers_per_worker)
-    return _gate
+# The server answered a send without storing it: the "still sending…" note goes away and
+# the text stays (replyx_app/pages/widget.py, CLIENT_ID_SCRIPT).
+_SETTLED = rx.call_script("window.__replyxSettled && window.__replyxSettled()")
 
 
 def _new_client_id() -> str:
@@ -171,7 +154,7 @@ class WidgetChatState(rx.State):
         self.linked = True
 
     def _say(self, exc: DomainError) -> None:
-        self.notice = _notice_for(exc, self.s)
+        self.notice = notice_for(exc, self.s)
 
     # ------------------------------------------------------------------ sending
 
@@ -180,7 +163,7 @@ class WidgetChatState(rx.State):
         text = str(form.get("text", "")).strip()
         client_id = str(form.get("client_id", ""))
         if not text:
-            return None
+            return _SETTLED
         if not _CLIENT_ID.match(client_id):
             client_id = _new_client_id()
         self.notice = ""
@@ -193,15 +176,24 @@ class WidgetChatState(rx.State):
             # A refused message (too fast, or this worker too busy) is not stored and stays
             # in the box to send again.
             started = await turns.handle_visitor_message(
-                actor, text, client_id, ip=self.router.session.client_ip, gate=gate)
+                actor, text, client_id, ip=self.router.session.client_ip, gate=gate,
+                answer_holder=pending_answers.holder_id())
         except NotAuthenticated:
             # The server forgot this chat (idle for long): start again from the newest
             # token the embedding page gave us; the visitor's text stays in the box.
             self.notice = self.s.get("connection_lost", "Reconnecting…")
-            return WidgetChatState.boot
+            return [_SETTLED, WidgetChatState.boot]
         except DomainError as exc:
             self._say(exc)
-            return None
+            return _SETTLED
+        except Exception as exc:
+            if not outages.is_transient(exc):
+                raise
+            # PostgreSQL or Redis is down: nothing was stored (or the visitor's resend will
+            # find it stored, with the same client id); the text stays in the box.
+            log.warning("widget message not taken during an outage: %r", exc)
+            self.notice = self.s.get("send_unavailable", "Please send your message again.")
+            return _SETTLED
         dialog_id = started.posted.dialog.id
         live = await self.get_state(DialogLive)
         if self.linked and live.dialog_id == dialog_id and started.handoff is None:
@@ -212,10 +204,12 @@ class WidgetChatState(rx.State):
             await self._link(dialog_id)
         (await self.get_state(DialogLive)).visitor_typing = False
         self.rated = False
-        if started.ai_should_answer and not started.posted.duplicate:
-            _start_answer(self.router.session.client_token, actor, dialog_id,
-                          started.posted.message.id, dict(self.s))
-        return rx.set_value("widget-input", "")
+        if started.ai_should_answer:
+            start_answer(actor, dialog_id, started.posted.message.id, dict(self.s),
+                         self.router.session.client_token)
+        # The box is emptied only if it still holds the text just stored (the visitor may
+        # have typed on while this was on its way).
+        return rx.call_script(f"window.__replyxSent && window.__replyxSent({_js_str(client_id)})")
 
     @rx.event
     async def ask_human(self) -> Any:
@@ -299,70 +293,6 @@ class WidgetChatState(rx.State):
         return rx.call_script(
             f"window.parent.postMessage({{type: 'replyx:close'}}, {_js_str(self.host_origin)})"
         )
-
-
-# Answers being written by this worker; a task must stay referenced until it ends.
-_answers: set[asyncio.Task[None]] = set()
-
-
-def _start_answer(client_token: str, actor: ContactActor, dialog_id: int, message_id: int,
-                  strings: dict[str, str]) -> None:
-    """Write the AI's answer in a task of its own, started the moment the question is
-    stored.
-
-    Not a chained (background) event: that would travel to the browser and back, and it
-    was queued in the visitor's state, whose save can fail under overload (a lock expired)
-    — the stored question was then never answered (bench/widget_load.py). The task needs
-    nothing from the visitor's state, and no browser can call it.
-    """
-    task = asyncio.create_task(_answer(client_token, actor, dialog_id, message_id, strings))
-    _answers.add(task)
-    task.add_done_callback(_answers.discard)
-
-
-async def _answer(client_token: str, actor: ContactActor, dialog_id: int, message_id: int,
-                  strings: dict[str, str]) -> None:
-    """Stream the answer into the shared dialog state, then show the stored answer."""
-    text, pushed = "", 0.0
-    done: turns.AiReplyDone | None = None
-    notice = ""
-    with answer_gate().answering():
-        try:
-            await show_streaming(dialog_id, "", typing=True)
-            async for item in turns.stream_ai_reply(actor, dialog_id, message_id):
-                if isinstance(item, str):
-                    text += item
-                    if time.monotonic() - pushed >= STREAM_PUSH_SECONDS:
-                        await show_streaming(dialog_id, text)
-                        pushed = time.monotonic()
-                else:
-                    done = item
-        except DomainError as exc:
-            notice = _notice_for(exc, strings)
-        except Exception:
-            log.exception("AI answer for dialog %s failed", dialog_id)
-            notice = strings.get("error", "Something went wrong. Please try again.")
-        finally:
-            # The stored answer replaces the streamed text in one delta (the consumer
-            # reconciles the rest; the database decides); a handoff it caused changes
-            # more, so that re-reads the dialog; a failed stream just stops "typing".
-            with contextlib.suppress(Exception):
-                if done is not None and done.handoff is None:
-                    await show_stored_answer(dialog_id, done.message)
-                elif await refresh_dialog(dialog_id, notes=False) is None:
-                    await show_streaming(dialog_id, "", typing=False)
-    if notice:
-        with contextlib.suppress(Exception):
-            await show_notice(client_token, WidgetChatState, notice)
-
-
-def _notice_for(exc: DomainError, strings: dict[str, str]) -> str:
-    """What the visitor reads for a refusal, in the widget's language where we have it."""
-    if isinstance(exc, RateLimited):
-        return strings.get("rate_limited", exc.message)
-    if isinstance(exc, Busy):
-        return strings.get("busy", exc.message)
-    return exc.message
 
 
 def _js_str(value: str) -> str:

@@ -84,7 +84,8 @@ def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
 
     reset_settings_cache()
     migrations.upgrade(db_url)
-    yield {**env, "_redis_base": redis_url}
+    yield {**env, "_redis_base": redis_url,
+           "_valkey_pid": str(valkey.pid or "") if valkey is not None else ""}
     if valkey is not None:
         valkey.stop()
         shutil.rmtree(TEST_DIR / f"valkey-{os.getpid()}", ignore_errors=True)
@@ -232,6 +233,9 @@ def app_server(services: dict[str, str], telegram_api: Any) -> Iterator[AppServe
         "REPLYX_WEB_WORKERS": "2",
         # Consoles of expired sessions are re-checked every few seconds, not every minute.
         "REPLYX_LIVE_RECHECK_SECONDS": "3",
+        # An answer whose writer died is taken over within a few seconds, not half a minute.
+        "REPLYX_ANSWER_LEASE_SECONDS": "3",
+        "REPLYX_ANSWER_RECOVERY_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("wb") as out:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services.conversations import handoff, store
+from backend_services.conversations import handoff, pending_answers, store
 from backend_services.conversations.actors import ContactActor, Who
 from backend_services.conversations.events import publish_dialog_changed
 from backend_services.conversations.sql import run
@@ -100,12 +100,14 @@ async def open_dialog(actor: ContactActor) -> DialogView:
 
 
 async def visitor_message(
-    actor: ContactActor, text: str, client_id: str | None
+    actor: ContactActor, text: str, client_id: str | None, *, answer_holder: str = ""
 ) -> PostedMessage:
     """Store the visitor's message in their open dialog (opening one if needed).
 
     Committed before returning. The same client id in the same dialog returns the stored
-    message with duplicate=True and publishes nothing.
+    message with duplicate=True and publishes nothing. With `answer_holder`, a new
+    message in a dialog the AI has also records, in the same transaction, that an answer
+    is owed and that this holder writes it (pending_answers).
     """
     content = store.clean_text(text)
     cid = store.clean_client_id(client_id)
@@ -113,6 +115,8 @@ async def visitor_message(
         dialog = await _open(session, actor)
         message, created = await store.add_message(session, dialog, "visitor", content,
                                                    client_id=cid)
+        if created and answer_holder and dialog.status == "ai":
+            await pending_answers.hold(session, message, answer_holder)
         dview = await dialog_view(session, dialog)
         mview = await message_view(session, message)
     if created:

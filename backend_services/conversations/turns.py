@@ -19,7 +19,13 @@ from sqlmodel import col, select
 
 from backend_services import answer_engine, ratelimit
 from backend_services.ai.pricing import MICRO
-from backend_services.conversations import answer_ceiling, dialogs, handoff, store
+from backend_services.conversations import (
+    answer_ceiling,
+    dialogs,
+    handoff,
+    pending_answers,
+    store,
+)
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.admission import AnswerGate
 from backend_services.conversations.events import publish_dialog_changed
@@ -58,18 +64,25 @@ class AiReplyDone:
 
 async def handle_visitor_message(
     actor: ContactActor, text: str, client_id: str | None, *, ip: str = "",
-    gate: AnswerGate | None = None,
+    gate: AnswerGate | None = None, answer_holder: str = "",
 ) -> TurnStart:
     """Rate-limit (per visitor and per IP), store the message, check the visitor's words
     against the handoff policy. A refused message is not stored: too fast (RateLimited),
-    or `gate` says this process already writes as many answers as it can (Busy)."""
+    or `gate` says this process already writes as many answers as it can (Busy).
+
+    With `answer_holder` (the widget) the answer owed is leased to that holder in
+    PostgreSQL (pending_answers), and a resend of a stored question whose writer died is
+    answered by this holder; without it (Telegram) the channel's own redelivery covers a
+    lost answer."""
     store.clean_text(text)  # refuse empty / over-long before counting it against the limit
     if gate is not None:
         gate.check()
     await ratelimit.check_visitor_message(f"{actor.workspace_id}:{actor.contact_id}", ip)
-    posted = await dialogs.visitor_message(actor, text, client_id)
+    posted = await dialogs.visitor_message(actor, text, client_id, answer_holder=answer_holder)
     if posted.duplicate:
-        return TurnStart(posted, ai_should_answer=False, handoff=None)
+        resumed = bool(answer_holder) and await pending_answers.claim_resend(
+            posted.message.id, actor.workspace_id, answer_holder)
+        return TurnStart(posted, ai_should_answer=resumed, handoff=None)
     result: HandoffResult | None = None
     if posted.dialog.status == "ai":
         policy = await get_policy(actor.workspace_id, actor.assistant_id)
@@ -85,6 +98,8 @@ async def handle_visitor_message(
         # The workspace's minute is spent: the message stays for the operators.
         await answer_ceiling.hold_back(actor, posted.dialog.id)
         ai = False
+    if answer_holder and not ai:
+        await pending_answers.drop(posted.message.id)
     return TurnStart(posted, ai_should_answer=ai, handoff=result)
 
 
@@ -142,24 +157,32 @@ async def stream_ai_reply(
             select(Message).where(col(Message.dialog_id) == dialog.id,
                                   col(Message.client_id) == client_id))).first()
         if answered is not None:
+            await pending_answers.settle(session, question_message_id)
             view = await message_view(session, answered)
             yield view.content
             yield AiReplyDone(view, None)
             return
-        if dialog.status != "ai":
-            raise Conflict("A person is handling this conversation now.")
-        assistant = await session.get(Assistant, dialog.assistant_id)
-        assert assistant is not None
-        earlier = list(await session.exec(
-            select(Message)
-            .where(col(Message.dialog_id) == dialog.id, col(Message.id) < question.id,
-                   col(Message.sender).in_(tuple(_ROLES)))
-            .order_by(col(Message.id).desc())
-            .limit(HISTORY_TURNS)
-        ))
-        turns = [{"role": _ROLES[m.sender], "content": m.content} for m in reversed(earlier)]
-        policy = await load_policy(session, actor.workspace_id, actor.assistant_id)
-        question_text, status = question.content, dialog.status
+        taken = dialog.status != "ai"
+        if taken:
+            await pending_answers.settle(session, question_message_id)
+        else:
+            assistant = await session.get(Assistant, dialog.assistant_id)
+            assert assistant is not None
+            earlier = list(await session.exec(
+                select(Message)
+                .where(col(Message.dialog_id) == dialog.id, col(Message.id) < question.id,
+                       col(Message.sender).in_(tuple(_ROLES)))
+                .order_by(col(Message.id).desc())
+                .limit(HISTORY_TURNS)
+            ))
+            turns = [{"role": _ROLES[m.sender], "content": m.content}
+                     for m in reversed(earlier)]
+            policy = await load_policy(session, actor.workspace_id, actor.assistant_id)
+            question_text, status = question.content, dialog.status
+    if taken:
+        # Committed above: no answer is owed once a person has the dialog.
+        raise Conflict("A person is handling this conversation now.")
+    assert assistant is not None
 
     await publish_dialog_changed(actor.workspace_id, dialog_id, status, kind="typing", by="ai")
     final: answer_engine.Answer | None = None
@@ -182,6 +205,7 @@ async def stream_ai_reply(
             latency_ms=final.latency_ms, answer_mode=final.mode,
         )
         assert message.id is not None
+        await pending_answers.settle(session, question_message_id)
         if created:
             dialog.failed_in_row = dialog.failed_in_row + 1 if failed else 0
             session.add(dialog)

@@ -2,7 +2,14 @@
 
 from backend_services.models.assistants import Assistant
 from backend_services.models.billing import Balance, LedgerEntry, Price
-from backend_services.models.conversations import Channel, Contact, Dialog, HandoffEvent, Message
+from backend_services.models.conversations import (
+    Channel,
+    Contact,
+    Dialog,
+    HandoffEvent,
+    Message,
+    PendingAnswer,
+)
 from backend_services.models.identity import (
     ROLE_RANK,
     AuthToken,
@@ -36,6 +43,7 @@ __all__ = [
     "LedgerEntry",
     "Membership",
     "Message",
+    "PendingAnswer",
     "Price",
     "QAPair",
     "Role",

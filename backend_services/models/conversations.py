@@ -179,3 +179,25 @@ class DialogRead(SQLModel, table=True):
     dialog_id: int = Field(foreign_key="dialogs.id", ondelete="CASCADE")
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     last_read_message_id: int = Field(default=0)
+
+
+class PendingAnswer(SQLModel, table=True):
+    """A widget visitor's question the AI has still to answer (migration 0008).
+
+    Written in the transaction that stores the question and deleted in the one that
+    stores the answer (or decides there will be none), so a row exists exactly while an
+    answer is owed. The web worker writing the answer holds a lease it renews; when that
+    worker dies the lease runs out and any live worker claims the row and answers — the
+    answer's client id (`ai:<question id>`) keeps it single even if two ever race.
+    Telegram questions never get a row: their update stays unconfirmed until answered.
+    """
+
+    __tablename__ = "pending_answers"
+    question_id: int = Field(primary_key=True, foreign_key="messages.id", ondelete="CASCADE")
+    workspace_id: int = workspace_fk()
+    dialog_id: int = Field(foreign_key="dialogs.id", index=True, ondelete="CASCADE")
+    holder: str = Field(default="", max_length=64)
+    lease_until: datetime = Field(sa_column=Column(sa.DateTime(timezone=True), nullable=False,
+                                                   index=True))
+    attempts: int = Field(default=1)
+    created_at: datetime = created_at_field()

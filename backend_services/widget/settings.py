@@ -77,6 +77,12 @@ WIDGET_STRINGS: dict[str, dict[str, str]] = {
                 "in a few seconds.",
         "error": "Something went wrong. Please try again.",
         "connection_lost": "Connection lost. Reconnecting…",
+        "answer_delayed": "Your answer is taking a little longer than usual. It will appear "
+                          "here as soon as it's ready.",
+        "send_unavailable": "We couldn't send your message just now. It's still in the box: "
+                            "press Send again in a moment.",
+        "still_sending": "Still sending… Your message will go out as soon as the connection "
+                         "is back.",
         "session_expired": "Your chat session has expired. Please reload the page.",
         "unread": "{count} new messages",
         "powered_by": "Powered by ReplyX",
@@ -115,6 +121,11 @@ WIDGET_STRINGS: dict[str, dict[str, str]] = {
                 "через несколько секунд.",
         "error": "Что-то пошло не так. Попробуйте ещё раз.",
         "connection_lost": "Связь потеряна. Переподключаемся…",
+        "answer_delayed": "Ответ готовится дольше обычного. Он появится здесь, как только "
+                          "будет готов.",
+        "send_unavailable": "Сейчас не удалось отправить сообщение. Оно осталось в поле ввода: "
+                            "нажмите «Отправить» чуть позже.",
+        "still_sending": "Отправляем… Сообщение уйдёт, как только связь восстановится.",
         "session_expired": "Сессия чата истекла. Обновите страницу.",
         "unread": "Новых сообщений: {count}",
         "powered_by": "Работает на ReplyX",

@@ -44,15 +44,55 @@ STORAGE_SHIM = """
 # of submitting (capture phase, before React reads the form): the server's retry
 # protection keys on it, so it must differ for two quick messages yet stay the same when
 # the socket re-sends the same event.
+# How long a sent message may go without a word from the server before the visitor is
+# told it is still on its way (a slow or lost connection, a frozen Redis).
+PENDING_NOTICE_MS = 4000
+
+# A message's client id belongs to its text until the server says it is stored: pressing
+# Send again (the connection was slow, a worker died) sends the same id, so the message is
+# stored once and, if its answer was lost, answered then. The server's acknowledgement
+# (`__replyxSent`) empties the box only if it still holds that text — the visitor may have
+# typed the next message meanwhile. A message with no word from the server for a few
+# seconds shows "still sending…"; any reply of the server (`__replyxSettled`) hides it.
 CLIENT_ID_SCRIPT = """
-document.addEventListener('submit', function (e) {
-  var input = e.target && e.target.querySelector && e.target.querySelector('input[name=client_id]');
-  if (!input) return;
-  var id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
-    : (Date.now().toString(36) + '-' + Math.random().toString(36).slice(2));
-  input.value = id;
-}, true);
-"""
+(function () {
+  var timer = null;
+  function newId() {
+    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
+      : (Date.now().toString(36) + '-' + Math.random().toString(36).slice(2));
+  }
+  function pending(show) {
+    var el = document.getElementById('widget-pending');
+    if (el) el.style.display = show ? 'block' : 'none';  // over the class's display: none
+  }
+  function settled() { clearTimeout(timer); timer = null; pending(false); }
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    var idInput = form && form.querySelector && form.querySelector('input[name=client_id]');
+    if (!idInput) return;
+    var box = form.querySelector('input[name=text]');
+    var text = box ? box.value.trim() : '';
+    if (!text) return;
+    if (!idInput.value || idInput.dataset.forText !== text) {
+      idInput.value = newId();
+      idInput.dataset.forText = text;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(function () { pending(true); }, __PENDING_MS__);
+  }, true);
+  window.__replyxSettled = settled;
+  window.__replyxSent = function (clientId) {
+    var idInput = document.querySelector('input[name=client_id]');
+    var box = document.getElementById('widget-input');
+    if (!idInput || idInput.value !== clientId) return;
+    var same = box && box.value.trim() === idInput.dataset.forText;
+    idInput.value = '';
+    delete idInput.dataset.forText;
+    if (same) box.value = '';
+    settled();
+  };
+})();
+""".replace("__PENDING_MS__", str(PENDING_NOTICE_MS))
 
 
 def _s(key: str, fallback: str) -> rx.Var[str]:
@@ -161,6 +201,8 @@ def _composer() -> rx.Component:
     return rx.vstack(
         rx.cond(W.notice != "", rx.callout(W.notice, color_scheme="amber", size="1",
                                            width="100%", id="widget-notice")),
+        rx.text(_s("still_sending", "Still sending…"), id="widget-pending", size="1",
+                color=rx.color("amber", 11), role="status", style={"display": "none"}),
         rx.form(
             rx.hstack(
                 rx.el.input(type="hidden", name="client_id", default_value=""),
