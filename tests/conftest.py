@@ -282,7 +282,14 @@ async def new_context(browser: Any, app_server: AppServer) -> AsyncIterator[Any]
         await ctx.close()
 
 
+# Modules that play web workers taking over expired answer leases themselves: once the
+# shared app runs, its workers take over the same rows (same database), so these run
+# before any test starts it.
+BEFORE_THE_APP = ("tests/integration/test_pending_answers.py",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: not item.nodeid.startswith(BEFORE_THE_APP))
