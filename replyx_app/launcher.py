@@ -96,11 +96,10 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def web_argv(settings: Settings) -> list[str]:
-    return [
-        sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
-        "--frontend-port", str(settings.port), "--backend-port", str(settings.port),
-        "--backend-host", settings.host, "--loglevel", "warning",
-    ]
+    # Our own granian start (replyx_app/web_server.py): builds only when the frontend's
+    # inputs changed and respawns a failed worker instead of shutting the server down.
+    del settings  # host, port and workers reach it through the environment
+    return [sys.executable, "-m", "replyx_app.web_server"]
 
 
 def web_env(settings: Settings) -> dict[str, str]:

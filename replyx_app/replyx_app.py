@@ -15,6 +15,7 @@ import replyx_app.pages.dialogs
 import replyx_app.pages.handoff_settings
 import replyx_app.pages.knowledge
 import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
+from components.reconnect_banner import reconnect_banner
 from replyx_app.answer_recovery import answer_recovery
 from replyx_app.api import build_api
 from replyx_app.cross_site import CrossSiteGuard, no_credentialed_cors
@@ -24,6 +25,7 @@ from replyx_app.middleware import SecurityAndMetrics
 from replyx_app.pages.registry import add_all
 from replyx_app.pages.widget import CLIENT_ID_SCRIPT, STORAGE_SHIM, widget_page
 from replyx_app.upload_guard import UploadGuard
+from replyx_app.web_sessions import install as keep_sessions_of_dead_sockets
 from state import arguments
 from state.failures import backend_exception_handler
 from state.session import SessionState
@@ -41,6 +43,10 @@ app = rx.App(
     head_components=[rx.el.script(STORAGE_SHIM), rx.el.script(CLIENT_ID_SCRIPT)],
     backend_exception_handler=backend_exception_handler,
 )
+# Our calm "Reconnecting…" replaces Reflex's developer toast (Reflex 0.10.1 app wrap).
+app.app_wraps[(5, "Overlay")] = lambda stateful: reconnect_banner() if stateful else None
+# A tab whose worker was SIGKILLed keeps its session (replyx_app/web_sessions.py).
+keep_sessions_of_dead_sockets(app)
 arguments.install(app)  # every event's arguments are checked before its handler runs
 app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
 app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)

@@ -1,0 +1,234 @@
+"""A web worker SIGKILLed under live visitors: the server keeps answering, the worker is
+replaced, a visitor whose socket died keeps the same conversation; while the server is
+gone the page shows our "Reconnecting…"; a restarted web process does not rebuild.
+
+This module starts its own app (two workers, its own frontend build dir) because it kills
+its processes; the session's shared `app_server` is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import pytest_asyncio
+from playwright.async_api import expect
+from sqlmodel import select
+
+from backend_services.db import session_scope
+from backend_services.models import Message
+from backend_services.widget import settings as widget
+from backend_services.widget.settings import WidgetInput
+from tests.conftest import ROOT, TEST_DIR, AppServer, _free_port, _stop_group, _wait_http, _with_db
+from tests.e2e.helpers import create_assistant, make_workspace_owner, owner_principal
+from tests.e2e.test_widget_loader import HostSite, host_site  # noqa: F401  (fixture)
+
+LIVE = 30_000
+BUILD_MARK = "Creating Production Build"
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "replyx_app.cli", "web"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def faulty_app(services: dict[str, str]) -> Iterator[AppServer]:
+    port = _free_port()
+    log = TEST_DIR / f"app-faults-{os.getpid()}.log"
+    env = {
+        **os.environ,
+        "REDIS_URL": _with_db(services["_redis_base"], 2),
+        "REPLYX_PORT": str(port), "REPLYX_HOST": "127.0.0.1", "REPLYX_WEB_WORKERS": "2",
+        # Its own build dir: the shared app's build (another port) must stay as it is.
+        "REFLEX_WEB_WORKDIR": str(TEST_DIR / "web-faults" / ".web"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc = _start(env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/login/", proc, log, timeout=600)
+        server = AppServer(url, proc, log, env)
+        yield server
+    finally:
+        _stop_group(server.proc if "server" in locals() else proc)
+
+
+@pytest_asyncio.fixture
+async def fresh(clean: None, faulty_app: AppServer) -> None:
+    """`clean` empties the shared app's Redis db; this app's (db 2) holds Reflex states of
+    dialogs whose ids restart at 1 after each test's TRUNCATE: empty it too."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(faulty_app.env["REDIS_URL"])
+    await r.flushdb()
+    await r.aclose()
+
+
+def _workers(app: AppServer) -> list[psutil.Process]:
+    """Granian's worker processes: children of the granian main process (web_server)."""
+    top = psutil.Process(app.proc.pid)
+    mains = [p for p in top.children() if "replyx_app.web_server" in " ".join(p.cmdline())]
+    return [c for m in mains for c in m.children() if c.status() != psutil.STATUS_ZOMBIE]
+
+
+class _Poller:
+    """Polls /login/ until stopped; records the longest time without an answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.longest, self._stop = url, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.wait(0.05):  # poll interval of the probe
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:  # noqa: S310
+                    ok = r.status == 200
+            except OSError:
+                ok = False
+            now = time.monotonic()
+            if ok:
+                self.longest = max(self.longest, now - last)
+                last = now
+        self.longest = max(self.longest, time.monotonic() - last)
+
+    def __enter__(self) -> _Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def _visitor(browser: Any, app: AppServer, site: HostSite, public_id: str) -> Any:
+    site.html = "<!doctype html><body>" + widget.snippet(app.url, public_id)
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(20_000)
+    page = await ctx.new_page()
+    await page.goto(site.origin + "/")
+    await page.get_by_role("button", name="Open chat").click()
+    return page
+
+
+async def _say(chat: Any, text: str, count: int) -> None:
+    await chat.locator("#widget-input").fill(text)
+    await chat.locator("#widget-input").press("Enter")
+    await expect(chat.locator(".message-visitor")).to_have_count(count, timeout=LIVE)
+
+
+async def _dialogs_with(text: str) -> set[int]:
+    async with session_scope() as s:
+        rows = (await s.execute(select(Message.dialog_id).where(Message.content == text))).all()
+    return {r[0] for r in rows}
+
+
+async def _socket_pids(app: AppServer) -> dict[int, int]:
+    """Worker pid -> number of established connections it holds on the app's port."""
+    port = int(app.url.rsplit(":", 1)[1])
+    out: dict[int, int] = {}
+    for w in _workers(app):
+        out[w.pid] = sum(1 for c in w.net_connections("tcp")
+                         if c.laddr and c.laddr.port == port and c.status == "ESTABLISHED")
+    return out
+
+
+async def test_a_killed_worker_is_replaced_and_its_visitors_keep_their_conversation(
+    fresh: None, faulty_app: AppServer, browser: Any, host_site: Any,  # noqa: F811
+) -> None:
+    _, ws = await make_workspace_owner("faults")
+    assistant_id = await create_assistant(ws, "Helper")
+    sites = [host_site(), host_site()]
+    view = await widget.update_settings(await owner_principal(ws), assistant_id,
+                                        WidgetInput(allowed_origins=tuple(s.origin for s in sites)))
+    pages = [await _visitor(browser, faulty_app, s, view.public_id) for s in sites]
+    chats = [p.frame_locator("iframe") for p in pages]
+    for i, chat in enumerate(chats):
+        await _say(chat, f"before the crash {i}", 1)
+    before = [await _dialogs_with(f"before the crash {i}") for i in range(2)]
+    assert all(len(d) == 1 for d in before)
+
+    held = await _socket_pids(faulty_app)
+    victim = max(held, key=lambda pid: held[pid])  # the worker holding visitor sockets
+    assert held[victim] > 0
+    with _Poller(faulty_app.url + "/login/") as poll:
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+                len(_workers(faulty_app)) < 2 or victim in {w.pid for w in _workers(faulty_app)}):
+            await asyncio.sleep(0.2)  # poll: waiting for granian to respawn the worker
+    print(f"longest time without an HTTP answer during the kill: {poll.longest:.2f} s")
+    assert faulty_app.proc.poll() is None, faulty_app.log_tail()
+    assert len(_workers(faulty_app)) == 2 and victim not in {w.pid for w in _workers(faulty_app)}
+
+    for i, chat in enumerate(chats):
+        await expect(chat.locator(".message-visitor")).to_have_count(1, timeout=LIVE)
+        await expect(chat.locator(".message-visitor").first).to_contain_text(
+            f"before the crash {i}")
+        await _say(chat, f"after the crash {i}", 2)
+        assert await _dialogs_with(f"after the crash {i}") == before[i]
+
+
+async def test_while_the_server_is_gone_visitors_read_our_reconnecting_notice(
+    fresh: None, faulty_app: AppServer, browser: Any, host_site: Any,  # noqa: F811
+) -> None:
+    _, ws = await make_workspace_owner("gone")
+    assistant_id = await create_assistant(ws, "Helper")
+    site = host_site()
+    view = await widget.update_settings(await owner_principal(ws), assistant_id,
+                                        WidgetInput(allowed_origins=(site.origin,)))
+    page = await _visitor(browser, faulty_app, site, view.public_id)
+    chat = page.frame_locator("iframe")
+    await _say(chat, "still there?", 1)
+    _stop_group(faulty_app.proc)
+    await expect(chat.locator("#replyx-reconnecting")).to_contain_text(
+        "Reconnecting…", timeout=LIVE)
+    await expect(chat.locator("text=ws://")).to_have_count(0)
+    await expect(chat.locator("text=Cannot connect")).to_have_count(0)
+
+    # The web process started again finds its build current and does not rebuild.
+    log = faulty_app.log.with_name(faulty_app.log.stem + "-restart.log")
+    faulty_app.proc = _start(faulty_app.env, log)
+    _wait_http(f"{faulty_app.url}/login/", faulty_app.proc, log, timeout=300)
+    out = log.read_text(errors="replace")
+    assert "the frontend build is current; not rebuilding" in out
+    assert BUILD_MARK not in out
+    await expect(chat.locator("#replyx-reconnecting")).to_have_count(0, timeout=LIVE)
+    await _say(chat, "back again", 2)
+
+
+async def test_a_real_duplicate_tab_still_gets_its_own_session(
+    fresh: None, faulty_app: AppServer, browser: Any,
+) -> None:
+    """Two live tabs with the same sessionStorage token (a browser's "duplicate tab"):
+    the owner of the token is alive, so the second tab gets a token of its own."""
+    ctx = await browser.new_context(base_url=faulty_app.url)
+    first = await ctx.new_page()
+    await first.goto("/login/")
+    await expect(first.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE)
+    await first.wait_for_function("!!sessionStorage.getItem('token')", timeout=LIVE)
+    token = await first.evaluate("sessionStorage.getItem('token')")
+    second = await ctx.new_page()
+    await second.add_init_script(f"sessionStorage.setItem('token', {token!r})")
+    await second.goto("/login/")
+    await expect(second.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE)
+    # The server hands the duplicate a new token once its socket links.
+    await second.wait_for_function(
+        f"(sessionStorage.getItem('token') || {token!r}) !== {token!r}", timeout=LIVE)
+    assert await second.evaluate("sessionStorage.getItem('token')") != token
+    assert await first.evaluate("sessionStorage.getItem('token')") == token
+    await ctx.close()
