@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from backend_services.embedded_servers import EmbeddedPostgres, EmbeddedValkey
 from backend_services.settings import ROOT, Settings, get_settings, reset_settings_cache
@@ -193,6 +192,10 @@ def _supervise(children: list[Child], stopping: dict[str, bool]) -> None:
 
 
 def run_web_only() -> int:
+    """Become the web server (exec): a SIGTERM then reaches a process that waits for its
+    workers to drain, and whoever supervises `replyx web` sees it exit only when it is done."""
     settings = get_settings()
     env = child_env(web_env(settings))
-    return subprocess.call(web_argv(settings), env=env, cwd=Path(ROOT))
+    argv = web_argv(settings)
+    os.chdir(ROOT)
+    os.execve(argv[0], argv, env)

@@ -97,7 +97,7 @@ def serve(host: str, port: int, workers: int, kill_timeout: int) -> None:
     the same port and failed workers respawned instead of the server shutting down."""
     import multiprocessing
 
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, RuntimeModes
     from granian.log import LogLevels
     from granian.server import Server
     from reflex.utils import exec as rx_exec
@@ -118,6 +118,10 @@ def serve(host: str, port: int, workers: int, kill_timeout: int) -> None:
         address=host,
         port=port,
         interface=Interfaces.ASGI,
+        # granian's default for ASGI is the multi-threaded runtime, whose shutdown with open
+        # websockets sometimes panics a worker ("Cannot drop pointer into Python heap",
+        # emmett-framework/granian#799, #884) before its owed answers are handed on.
+        runtime_mode=RuntimeModes.st,
         log_level=LogLevels(os.getenv("GRANIAN_LOG_LEVEL", "warning")),
         log_dictconfig=rx_exec._granian_log_dictconfig(),
         workers=workers,

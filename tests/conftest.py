@@ -115,21 +115,30 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     """Empty tables and empty Redis dbs before the test: nothing leaks between tests."""
     from redis.asyncio import Redis
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
     from backend_services import ratelimit
     from backend_services.db import get_engine
     from backend_services.redis_client import get_redis
 
-    async with get_engine().begin() as conn:
-        names = (
-            await conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                     "AND NOT (tablename = ANY(:keep))"),
-                {"keep": list(KEEP_TABLES)},
-            )
-        ).scalars().all()
-        tables = ", ".join(f'"{n}"' for n in names)
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    for attempt in range(5):
+        try:
+            async with get_engine().begin() as conn:
+                names = (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                             "AND NOT (tablename = ANY(:keep))"),
+                        {"keep": list(KEEP_TABLES)},
+                    )
+                ).scalars().all()
+                tables = ", ".join(f'"{n}"' for n in names)
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            break
+        except DBAPIError as exc:
+            # The shared app server's jobs read these tables while TRUNCATE takes its locks
+            # one table at a time; PostgreSQL breaks such a deadlock by aborting us: retry.
+            if getattr(exc.orig, "sqlstate", None) != "40P01" or attempt == 4:
+                raise
     await get_redis().flushdb()
     # The e2e app keeps its rate-limit counters in db 1: start every test with none.
     app_redis = Redis.from_url(_with_db(services["_redis_base"], 1))

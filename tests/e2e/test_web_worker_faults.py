@@ -1,6 +1,8 @@
 """A web worker SIGKILLed under live visitors: the server keeps answering, the worker is
 replaced, a visitor whose socket died keeps the same conversation; while the server is
-gone the page shows our "Reconnecting…"; a restarted web process does not rebuild.
+gone the page shows our "Reconnecting…"; a restarted web process does not rebuild. A
+worker killed, or a web tier stopped, while a real model stream is half-way through an
+answer: the visitor still gets the whole answer, once, with no half of it left on screen.
 
 This module starts its own app (two workers, its own frontend build dir) because it kills
 its processes; the session's shared `app_server` is never touched.
@@ -26,13 +28,23 @@ import pytest_asyncio
 from playwright.async_api import expect
 from sqlmodel import select
 
+from backend_services.ai.pool import close_clients
+from backend_services.conversations import pending_answers
 from backend_services.db import session_scope
-from backend_services.models import Message
+from backend_services.models import Message, PendingAnswer
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput
 from tests.conftest import ROOT, TEST_DIR, AppServer, _free_port, _stop_group, _wait_http, _with_db
-from tests.e2e.helpers import create_assistant, make_workspace_owner, owner_principal
+from tests.e2e.helpers import (
+    add_provider_key,
+    add_qa_pair,
+    create_assistant,
+    make_platform_admin,
+    make_workspace_owner,
+    owner_principal,
+)
 from tests.e2e.test_widget_loader import HostSite, host_site  # noqa: F401  (fixture)
+from tests.support.openai_server import OpenAITestServer, Reply
 
 LIVE = 30_000
 BUILD_MARK = "Creating Production Build"
@@ -55,6 +67,9 @@ def faulty_app(services: dict[str, str]) -> Iterator[AppServer]:
         "REPLYX_PORT": str(port), "REPLYX_HOST": "127.0.0.1", "REPLYX_WEB_WORKERS": "2",
         # Its own build dir: the shared app's build (another port) must stay as it is.
         "REFLEX_WEB_WORKDIR": str(TEST_DIR / "web-faults" / ".web"),
+        # Short leases so a dead writer's answer is taken over within seconds.
+        "REPLYX_ANSWER_LEASE_SECONDS": "3", "REPLYX_ANSWER_RECOVERY_SECONDS": "1",
+        "REPLYX_ANSWER_DRAIN_SECONDS": "2",
         "PYTHONUNBUFFERED": "1",
     }
     proc = _start(env, log)
@@ -79,10 +94,18 @@ async def fresh(clean: None, faulty_app: AppServer) -> None:
 
 
 def _workers(app: AppServer) -> list[psutil.Process]:
-    """Granian's worker processes: children of the granian main process (web_server)."""
+    """Granian's worker processes: children of the granian main process (web_server, which
+    `replyx web` becomes by exec)."""
+    def alive(p: psutil.Process) -> bool:
+        try:
+            return p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     top = psutil.Process(app.proc.pid)
-    mains = [p for p in top.children() if "replyx_app.web_server" in " ".join(p.cmdline())]
-    return [c for m in mains for c in m.children() if c.status() != psutil.STATUS_ZOMBIE]
+    mains = [p for p in [top, *top.children()]
+             if alive(p) and "replyx_app.web_server" in " ".join(p.cmdline())]
+    return [c for m in mains for c in m.children() if alive(c)]
 
 
 class _Poller:
@@ -199,6 +222,11 @@ async def test_while_the_server_is_gone_visitors_read_our_reconnecting_notice(
         "Reconnecting…", timeout=LIVE)
     await expect(chat.locator("text=ws://")).to_have_count(0)
     await expect(chat.locator("text=Cannot connect")).to_have_count(0)
+    # What the visitor writes while the server is gone stays in the box and goes out
+    # once the connection is back.
+    await chat.locator("#widget-input").fill("written while you were gone")
+    await chat.locator("#widget-input").press("Enter")
+    await expect(chat.locator("#widget-input")).to_have_value("written while you were gone")
 
     # The web process started again finds its build current and does not rebuild.
     log = faulty_app.log.with_name(faulty_app.log.stem + "-restart.log")
@@ -208,7 +236,30 @@ async def test_while_the_server_is_gone_visitors_read_our_reconnecting_notice(
     assert "the frontend build is current; not rebuilding" in out
     assert BUILD_MARK not in out
     await expect(chat.locator("#replyx-reconnecting")).to_have_count(0, timeout=LIVE)
-    await _say(chat, "back again", 2)
+    await expect(chat.locator(".message-visitor")).to_have_count(2, timeout=LIVE)
+    await expect(chat.locator(".message-visitor").last).to_contain_text(
+        "written while you were gone")
+    await expect(chat.locator("#widget-input")).to_have_value("")
+    assert len(await _dialogs_with("written while you were gone")) == 1
+    await _say(chat, "back again", 3)
+    async with session_scope() as s:
+        texts = [m.content for m in (await s.exec(select(Message).where(
+            Message.sender == "visitor").order_by(Message.id))).all()]
+    assert texts.count("written while you were gone") == 1, texts
+
+
+async def _socket_linked(app: AppServer, token: str) -> None:
+    """Wait until a web worker recorded the tab's socket under its token (Reflex's key)."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(app.env["REDIS_URL"])
+    try:
+        deadline = time.monotonic() + LIVE / 1000
+        while not await r.exists(f"token_manager_socket_record_{token}"):
+            assert time.monotonic() < deadline, "the first tab's socket never linked"
+            await asyncio.sleep(0.05)  # poll interval of the wait
+    finally:
+        await r.aclose()
 
 
 async def test_a_real_duplicate_tab_still_gets_its_own_session(
@@ -222,6 +273,9 @@ async def test_a_real_duplicate_tab_still_gets_its_own_session(
     await expect(first.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE)
     await first.wait_for_function("!!sessionStorage.getItem('token')", timeout=LIVE)
     token = await first.evaluate("sessionStorage.getItem('token')")
+    # The page stores its token before its socket links: until the first tab owns the
+    # token on the server, the second tab would be the owner and the first the duplicate.
+    await _socket_linked(faulty_app, token)
     second = await ctx.new_page()
     await second.add_init_script(f"sessionStorage.setItem('token', {token!r})")
     await second.goto("/login/")
@@ -232,3 +286,95 @@ async def test_a_real_duplicate_tab_still_gets_its_own_session(
     assert await second.evaluate("sessionStorage.getItem('token')") != token
     assert await first.evaluate("sessionStorage.getItem('token')") == token
     await ctx.close()
+
+
+ANSWER = ("Refunds ", "reach your card ", "within five ", "working days.")
+# The first model call streams two pieces and then stalls, as a model does mid-answer.
+STALLS = Reply(chunks=ANSWER, break_after=2)
+
+
+@pytest_asyncio.fixture
+async def provider() -> Any:
+    srv = OpenAITestServer()
+    await srv.start()
+    yield srv
+    await close_clients()
+    await srv.stop()
+
+
+async def _model_shop(app: AppServer, site: HostSite, provider: OpenAITestServer,
+                      prefix: str) -> tuple[int, str]:
+    email, ws = await make_workspace_owner(prefix)
+    await add_provider_key(await make_platform_admin(email), provider.base_url,
+                           f"sk-{prefix}-0001")
+    assistant_id = await create_assistant(ws, "Shop helper")
+    await add_qa_pair(ws, assistant_id, "How long do refunds take?",
+                      "Refunds reach your card within five working days.")
+    view = await widget.update_settings(await owner_principal(ws), assistant_id,
+                                        WidgetInput(allowed_origins=(site.origin,)))
+    return ws, view.public_id
+
+
+async def _half_answered(chat: Any, provider: OpenAITestServer) -> str:
+    """Ask; wait until the visitor reads the first half of the answer; return the holder."""
+    provider.script(STALLS)
+    await _say(chat, "How long do refunds take?", 1)
+    await expect(chat.locator("#widget-streaming")).to_contain_text("Refunds", timeout=LIVE)
+    async with session_scope() as s:
+        [row] = (await s.exec(select(PendingAnswer))).all()
+    provider.script(Reply(chunks=ANSWER))  # the next writer's model call answers in full
+    return row.holder
+
+
+async def _answered_once(chat: Any, ws: int) -> None:
+    await expect(chat.locator(".message-ai .message-text")).to_have_text(
+        ["Refunds reach your card within five working days."], timeout=LIVE)
+    await expect(chat.locator("#widget-streaming")).to_have_count(0, timeout=LIVE)
+    await expect(chat.locator(".typing-indicator")).to_have_count(0, timeout=LIVE)
+    async with session_scope() as s:
+        senders = [m.sender for m in (await s.exec(
+            select(Message).where(Message.workspace_id == ws).order_by(Message.id))).all()]
+    assert senders.count("ai") == 1, senders
+    assert await pending_answers.owed_count(ws) == 0
+
+
+async def test_a_worker_killed_mid_answer_leaves_the_visitor_one_whole_answer(
+    fresh: None, faulty_app: AppServer, browser: Any, host_site: Any,  # noqa: F811
+    provider: OpenAITestServer,
+) -> None:
+    site = host_site()
+    ws, public_id = await _model_shop(faulty_app, site, provider, "midkill")
+    page = await _visitor(browser, faulty_app, site, public_id)
+    chat = page.frame_locator("iframe")
+    holder = await _half_answered(chat, provider)
+    writer = int(holder.split("-")[-2])
+    assert writer in {w.pid for w in _workers(faulty_app)}, (holder, _workers(faulty_app))
+
+    os.kill(writer, signal.SIGKILL)
+    await _answered_once(chat, ws)
+    assert len(provider.calls()) == 2  # the dead writer's call, and the one that answered
+    assert faulty_app.proc.poll() is None, faulty_app.log_tail()
+
+
+async def test_a_web_tier_stopped_mid_answer_answers_after_its_restart(
+    fresh: None, faulty_app: AppServer, browser: Any, host_site: Any,  # noqa: F811
+    provider: OpenAITestServer,
+) -> None:
+    """SIGTERM (a deploy, Ctrl-C): the stopping workers wait for the stalled answer for the
+    drain time, hand it on, and the web tier started again answers it."""
+    site = host_site()
+    ws, public_id = await _model_shop(faulty_app, site, provider, "midstop")
+    page = await _visitor(browser, faulty_app, site, public_id)
+    chat = page.frame_locator("iframe")
+    await _half_answered(chat, provider)
+
+    _stop_group(faulty_app.proc)
+    async with session_scope() as s:
+        [row] = (await s.exec(select(PendingAnswer))).all()
+    assert row.holder == "", "a stopping worker hands its owed answers on"
+    await expect(chat.locator("#replyx-reconnecting")).to_be_visible(timeout=LIVE)
+
+    log = faulty_app.log.with_name(faulty_app.log.stem + "-after-stop.log")
+    faulty_app.proc = _start(faulty_app.env, log)
+    _wait_http(f"{faulty_app.url}/login/", faulty_app.proc, log, timeout=300)
+    await _answered_once(chat, ws)

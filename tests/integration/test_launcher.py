@@ -111,7 +111,7 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
 
     first = Launch(data_dir, port)
     try:
-        first.wait_for_line("App running at")
+        first.wait_for_line("web serving at")
         body = _wait_healthy(url, first)
         assert body["status"] == "ok"
     finally:
@@ -125,7 +125,7 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
 
     second = Launch(data_dir, port)
     try:
-        second.wait_for_line("App running at")
+        second.wait_for_line("web serving at")
         _wait_healthy(url, second)
     finally:
         assert _ctrl_c(second) == 0
