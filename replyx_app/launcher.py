@@ -15,11 +15,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from backend_services.embedded_servers import EmbeddedPostgres, EmbeddedValkey
 from backend_services.settings import ROOT, Settings, get_settings, reset_settings_cache
 
 RESTART_BACKOFF_MAX = 30.0
+# An embedded data server that dies this often in this window is failing for a reason a
+# restart will not cure (disk full, corrupt files): stop and point at its log instead.
+DATA_RESTART_LIMIT = 5
+DATA_RESTART_WINDOW = 300.0
 
 
 def say(msg: str) -> None:
@@ -60,11 +66,52 @@ class Child:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+class DataServerLost(RuntimeError):
+    """An embedded data server kept dying or could not be started again."""
+
+
+class _Restartable(Protocol):
+    @property
+    def log_path(self) -> Path: ...
+
+    def running(self) -> bool: ...
+
+    def restart(self) -> object: ...
+
+
 @dataclass
 class DataServers:
     pg: EmbeddedPostgres | None = None
     valkey: EmbeddedValkey | None = None
     env: dict[str, str] = field(default_factory=dict)
+    deaths: dict[str, list[float]] = field(default_factory=dict)
+
+    def watch(self) -> None:
+        """Start a dead embedded server again on its own data; the app processes ride out
+        the gap with their own retries. Raises DataServerLost when that keeps failing."""
+        servers: list[tuple[str, _Restartable | None]] = [
+            ("PostgreSQL", self.pg),
+            ("Valkey", self.valkey),
+        ]
+        for name, server in servers:
+            if server is None or server.running():
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.deaths.get(name, []) if now - t < DATA_RESTART_WINDOW]
+            self.deaths[name] = [*recent, now]
+            if len(recent) >= DATA_RESTART_LIMIT:
+                raise DataServerLost(
+                    f"{name} stopped {len(recent) + 1} times in "
+                    f"{DATA_RESTART_WINDOW / 60:.0f} min; giving up — see {server.log_path}"
+                )
+            say(f"{name} stopped unexpectedly; starting it again (its data is kept)")
+            try:
+                server.restart()
+            except Exception as exc:
+                raise DataServerLost(
+                    f"{name} could not be started again ({exc}); see {server.log_path}"
+                ) from exc
+            say(f"{name} is back")
 
     def start(self, settings: Settings) -> None:
         if settings.database_url is None:
@@ -137,6 +184,7 @@ def run_all() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    code = 0
     try:
         servers.start(settings)
         settings = get_settings()
@@ -160,18 +208,25 @@ def run_all() -> int:
             say(f"mail goes to {settings.outbox_dir} and {settings.base_url}/api/dev/mail "
                 "(served only to browsers on this machine and to signed-in platform admins)")
         say("press Ctrl-C to stop")
-        _supervise(children, stopping)
+        _supervise(children, servers, stopping)
+    except DataServerLost as exc:
+        say(str(exc))
+        code = 1
     finally:
         for c in reversed(children):
             c.stop()
         servers.stop()
         say("stopped")
-    return 0
+    return code
 
 
-def _supervise(children: list[Child], stopping: dict[str, bool]) -> None:
-    """Restart a crashed child with exponential backoff; a long healthy run resets it."""
+def _supervise(
+    children: list[Child], servers: DataServers, stopping: dict[str, bool]
+) -> None:
+    """Restart a dead data server at once and a crashed child with exponential backoff;
+    a long healthy run resets the child's backoff."""
     while not stopping["flag"]:
+        servers.watch()
         now = time.monotonic()
         for c in children:
             if c.proc is None:

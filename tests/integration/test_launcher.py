@@ -15,8 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import psycopg
+import pytest
+import redis
 
 from backend_services.embedded_servers import EmbeddedValkey
+from replyx_app.launcher import DATA_RESTART_LIMIT, DataServerLost, DataServers
 from tests.conftest import ROOT
 
 
@@ -100,6 +104,8 @@ def _processes_using(data_dir: Path) -> list[psutil.Process]:
 
 
 def _ctrl_c(launch: Launch) -> int:
+    if launch.proc.poll() is not None:  # it stopped by itself: the caller asserts on the code
+        return launch.proc.returncode
     os.killpg(launch.proc.pid, signal.SIGINT)
     return launch.proc.wait(90)
 
@@ -133,6 +139,66 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
     assert _processes_using(data_dir) == []
 
 
+def _app_pids(launch: Launch) -> set[int]:
+    """The web, fleet and jobs processes: the launcher's children other than Valkey."""
+    return {c.pid for c in psutil.Process(launch.proc.pid).children()
+            if "valkey" not in c.name()}
+
+
+def _postmaster(data_dir: Path) -> tuple[int, str]:
+    """The running postmaster's pid and a conninfo for its `replyx` database."""
+    lines = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()
+    return int(lines[0]), f"host={lines[4]} port={lines[3]} dbname=replyx user=postgres"
+
+
+def _users(conninfo: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT count(*) FROM users").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_embedded_data_servers_killed_under_run_come_back_with_their_data(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    launch = Launch(data_dir, port)
+    try:
+        launch.wait_for_line("web serving at")
+        _wait_healthy(url, launch)
+        app = _app_pids(launch)
+        assert len(app) == 3
+
+        valkey_port = int((data_dir / "valkey" / "port").read_text())
+        r = redis.Redis(port=valkey_port)
+        r.config_set("appendfsync", "always")  # the key must be on disk before the kill
+        r.set("kept-through-a-kill", "yes")
+        (valkey,) = [p for p in _processes_using(data_dir) if "valkey" in p.name()]
+        valkey.kill()
+        launch.wait_for_line("Valkey is back", timeout=60)
+        assert redis.Redis(port=valkey_port).get("kept-through-a-kill") == b"yes"
+        _wait_healthy(url, launch)
+
+        old_pid, conninfo = _postmaster(data_dir)
+        users = _users(conninfo)
+        assert users > 0  # the demo workspace's people
+        os.kill(old_pid, signal.SIGKILL)
+        launch.wait_for_line("PostgreSQL is back", timeout=120)
+        new_pid, conninfo = _postmaster(data_dir)
+        assert new_pid != old_pid
+        assert _users(conninfo) == users
+        _wait_healthy(url, launch)
+        # The app processes rode the outages out: none of them was restarted.
+        assert _app_pids(launch) == app
+        assert "exited with code" not in launch.output()
+    finally:
+        code = _ctrl_c(launch)
+    assert code == 0, launch.output()[-3000:]
+    assert _processes_using(data_dir) == []
+
+
 def test_embedded_valkey_left_running_is_adopted_not_duplicated(tmp_path: Path) -> None:
     first = EmbeddedValkey(tmp_path / "valkey")
     url = first.start()
@@ -144,3 +210,19 @@ def test_embedded_valkey_left_running_is_adopted_not_duplicated(tmp_path: Path) 
         assert first._proc.wait(10) == 0
     finally:
         first.stop()
+
+
+def test_a_data_server_that_keeps_dying_is_given_up_with_its_log(tmp_path: Path) -> None:
+    valkey = EmbeddedValkey(tmp_path / "valkey")
+    valkey.start()
+    servers = DataServers(valkey=valkey)
+    try:
+        for _ in range(DATA_RESTART_LIMIT):
+            valkey.kill()
+            servers.watch()  # started again, same port, data kept
+            assert valkey.running()
+        valkey.kill()
+        with pytest.raises(DataServerLost, match=r"valkey\.log"):
+            servers.watch()
+    finally:
+        valkey.stop()
