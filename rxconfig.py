@@ -1,9 +1,9 @@
-"""Reflex configuration, derived from ReplyX settings (backend_services.settings)."""
+"""Reflex configuration, derived from ReplyX settings (backend_services.core.settings)."""
 
 import reflex as rx
 from reflex_base.plugins.sitemap import SitemapPlugin
 
-from backend_services.settings import get_settings
+from backend_services.core.settings import get_settings
 
 _s = get_settings()
 _origins = _s.allowed_origins or [_s.base_url]

@@ -3,7 +3,7 @@
 Each benchmark gets its own server in a fresh temporary directory (never the app's
 `.replyx-data` or the test suite's `.replyx-test`), so a run cannot disturb, or be
 disturbed by, anything else on the machine. `DATABASE_URL` and `REPLYX_DATA_DIR` are
-exported and the settings cache reset before `backend_services.db` is used, exactly as
+exported and the settings cache reset before `backend_services.core.db` is used, exactly as
 the launcher and the tests do.
 """
 
@@ -38,9 +38,9 @@ def _interrupt(signum: int, frame: Any) -> None:
 @contextlib.contextmanager
 def bench_database(name: str = "replyx_bench") -> Iterator[str]:
     """Start a throw-away embedded PostgreSQL, create and migrate `name`, yield its URL."""
-    from backend_services import migrations
-    from backend_services.embedded_servers import EmbeddedPostgres
-    from backend_services.settings import reset_settings_cache
+    from backend_services.core import migrations
+    from backend_services.core.embedded_servers import EmbeddedPostgres
+    from backend_services.core.settings import reset_settings_cache
 
     # A plain `kill` must still stop the server and remove its directory: turn SIGTERM
     # into an exception so the cleanup below runs.

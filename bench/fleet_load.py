@@ -18,7 +18,7 @@ What runs (all private to the round, nothing shared with the tests or the dev da
   dialog, stored message, handoff check, query embedding with the local e5 model,
   hybrid retrieval, stored answer, durable outbox, shared Redis limiter, sendMessage)
   without a model's latency in it. Channel rows are inserted in bulk (tokens encrypted
-  with `backend_services.security.encrypt_secret`, as `add_bot` stores them, which would
+  with `backend_services.core.security.encrypt_secret`, as `add_bot` stores them, which would
   call getMe for each) and announced with `publish_fleet_changed`, like `add_bot`.
 
 One round per fleet size:
@@ -337,10 +337,10 @@ def make_specs(n: int) -> list[BotSpec]:
 
 async def create_tenants(specs: list[BotSpec]) -> float:
     """A workspace, owner and assistant per bot (bulk), and its Q&A pair via save_qa."""
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
+    from backend_services.core.principal import Principal
     from backend_services.knowledge import sources
     from backend_services.models import Assistant, Membership, Role, User, Workspace
-    from backend_services.principal import Principal
 
     started = time.monotonic()
     async with session_scope() as s:
@@ -379,12 +379,12 @@ async def insert_channels(specs: list[BotSpec]) -> None:
     then the same announcement: bot status "starting" and FleetChanged after commit."""
     from datetime import UTC, datetime
 
-    from backend_services.channels import status as bot_status
-    from backend_services.channels import telegram_bots
-    from backend_services.channels.events import publish_fleet_changed
-    from backend_services.db import session_scope
+    from backend_services.channels.telegram import bots as telegram_bots
+    from backend_services.channels.telegram import status as bot_status
+    from backend_services.channels.telegram.events import publish_fleet_changed
+    from backend_services.core.db import session_scope
+    from backend_services.core.security import encrypt_secret
     from backend_services.models import Channel
-    from backend_services.security import encrypt_secret
 
     rows = []
     async with session_scope() as s:
@@ -404,7 +404,7 @@ async def insert_channels(specs: list[BotSpec]) -> None:
 
 
 async def fleet_counters() -> dict[str, float]:
-    from backend_services import fleet_stats
+    from backend_services.channels.telegram import stats as fleet_stats
 
     totals: dict[str, float] = defaultdict(float)
     for figures in (await fleet_stats.read_all()).values():
@@ -417,8 +417,8 @@ async def bot_statuses() -> dict[str, Any]:
     """What the Channels page would show: the fleet's reports per status."""
     from sqlmodel import col, select
 
-    from backend_services.channels import status as bot_status
-    from backend_services.db import session_scope
+    from backend_services.channels.telegram import status as bot_status
+    from backend_services.core.db import session_scope
     from backend_services.models import Channel
 
     async with session_scope() as s:
@@ -440,8 +440,8 @@ async def outbox_stream_backlog() -> int:
     """Dialog events the fleet's `fleet-outbox` consumers have not handled yet (lag plus
     pending): every answer publishes a few, and the fleet turns them into outbox rows."""
     from backend_services.conversations.events import DIALOG_STREAM
-    from backend_services.events import stream_key
-    from backend_services.redis_client import get_redis
+    from backend_services.core.events import stream_key
+    from backend_services.core.redis_client import get_redis
 
     with contextlib.suppress(Exception):
         for g in await get_redis().xinfo_groups(stream_key(DIALOG_STREAM)):
@@ -451,7 +451,7 @@ async def outbox_stream_backlog() -> int:
 
 
 async def worker_heartbeats() -> int:
-    from backend_services import heartbeats
+    from backend_services.core import heartbeats
 
     return len((await heartbeats.alive()).get("fleet-worker", []))
 
@@ -555,8 +555,8 @@ def latency_stats(values: list[float]) -> dict[str, Any]:
 @contextlib.contextmanager
 def private_stack() -> Iterator[tuple[dict[str, str], int | None, Path]]:
     """Embedded PostgreSQL + Valkey of this round, and the env the fleet gets."""
-    from backend_services.embedded_servers import EmbeddedValkey
-    from backend_services.settings import reset_settings_cache
+    from backend_services.core.embedded_servers import EmbeddedValkey
+    from backend_services.core.settings import reset_settings_cache
 
     with bench_database("replyx_fleet_bench") as db_url:
         tmp = Path(tempfile.mkdtemp(prefix="replyx-bench-fleet-"))
@@ -614,9 +614,9 @@ def probes(specs: list[BotSpec], at: float, args: argparse.Namespace
 
 async def run_round(n: int, workers: int, args: argparse.Namespace,
                     env: dict[str, str], valkey_pid: int | None, tmp: Path) -> dict[str, Any]:
-    from backend_services.db import dispose_engine
-    from backend_services.embeddings import get_default_embedder
-    from backend_services.redis_client import close_redis
+    from backend_services.core.db import dispose_engine
+    from backend_services.core.redis_client import close_redis
+    from backend_services.knowledge.embeddings import get_default_embedder
     from tests.support.telegram_server import TelegramTestServer
 
     result: dict[str, Any] = {"bots": n, "workers": workers, "chats_per_bot": args.chats,

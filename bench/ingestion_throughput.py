@@ -340,7 +340,7 @@ CREATE CONSTRAINT TRIGGER bench_doc_log AFTER INSERT OR UPDATE ON knowledge_docu
 async def install_log() -> None:
     from sqlalchemy import text
 
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
 
     async with session_scope() as s:
         for stmt in _split_sql(_LOG_SQL):
@@ -500,9 +500,9 @@ def other_benchmarks() -> list[str]:
 
 async def make_tenant() -> tuple[Any, int]:
     """A workspace with an owner, as signup makes them (without Redis-backed login)."""
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
+    from backend_services.core.principal import Principal
     from backend_services.models import Membership, Role, User, Workspace
-    from backend_services.principal import Principal
 
     async with session_scope() as s:
         ws = Workspace(name="Ingestion bench")
@@ -518,7 +518,7 @@ async def make_tenant() -> tuple[Any, int]:
 
 
 async def new_assistant(workspace_id: int, name: str) -> tuple[int, int, int]:
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
     from backend_services.models import Assistant
 
     async with session_scope() as s:
@@ -531,7 +531,7 @@ async def new_assistant(workspace_id: int, name: str) -> tuple[int, int, int]:
 
 async def warm_up(uploads: list[Upload]) -> None:
     """Load the model and the parsers once, so the first run does not pay for imports."""
-    from backend_services.embeddings import get_default_embedder
+    from backend_services.knowledge.embeddings import get_default_embedder
     from backend_services.knowledge.extract import extract
     from backend_services.knowledge.safety import SourceKind, UploadLimits
 
@@ -553,7 +553,7 @@ async def wait_done(assistant_id: int, n: int, limit_s: float, others: set[str])
     """Wait for every document to finish; note other test/bench processes seen meanwhile."""
     from sqlalchemy import text
 
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
 
     deadline = time.monotonic() + limit_s
     last = -1
@@ -579,8 +579,8 @@ async def run_once(principal: Any, workspace_id: int, uploads: list[Upload],
                    concurrency: int, limit_s: float, wait_idle: float) -> dict[str, Any]:
     from sqlalchemy import text
 
-    from backend_services import jobs
-    from backend_services.db import session_scope
+    from backend_services.core import jobs
+    from backend_services.core.db import session_scope
     from backend_services.knowledge import sources
     from backend_services.models import KnowledgeDocument
 
@@ -794,9 +794,9 @@ def plot(result: dict[str, Any], path: Path) -> str | None:
 
 async def main_async(args: argparse.Namespace, uploads: list[Upload],
                      corpus: dict[str, Any]) -> dict[str, Any]:
-    from backend_services.db import dispose_engine
-    from backend_services.embeddings import LOCAL_BATCH, get_default_embedder
+    from backend_services.core.db import dispose_engine
     from backend_services.knowledge import ingest
+    from backend_services.knowledge.embeddings import LOCAL_BATCH, get_default_embedder
 
     result: dict[str, Any] = {
         "benchmark": "ingestion_throughput",

@@ -138,7 +138,7 @@ class VectorModel:
 
 async def create_tenants(tenants: list[Tenant]) -> dict[int, list[int]]:
     """Workspace, assistant and ready documents per tenant; returns document ids."""
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
     from backend_services.models import Assistant, KnowledgeDocument, Workspace
 
     docs: dict[int, list[int]] = {}
@@ -297,7 +297,7 @@ async def run_query(config: dict[str, Any], t: Tenant, vector: list[float],
     """One search in its own transaction, as retrieve() does; returns (ms, [(id, distance)])."""
     from sqlalchemy import text
 
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
     from backend_services.knowledge import retrieval
 
     gucs = {k: v for k, v in config.items() if not k.startswith("_")}
@@ -365,7 +365,7 @@ TRUTH: dict[str, list[list[tuple[int, float]]]] = {}  # class → exact results 
 
 async def measure(dsn: str, queried: dict[str, Tenant], queries: dict[str, np.ndarray],
                   configs: list[str], n: int) -> dict[str, Any]:
-    from backend_services.db import dispose_engine
+    from backend_services.core.db import dispose_engine
 
     out: dict[str, Any] = {}
     for label, qs in queries.items():
@@ -494,7 +494,7 @@ def plot(results: dict[str, Any], path: Path) -> list[str]:
 
 
 async def main_async(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from backend_services.db import dispose_engine
+    from backend_services.core.db import dispose_engine
     from backend_services.knowledge import retrieval
 
     rng = np.random.default_rng(args.seed)

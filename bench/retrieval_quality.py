@@ -125,7 +125,7 @@ def by_group(questions: list[Question], ranks: list[int | None]) -> dict[str, An
 
 
 async def ingest(workspace_id: int, files: list[Path], max_tokens: int, overlap: int) -> Kb:
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
     from backend_services.knowledge import ingest as ingest_mod
     from backend_services.knowledge.sources import stored_path
     from backend_services.models import Assistant, KnowledgeDocument
@@ -170,7 +170,7 @@ async def check_phrases(kb: Kb, questions: list[Question]) -> list[str]:
     """Every expected phrase must exist in some chunk, or the question cannot be answered."""
     from sqlalchemy import text
 
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
 
     async with session_scope() as s:
         rows = list(await s.exec(  # type: ignore[call-overload]
@@ -225,7 +225,7 @@ def text_variants() -> dict[str, Any]:
 
 
 async def fetch_candidates(kb: Kb, q: Question, vector: list[float]) -> dict[str, list[Row]]:
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
     from backend_services.knowledge import retrieval
 
     out: dict[str, list[Row]] = {}
@@ -300,8 +300,8 @@ def strategies() -> dict[str, Strategy]:
 
 async def evaluate_shipped(kb: Kb, questions: list[Question]) -> dict[str, Any]:
     """The production entry point, retrieval.retrieve, once per mode."""
-    from backend_services.embeddings import get_default_embedder
     from backend_services.knowledge import retrieval
+    from backend_services.knowledge.embeddings import get_default_embedder
 
     embedder = get_default_embedder()
     result: dict[str, Any] = {}
@@ -331,7 +331,7 @@ async def evaluate_shipped(kb: Kb, questions: list[Question]) -> dict[str, Any]:
 
 
 async def evaluate_variants(kb: Kb, questions: list[Question]) -> dict[str, Any]:
-    from backend_services.embeddings import get_default_embedder
+    from backend_services.knowledge.embeddings import get_default_embedder
 
     embedder = get_default_embedder()
     vectors = await embedder.embed_queries([q.question for q in questions])
@@ -421,8 +421,8 @@ def plot(shipped: dict[str, Any], variants: dict[str, Any] | None, path: Path) -
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    from backend_services.db import dispose_engine, session_scope
-    from backend_services.embeddings import get_default_embedder
+    from backend_services.core.db import dispose_engine, session_scope
+    from backend_services.knowledge.embeddings import get_default_embedder
     from backend_services.models import Workspace
 
     questions = load_questions(args.questions)

@@ -274,8 +274,8 @@ class App:
 @contextlib.contextmanager
 def stack(workers: int, wait_for_tests: float, wait_for_idle: float) -> Iterator[Stack]:
     """Private PostgreSQL + Valkey (temporary directories) and the fake AI."""
-    from backend_services.embedded_servers import EmbeddedValkey
-    from backend_services.settings import reset_settings_cache
+    from backend_services.core.embedded_servers import EmbeddedValkey
+    from backend_services.core.settings import reset_settings_cache
 
     with bench_database("replyx_widget_bench") as db_url:
         tmp = Path(tempfile.mkdtemp(prefix="replyx-bench-web-"))
@@ -528,10 +528,11 @@ class Tenant:
 
 async def make_tenant(index: int, ai_base_url: str, operators: int, first: bool) -> Tenant:
     """A workspace with one assistant that knows one Q&A pair, its widget, its operators."""
-    from backend_services import assistants, auth
     from backend_services.ai import keys
-    from backend_services.assistants import AssistantInput
+    from backend_services.assistants import service as assistants
+    from backend_services.assistants.service import AssistantInput
     from backend_services.conversations import policy
+    from backend_services.identity import auth
     from backend_services.knowledge import sources
     from backend_services.models import Role
     from backend_services.widget import settings as widget
@@ -582,7 +583,7 @@ async def stored_messages(prefix: str) -> dict[str, dict[str, Any]]:
     """tag -> {dialog, visitor message id, ai message id} for this round, from PostgreSQL."""
     from sqlalchemy import text
 
-    from backend_services.db import get_engine
+    from backend_services.core.db import get_engine
 
     out: dict[str, dict[str, Any]] = {}
     async with get_engine().connect() as conn:
@@ -613,7 +614,7 @@ class Sampler:
         from redis.asyncio import Redis
         from sqlalchemy import text
 
-        from backend_services.db import get_engine
+        from backend_services.core.db import get_engine
 
         row: dict[str, int] = {}
         async with get_engine().connect() as conn:

@@ -23,7 +23,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from backend_services.conversations import dialogs, turns
 from backend_services.conversations.actors import ContactActor, contact_actor
-from backend_services.errors import DomainError, RateLimited
+from backend_services.core.errors import DomainError, RateLimited
 from backend_services.models import Assistant
 from bot_fleet import outbox_bridge, stats
 from bot_fleet.context import BotContext
@@ -59,7 +59,7 @@ TEXTS = {
 
 
 async def _assistant(ctx: BotContext) -> Assistant | None:
-    from backend_services.db import session_scope
+    from backend_services.core.db import session_scope
 
     async with session_scope() as session:
         return await session.get(Assistant, ctx.assistant_id)

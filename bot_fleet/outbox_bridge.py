@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiogram import Bot
 
-from backend_services import events, telegram_updates
+from backend_services.channels.telegram import limiter, outbox
+from backend_services.channels.telegram import updates as telegram_updates
+from backend_services.channels.telegram.text import split_for_telegram
 from backend_services.conversations.events import DialogChanged
-from backend_services.telegram_delivery import limiter, outbox
-from backend_services.telegram_delivery.text import split_for_telegram
+from backend_services.core import events
 from bot_fleet import stats
 from bot_fleet.context import BotContext
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from backend_services import events
-from backend_services.channels import status as bot_status
-from backend_services.channels import telegram_bots
-from backend_services.channels.events import FleetChanged
+from backend_services.channels.telegram import bots as telegram_bots
+from backend_services.channels.telegram import status as bot_status
+from backend_services.channels.telegram.events import FleetChanged
+from backend_services.core import events
 from bot_fleet import stats
 from bot_fleet.context import BotContext
 

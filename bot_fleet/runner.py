@@ -33,7 +33,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import Update
 
-from backend_services import outages
+from backend_services.core import outages
 from bot_fleet import stats
 from bot_fleet.context import BotContext
 

@@ -25,10 +25,10 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
-from backend_services import outages
-from backend_services.errors import RateLimited
-from backend_services.settings import get_settings
-from backend_services.telegram_delivery import limiter, outbox
+from backend_services.channels.telegram import limiter, outbox
+from backend_services.core import outages
+from backend_services.core.errors import RateLimited
+from backend_services.core.settings import get_settings
 from bot_fleet import registry, stats
 
 if TYPE_CHECKING:

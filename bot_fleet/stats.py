@@ -1,5 +1,5 @@
 """Fleet counters, kept in memory per worker and flushed to Redis, where the web app's
-/metrics reads every worker's figures (backend_services/fleet_stats.py)."""
+/metrics reads every worker's figures (backend_services/channels/telegram/stats.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import socket
 from collections import Counter
 
-from backend_services import fleet_stats
+from backend_services.channels.telegram import stats as fleet_stats
 
 _counts: Counter[str] = Counter()
 _gauges: dict[str, float] = {}

@@ -15,8 +15,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from backend_services import heartbeats
-from backend_services.settings import get_settings
+from backend_services.core import heartbeats
+from backend_services.core.settings import get_settings
 
 log = logging.getLogger("replyx.fleet")
 

@@ -22,11 +22,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Update
 
-from backend_services import events, heartbeats
+from backend_services.channels.telegram import outbox
+from backend_services.channels.telegram.updates import UPDATES_STREAM, TelegramUpdateReceived
 from backend_services.conversations.events import DIALOG_STREAM
-from backend_services.settings import get_settings
-from backend_services.telegram_delivery import outbox
-from backend_services.telegram_updates import UPDATES_STREAM, TelegramUpdateReceived
+from backend_services.core import events, heartbeats
+from backend_services.core.settings import get_settings
 from bot_fleet import handlers, outbox_bridge, registry, stats
 from bot_fleet.runner import BotRunner
 from bot_fleet.sender import Sender

@@ -11,38 +11,21 @@ from state.session import SessionState
 
 @dataclass(frozen=True)
 class NavItem:
+    """A sidebar link, built by the page registry (replyx_app/pages/registry.py)."""
+
     label: str
     route: str
     icon: str
-    min_role: str = "operator"
-    platform_admin: bool = False
+    role: str = "operator"  # the least role that may open the page, or "platform_admin"
 
-
-NAV: list[NavItem] = [
-    NavItem("Overview", "/dashboard", "layout_dashboard"),
-    NavItem("Assistants", "/assistants", "bot", "admin"),
-    NavItem("Knowledge", "/knowledge", "book_open", "admin"),
-    NavItem("Widget", "/widget-settings", "message_square_code", "admin"),
-    NavItem("Handoff", "/handoff", "hand_helping", "admin"),
-    NavItem("Dialogs", "/dialogs", "messages_square"),
-    NavItem("Operator console", "/console", "headset"),
-    NavItem("Canned responses", "/canned", "message_square_text", "admin"),
-    NavItem("Channels", "/channels", "radio_tower", "admin"),
-    NavItem("Analytics", "/analytics", "chart_bar", "admin"),
-    NavItem("Billing", "/billing", "wallet", "owner"),
-    NavItem("Team", "/team", "users", "admin"),
-    NavItem("Settings", "/settings", "settings"),
-    NavItem("Admin", "/admin", "shield", platform_admin=True),
-    NavItem("AI providers", "/admin/ai", "cpu", platform_admin=True),
-]
 
 _RANK = {"operator": 1, "admin": 2, "owner": 3}
 
 
 def _visible(item: NavItem) -> rx.Var[bool]:
-    if item.platform_admin:
+    if item.role == "platform_admin":
         return SessionState.is_platform_admin
-    need = _RANK[item.min_role]
+    need = _RANK[item.role]
     rank = rx.cond(SessionState.role == "owner", 3, rx.cond(SessionState.role == "admin", 2, 1))
     return rank >= need
 
@@ -73,11 +56,11 @@ def _logo(size: str) -> rx.Component:
                      rx.text("ReplyX", size=size, weight="bold"), spacing="2", align="center")
 
 
-def sidebar(current: str) -> rx.Component:
+def sidebar(current: str, items: list[NavItem]) -> rx.Component:
     return rx.el.nav(
         rx.vstack(
             rx.box(_logo("5"), padding_x="0.75rem", padding_bottom="1rem"),
-            *[_nav_link(item, current) for item in NAV],
+            *[_nav_link(item, current) for item in items],
             spacing="1",
             padding="1rem",
             width="100%",
@@ -123,9 +106,11 @@ def topbar(title: str) -> rx.Component:
     )
 
 
-def dashboard_frame(title: str, route: str, body: rx.Component) -> rx.Component:
+def dashboard_frame(
+    title: str, route: str, body: rx.Component, nav: list[NavItem]
+) -> rx.Component:
     return rx.hstack(
-        sidebar(route),
+        sidebar(route, nav),
         rx.el.main(
             topbar(title),
             rx.cond(
@@ -160,20 +145,4 @@ def auth_card(title: str, *children: rx.Component) -> rx.Component:
         min_height="100vh",
         padding="1rem",
         background=rx.color("gray", 2),
-    )
-
-
-def coming_next(what: str, issue_hint: str) -> rx.Component:
-    """For sections whose feature lands in a later release: says so, offers nothing fake."""
-    return rx.center(
-        rx.vstack(
-            rx.icon("hammer", size=36, color=rx.color("gray", 9)),
-            rx.heading(f"{what} is coming next", size="4"),
-            rx.text(issue_hint, color_scheme="gray", size="2", align="center", max_width="32rem"),
-            align="center",
-            spacing="3",
-        ),
-        padding="4rem",
-        border=f"1px dashed {rx.color('gray', 6)}",
-        border_radius="var(--radius-4)",
     )

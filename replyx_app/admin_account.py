@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from backend_services import auth
-from backend_services.db import dispose_engine, session_scope
-from backend_services.models import Balance, Membership, Role, User, Workspace
+from backend_services.core.db import dispose_engine, session_scope
+from backend_services.identity import auth
+from backend_services.identity.workspaces import create_workspace
+from backend_services.models import Membership, Role, User
 
 
 async def create_platform_admin(email: str, password: str, name: str) -> None:
@@ -19,12 +20,7 @@ async def create_platform_admin(email: str, password: str, name: str) -> None:
             ).first() is not None
             ws_id = None
             if not has_ws:
-                ws = Workspace(name="Platform administration")
-                session.add(ws)
-                await session.flush()
-                assert ws.id is not None
-                session.add(Balance(workspace_id=ws.id, currency=ws.currency))
-                ws_id = ws.id
+                ws_id = await create_workspace(session, name="Platform administration")
         await auth.create_user(email=email, password=password, name=name, workspace_id=ws_id,
                                role=Role.OWNER, platform_admin=True)
     finally:

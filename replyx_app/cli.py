@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from backend_services.settings import ROOT, ConfigError, get_settings, validate_for_production
+from backend_services.core.settings import ROOT, ConfigError, get_settings, validate_for_production
 
 
 def _check_config() -> None:
@@ -35,7 +35,7 @@ def cmd_web(_: argparse.Namespace) -> int:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     _check_config()
-    from backend_services import migrations
+    from backend_services.core import migrations
 
     migrations.upgrade()
     print(f"[replyx] database at revision {migrations.head_revision()}")

@@ -5,14 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import time
 
-from backend_services import heartbeats, jobs, maintenance
-from backend_services.process_loop import run_until_stopped
-from backend_services.settings import get_settings
+from procrastinate import App
+
+from backend_services.core import heartbeats, jobs
+from backend_services.core.process_loop import run_until_stopped
+from backend_services.core.settings import get_settings
+from backend_services.identity import expiry
+from backend_services.knowledge import upkeep
+
+# Modules whose tasks this process runs; importing one registers its blueprint with the
+# job registry (which itself imports no domain). Deferring needs none of them.
+TASK_MODULES = (
+    "backend_services.conversations.answer_ceiling",
+    "backend_services.conversations.timeouts",
+    "backend_services.knowledge.ingest",
+)
 
 log = logging.getLogger("replyx.jobs")
+
+
+def load_tasks() -> App:
+    """The job app with every task and periodic task of the product registered."""
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+    return jobs.get_app()
+
 PURGE_EVERY = 3600.0
 STALLED_CHECK_EVERY = 15.0
 
@@ -22,6 +43,7 @@ async def main() -> None:
     stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
     interval = min(settings.heartbeat_seconds, stalled_every)
     last = {"purge": -PURGE_EVERY, "stalled": -stalled_every}
+    load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
 
     async def tick() -> None:
@@ -38,11 +60,11 @@ async def main() -> None:
         if now - last["stalled"] >= stalled_every:
             last["stalled"] = now
             await jobs.retry_stalled_jobs()
-            await maintenance.requeue_forgotten_documents()
-            await maintenance.reindex_stale_embeddings()
+            await upkeep.requeue_forgotten_documents()
+            await upkeep.reindex_stale_embeddings()
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
-            log.info("purged expired rows: %s", await maintenance.purge_expired())
+            log.info("purged expired rows: %s", await expiry.purge_expired())
 
     async def stop_worker() -> None:
         worker["task"].cancel()

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from backend_services.embedded_servers import EmbeddedPostgres, EmbeddedValkey
-from backend_services.settings import ROOT, Settings, get_settings, reset_settings_cache
+from backend_services.core.embedded_servers import EmbeddedPostgres, EmbeddedValkey
+from backend_services.core.settings import ROOT, Settings, get_settings, reset_settings_cache
 
 RESTART_BACKOFF_MAX = 30.0
 # An embedded data server that dies this often in this window is failing for a reason a
@@ -188,7 +188,7 @@ def run_all() -> int:
     try:
         servers.start(settings)
         settings = get_settings()
-        from backend_services import migrations
+        from backend_services.core import migrations
         from replyx_app import seed
 
         say("applying migrations")

@@ -27,11 +27,11 @@ from reflex_base.constants import CompileVars
 from reflex_base.event import Event
 from reflex_base.utils.format import format_event_handler
 
-from backend_services import events
-from backend_services.access_events import ACCESS_STREAM
-from backend_services.events import UserAccessChanged
-from backend_services.redis_client import get_redis
-from backend_services.settings import get_settings
+from backend_services.core import events
+from backend_services.core.events import UserAccessChanged
+from backend_services.core.redis_client import get_redis
+from backend_services.core.settings import get_settings
+from backend_services.identity.access_events import ACCESS_STREAM
 from state import live_access
 from state.session import SessionState
 

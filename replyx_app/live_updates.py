@@ -16,8 +16,8 @@ import os
 import socket
 from typing import Any
 
-from backend_services import events
 from backend_services.conversations.events import DIALOG_STREAM, DialogChanged
+from backend_services.core import events
 from state import live
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,10 @@
 address bans, security headers on every HTTP response, request metrics, websocket
 connection gauge.
 
-A banned address (backend_services.bans: it kept failing sign-ins, widget origin checks
+A banned address (backend_services.core.bans: it kept failing sign-ins, widget origin checks
 or Telegram webhook secrets) gets 403 with Retry-After on every HTTP request and its
 websocket handshakes are refused, in every worker (the ban lives in Redis). The address
-is the real client's (backend_services.client_ip: X-Forwarded-For only through
+is the real client's (backend_services.core.client_ip: X-Forwarded-For only through
 REPLYX_TRUSTED_PROXY_HOPS), the same one Reflex and the API routes record failures under.
 If Redis cannot be asked, requests pass: the ban is a defence in depth, not a gate whose
 failure should take the whole app down.
@@ -26,8 +26,8 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend_services import bans, client_ip
-from backend_services.metrics import HTTP_LATENCY, HTTP_REQUESTS, WS_CONNECTIONS, route_label
+from backend_services.core import bans, client_ip
+from backend_services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, WS_CONNECTIONS, route_label
 from backend_services.widget import settings as widget_settings
 
 log = logging.getLogger(__name__)

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 import reflex as rx
 
-import replyx_app.pages.admin
-import replyx_app.pages.admin_ai
-import replyx_app.pages.auth
-import replyx_app.pages.canned_responses
-import replyx_app.pages.channels
-import replyx_app.pages.console
-import replyx_app.pages.dashboard
-import replyx_app.pages.dialogs
-import replyx_app.pages.handoff_settings
-import replyx_app.pages.knowledge
-import replyx_app.pages.widget_settings  # noqa: F401  (pages register themselves)
 from components.reconnect_banner import reconnect_banner
 from replyx_app.answer_recovery import answer_recovery
 from replyx_app.api import build_api
@@ -22,20 +11,15 @@ from replyx_app.cross_site import CrossSiteGuard, no_credentialed_cors
 from replyx_app.live_access import LiveAccessMiddleware, live_access_task
 from replyx_app.live_updates import live_updates
 from replyx_app.middleware import SecurityAndMetrics
+from replyx_app.pages import load_all
 from replyx_app.pages.registry import add_all
-from replyx_app.pages.widget import CLIENT_ID_SCRIPT, STORAGE_SHIM, widget_page
+from replyx_app.pages.widget_chat import CLIENT_ID_SCRIPT, STORAGE_SHIM
 from replyx_app.upload_guard import UploadGuard
 from replyx_app.web_sessions import install as keep_sessions_of_dead_sockets
 from state import arguments
 from state.failures import backend_exception_handler
-from state.session import SessionState
-from state.widget_chat import WidgetChatState
 
 no_credentialed_cors()  # before rx.App builds its ASGI app
-
-
-def index() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), min_height="100vh")
 
 
 app = rx.App(
@@ -48,11 +32,10 @@ app.app_wraps[(5, "Overlay")] = lambda stateful: reconnect_banner() if stateful 
 # A tab whose worker was SIGKILLed keeps its session (replyx_app/web_sessions.py).
 keep_sessions_of_dead_sockets(app)
 arguments.install(app)  # every event's arguments are checked before its handler runs
-app.add_page(index, route="/", title="ReplyX", on_load=SessionState.redirect_home)
-app.add_page(widget_page, route="/widget", title="Chat", on_load=WidgetChatState.boot)
 app.register_lifespan_task(live_updates)
 app.register_lifespan_task(live_access_task)
 app.register_lifespan_task(answer_recovery)
 # Before any hydrate snapshot: a tab whose login ended loses its live links first.
 app.add_middleware(LiveAccessMiddleware(), index=0)
+load_all()
 add_all(app)

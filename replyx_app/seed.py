@@ -12,12 +12,14 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from backend_services import auth, jobs
-from backend_services.db import dispose_engine, session_scope
+from backend_services.core import jobs
+from backend_services.core.db import dispose_engine, session_scope
+from backend_services.core.principal import Principal
+from backend_services.core.settings import get_settings
+from backend_services.identity import auth
+from backend_services.identity.workspaces import create_workspace
 from backend_services.knowledge import sources
-from backend_services.models import Assistant, Balance, Role, User, Workspace
-from backend_services.principal import Principal
-from backend_services.settings import get_settings
+from backend_services.models import Assistant, Role, User
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput
 
@@ -53,20 +55,16 @@ def _password() -> str:
 
 async def _create_workspace() -> tuple[int, list[tuple[int, str]]]:
     async with session_scope() as session:
-        ws = Workspace(name="Demo Support", is_demo=True)
-        session.add(ws)
-        await session.flush()
-        assert ws.id is not None
-        session.add(Balance(workspace_id=ws.id, currency=ws.currency))
+        ws_id = await create_workspace(session, name="Demo Support", is_demo=True)
         made: list[tuple[int, str]] = []
         for spec in ASSISTANTS:
-            a = Assistant(workspace_id=ws.id, name=spec["name"], language=spec["language"],
+            a = Assistant(workspace_id=ws_id, name=spec["name"], language=spec["language"],
                           system_prompt=spec["system_prompt"], greeting=spec["greeting"])
             session.add(a)
             await session.flush()
             assert a.id is not None
             made.append((a.id, spec["folder"]))
-        return ws.id, made
+        return ws_id, made
 
 
 async def ensure_demo() -> None:

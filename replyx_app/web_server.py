@@ -24,7 +24,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from backend_services.settings import ROOT
+from backend_services.core.settings import ROOT
 
 STAMP = "replyx-build.json"
 _SKIP_DIRS = {"tests", "bench", "docs", "alembic", "node_modules", "__pycache__"}
@@ -133,7 +133,7 @@ def serve(host: str, port: int, workers: int, kill_timeout: int) -> None:
 
 
 def main() -> None:
-    from backend_services.settings import get_settings
+    from backend_services.core.settings import get_settings
 
     settings = get_settings()
     os.chdir(ROOT)

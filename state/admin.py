@@ -7,8 +7,9 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import bans, platform_admin
-from backend_services.principal import Principal
+from backend_services.core import bans
+from backend_services.core.principal import Principal
+from backend_services.identity import platform_admin
 from state.session import SessionState, guarded
 
 

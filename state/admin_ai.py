@@ -8,8 +8,8 @@ from typing import Any
 import reflex as rx
 
 from backend_services.ai import keys
-from backend_services.errors import ValidationFailed
-from backend_services.principal import Principal
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.principal import Principal
 from state.session import SessionState, guarded
 
 

@@ -22,7 +22,7 @@ Decisions: text is rejected, not cleaned (a silently altered name or password is
 than a clear "remove these characters"); ints must fit PostgreSQL's `integer`; a declared
 `int` also accepts a string of ASCII digits (Reflex converts those itself). Text that does
 not come through an event (Telegram updates, extracted documents) is cleaned on its way
-into PostgreSQL instead (backend_services/text_safety.py).
+into PostgreSQL instead (backend_services/core/text_safety.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
 
-from backend_services.text_safety import (
+from backend_services.core.text_safety import (
     MAX_INT,
     MIN_INT,
     OUT_OF_RANGE,

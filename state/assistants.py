@@ -6,11 +6,11 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import assistants
-from backend_services.assistants import AssistantInput
-from backend_services.errors import ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.session import SessionState, guarded
 
 

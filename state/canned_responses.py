@@ -13,9 +13,9 @@ from typing import Any
 import reflex as rx
 
 from backend_services.conversations import canned
-from backend_services.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.arguments import id_from_text
 from state.session import SessionState, guarded
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import assistants
-from backend_services.channels import telegram_bots as bots
-from backend_services.channels.telegram_bots import BotView
-from backend_services.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.channels.telegram import bots
+from backend_services.channels.telegram.bots import BotView
+from backend_services.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.arguments import id_from_text
 from state.session import SessionState, guarded
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import team
 from backend_services.conversations import dialogs, handoff, presence, snapshots
 from backend_services.conversations.handoff import AlreadyTaken
-from backend_services.errors import DomainError
+from backend_services.core.errors import DomainError
+from backend_services.core.principal import Principal
+from backend_services.identity import team
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.arguments import id_from_text
 from state.live import (
     DialogLive,

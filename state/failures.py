@@ -14,7 +14,7 @@ import logging
 import reflex as rx
 from reflex_base.event import EventSpec
 
-from backend_services import outages
+from backend_services.core import outages
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ SOMETHING_WENT_WRONG = ("Something went wrong on our side and your last action m
                         "have been completed. Please try again in a moment.")
 
 
-# Our database or Redis is unreachable (backend_services/outages.py): say so, so nobody
+# Our database or Redis is unreachable (backend_services/core/outages.py): say so, so nobody
 # hunts for a mistake of their own, and say that nothing was saved.
 OUTAGE = ("We can't reach our servers' storage right now, so your last action was not "
           "saved. Nothing is lost: try again in a moment.")

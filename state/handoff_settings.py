@@ -19,12 +19,12 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import assistants
+from backend_services.assistants import service as assistants
 from backend_services.conversations import policy as handoff_policy
 from backend_services.conversations.policy import BusinessHours, HandoffPolicy
-from backend_services.errors import ValidationFailed
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.arguments import id_from_text
 from state.session import SessionState, guarded
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import answer_engine, assistants
-from backend_services.errors import DomainError, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.core.errors import DomainError, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.knowledge import answers as answer_engine
 from backend_services.knowledge import sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.arguments import id_from_text
 from state.session import SessionState, fail, guarded
 

@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 
 import reflex as rx
 
-from backend_services import auth
-from backend_services.errors import NotAuthenticated
+from backend_services.core.errors import NotAuthenticated
+from backend_services.core.principal import Principal
+from backend_services.core.redis_client import get_redis
+from backend_services.identity import auth
 from backend_services.models import Role
-from backend_services.principal import Principal
-from backend_services.redis_client import get_redis
 from state.session import SessionState, read_session_cookie
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from backend_services import assistants
+from backend_services.assistants import service as assistants
+from backend_services.core.principal import Principal
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.session import SessionState, guarded
 
 

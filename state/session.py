@@ -17,10 +17,10 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import auth
-from backend_services.errors import DomainError, NotAuthenticated
+from backend_services.core.errors import DomainError, NotAuthenticated
+from backend_services.core.principal import Principal
+from backend_services.identity import auth
 from backend_services.models import Role
-from backend_services.principal import Principal
 
 log = logging.getLogger(__name__)
 

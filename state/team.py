@@ -7,11 +7,11 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import team
-from backend_services.errors import ValidationFailed
-from backend_services.mailer import MailError
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.mailer import MailError
+from backend_services.core.principal import Principal
+from backend_services.identity import team
 from backend_services.models import Role
-from backend_services.principal import Principal
 from state.session import SessionState, guarded
 
 

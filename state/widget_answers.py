@@ -25,12 +25,12 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from backend_services import outages
 from backend_services.conversations import handoff, pending_answers, turns
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.admission import AnswerGate
-from backend_services.errors import Busy, DomainError, RateLimited
-from backend_services.settings import get_settings
+from backend_services.core import outages
+from backend_services.core.errors import Busy, DomainError, RateLimited
+from backend_services.core.settings import get_settings
 from backend_services.widget.settings import strings_for
 from state.live import refresh_dialog, show_notice, show_stored_answer, show_streaming
 

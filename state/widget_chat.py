@@ -24,10 +24,10 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import outages
 from backend_services.conversations import dialogs, pending_answers, snapshots, turns
 from backend_services.conversations.actors import ContactActor, contact_actor
-from backend_services.errors import DomainError, NotAuthenticated
+from backend_services.core import outages
+from backend_services.core.errors import DomainError, NotAuthenticated
 from backend_services.widget import settings as widget_settings
 from backend_services.widget import visitors
 from state.live import (
@@ -54,7 +54,7 @@ TOKEN_LISTENER = (
     " + encodeURIComponent(e.data.token)); }); }"
 )
 # The server answered a send without storing it: the "still sending…" note goes away and
-# the text stays (replyx_app/pages/widget.py, CLIENT_ID_SCRIPT).
+# the text stays (replyx_app/pages/widget_chat.py, CLIENT_ID_SCRIPT).
 _SETTLED = rx.call_script("window.__replyxSettled && window.__replyxSettled()")
 
 

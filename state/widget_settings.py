@@ -11,11 +11,11 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services import assistants
-from backend_services.errors import ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.settings import get_settings
 from backend_services.models import Role
-from backend_services.principal import Principal
-from backend_services.settings import get_settings
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WIDGET_STRINGS, WidgetInput, WidgetSettingsView
 from state.arguments import id_from_text

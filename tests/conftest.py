@@ -53,7 +53,7 @@ def smtp() -> Iterator[SmtpTestServer]:
 @pytest.fixture(scope="session")
 def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
     """Database and Redis URLs for this session, exported so settings pick them up."""
-    from backend_services.embedded_servers import EmbeddedPostgres, EmbeddedValkey
+    from backend_services.core.embedded_servers import EmbeddedPostgres, EmbeddedValkey
 
     TEST_DIR.mkdir(exist_ok=True)
     pg: EmbeddedPostgres | None = None
@@ -79,8 +79,8 @@ def services(smtp: SmtpTestServer) -> Iterator[dict[str, str]]:
         "REPLYX_DEMO_SEED": "false",
     }
     os.environ.update(env)
-    from backend_services import migrations
-    from backend_services.settings import reset_settings_cache
+    from backend_services.core import migrations
+    from backend_services.core.settings import reset_settings_cache
 
     reset_settings_cache()
     migrations.upgrade(db_url)
@@ -102,7 +102,7 @@ KEEP_TABLES = ("alembic_version", "procrastinate_workers")
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Set REPLYX_* variables for one test; settings are re-read before and after."""
-    from backend_services.settings import reset_settings_cache
+    from backend_services.core.settings import reset_settings_cache
 
     reset_settings_cache()
     yield monkeypatch
@@ -117,9 +117,9 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from backend_services import ratelimit
-    from backend_services.db import get_engine
-    from backend_services.redis_client import get_redis
+    from backend_services.core import ratelimit
+    from backend_services.core.db import get_engine
+    from backend_services.core.redis_client import get_redis
 
     for attempt in range(5):
         try:
@@ -153,9 +153,11 @@ async def clean(services: dict[str, str]) -> AsyncIterator[None]:
 @pytest_asyncio.fixture
 async def worker(clean: None) -> AsyncIterator[None]:
     """A real procrastinate worker in this process (ingestion jobs), stopped after the test."""
-    from backend_services import jobs
+    from backend_services.core import jobs
+    from replyx_app.jobs_worker import load_tasks
 
     await jobs.close()
+    load_tasks()
     task = asyncio.create_task(jobs.run_worker(concurrency=1, name="test-worker"))
     yield
     task.cancel()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend_services.errors import DomainError
+from backend_services.core.errors import DomainError
 
 
 @dataclass(frozen=True)

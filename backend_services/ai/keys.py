@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services import audit
 from backend_services.ai.pool import forget_key
-from backend_services.db import session_scope
-from backend_services.errors import NotFound, ValidationFailed
+from backend_services.core import audit
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.security import encrypt_secret, secret_hint
 from backend_services.models import AIProviderKey, AIUsage
-from backend_services.principal import Principal
-from backend_services.security import encrypt_secret, secret_hint
 
 MAX_MODELS = 50
 

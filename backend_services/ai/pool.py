@@ -48,11 +48,11 @@ from backend_services.ai.errors import (
     NoUsableKeys,
     ProviderStreamBroken,
 )
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
+from backend_services.core.redis_client import get_redis
+from backend_services.core.security import decrypt_secret
+from backend_services.core.settings import get_settings
 from backend_services.models import AIProviderKey, AIUsage
-from backend_services.redis_client import get_redis
-from backend_services.security import decrypt_secret
-from backend_services.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from decimal import Decimal, InvalidOperation
 
 from sqlmodel import col, select
 
-from backend_services import audit
-from backend_services.db import session_scope
-from backend_services.errors import ValidationFailed
+from backend_services.core import audit
+from backend_services.core.db import session_scope
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Price
-from backend_services.principal import Principal
 
 MICRO = 1_000_000  # micro-units per minor unit
 TOKENS_PER_PRICE = 1_000_000

@@ -16,10 +16,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
 from backend_services.conversations.sql import run
-from backend_services.db import session_scope
-from backend_services.errors import NotFound, ValidationFailed
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Assistant, Channel, Contact
-from backend_services.principal import Principal
 
 ChannelKind = Literal["widget", "telegram"]
 CHANNEL_KINDS: tuple[str, ...] = ("widget", "telegram")

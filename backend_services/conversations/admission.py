@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from backend_services.errors import Busy
-from backend_services.metrics import ANSWERS_IN_FLIGHT, ANSWERS_REFUSED_BUSY
+from backend_services.core.errors import Busy
+from backend_services.core.metrics import ANSWERS_IN_FLIGHT, ANSWERS_REFUSED_BUSY
 
 BUSY_MESSAGE = ("We're answering a lot of people right now. Please send your message again "
                 "in a few seconds.")

@@ -15,20 +15,20 @@ import logging
 from procrastinate import Blueprint
 from sqlmodel import col, select
 
-from backend_services import audit, jobs, mailer, ratelimit
 from backend_services.conversations import store
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.events import publish_dialog_changed
 from backend_services.conversations.texts import text
-from backend_services.db import session_scope
+from backend_services.core import audit, jobs, mailer, ratelimit
+from backend_services.core.db import session_scope
+from backend_services.core.redis_client import get_redis
+from backend_services.core.settings import get_settings
 from backend_services.models import Membership, Role, User, Workspace
-from backend_services.redis_client import get_redis
-from backend_services.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint()
-NOTIFY_TASK = "answers:notify_answer_ceiling"
+NOTIFY_TASK = jobs.TaskRef("answers", "notify_answer_ceiling", queue="conversations")
 NOTE_EVERY_SECONDS = 3600
 
 
@@ -59,7 +59,7 @@ async def hold_back(actor: ContactActor, dialog_id: int) -> None:
                       actor.workspace_id)
 
 
-@blueprint.task(name="notify_answer_ceiling", queue="conversations", pass_context=False)
+@blueprint.task(name=NOTIFY_TASK.name, queue=NOTIFY_TASK.queue, pass_context=False)
 async def notify_answer_ceiling(workspace_id: int) -> int:
     """Mail the workspace's owners that visitors were held back; returns mails sent."""
     ceiling = get_settings().ai_answers_per_workspace_per_minute
@@ -90,4 +90,4 @@ async def notify_answer_ceiling(workspace_id: int) -> int:
     return sent
 
 
-jobs.register("answers", blueprint)
+jobs.register(NOTIFY_TASK.namespace, blueprint)

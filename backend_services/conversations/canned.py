@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services import audit
 from backend_services.conversations.store import now
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core import audit
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Role
 from backend_services.models.conversations import CannedResponse
-from backend_services.principal import Principal
 
 _SHORTCUT = re.compile(r"^[\w-]{1,32}$")
 MAX_PER_WORKSPACE = 500

@@ -35,12 +35,12 @@ from backend_services.conversations.views import (
     message_view,
     message_views,
 )
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, ValidationFailed
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.redis_client import get_redis
 from backend_services.models import Contact, Dialog, Message, Role
 from backend_services.models.conversations import DialogRead
-from backend_services.principal import Principal
-from backend_services.redis_client import get_redis
 
 HISTORY_MAX = 200
 SEARCH_MAX = 200

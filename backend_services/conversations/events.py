@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import ClassVar, Literal
 
-from backend_services import events
+from backend_services.core import events
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from backend_services.conversations.views import (
     dialog_view,
     message_view,
 )
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, PermissionDenied
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, PermissionDenied
+from backend_services.core.principal import Principal
 from backend_services.models import Dialog, HandoffEvent, Membership, Role
-from backend_services.principal import Principal
 
 RequestedBy = Literal["visitor", "system", "operator"]
 Outcome = Literal["queued", "already", "offline", "stay_ai", "disabled"]

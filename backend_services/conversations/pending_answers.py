@@ -33,9 +33,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.sql import run
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
+from backend_services.core.settings import get_settings
 from backend_services.models import Contact, Dialog, Message, PendingAnswer
-from backend_services.settings import get_settings
 
 log = logging.getLogger(__name__)
 

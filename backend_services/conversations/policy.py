@@ -20,14 +20,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services import audit
-from backend_services.answer_engine import LOW_CONFIDENCE
 from backend_services.conversations.sql import run
-from backend_services.db import session_scope
-from backend_services.errors import NotFound, ValidationFailed
+from backend_services.core import audit
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.knowledge.answers import LOW_CONFIDENCE
 from backend_services.models import Assistant, Role
 from backend_services.models.conversations import HandoffPolicyRow
-from backend_services.principal import Principal
 
 OnTimeout = Literal["offline_message", "back_to_ai"]
 ON_TIMEOUT: tuple[str, ...] = ("offline_message", "back_to_ai")

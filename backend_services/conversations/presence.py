@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from backend_services.errors import ValidationFailed
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.redis_client import get_redis
+from backend_services.core.settings import get_settings
 from backend_services.models import Role
-from backend_services.principal import Principal
-from backend_services.redis_client import get_redis
-from backend_services.settings import get_settings
 
 Status = Literal["online", "away", "offline"]
 STATUSES: tuple[str, ...] = ("online", "away", "offline")

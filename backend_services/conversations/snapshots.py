@@ -22,7 +22,7 @@ from backend_services.conversations.views import (
     dialog_views,
     message_views,
 )
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Dialog, Message
 
 # A shared state is re-sent whole on every change: keep the tails short (DESIGN.md §4).

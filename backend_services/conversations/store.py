@@ -20,9 +20,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 from backend_services.conversations.actors import ContactActor, Who
 from backend_services.conversations.sql import run
 from backend_services.conversations.views import preview
-from backend_services.errors import NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Assistant, Dialog, HandoffEvent, Message, Role, User
-from backend_services.principal import Principal
 
 MESSAGE_MAX_CHARS = 4000
 CLIENT_ID_MAX = 64

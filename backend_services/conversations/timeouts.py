@@ -11,8 +11,8 @@ import logging
 
 from procrastinate import Blueprint
 
-from backend_services import jobs
 from backend_services.conversations import handoff
+from backend_services.core import jobs
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from backend_services import answer_engine, ratelimit
 from backend_services.ai.pricing import MICRO
 from backend_services.conversations import (
     answer_ceiling,
@@ -38,8 +37,10 @@ from backend_services.conversations.policy import (
 )
 from backend_services.conversations.sql import run
 from backend_services.conversations.views import MessageView, PostedMessage, message_view
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound
+from backend_services.core import ratelimit
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound
+from backend_services.knowledge import answers as answer_engine
 from backend_services.models import AIUsage, Assistant, Message
 
 log = logging.getLogger(__name__)

@@ -1,35 +1,10 @@
-"""Knowledge ingestion: upload safety checks, structure-aware extraction and chunking.
+"""A workspace's knowledge and the answers grounded in it.
 
-The pipeline is `check_upload` → `extract` → `chunk_document`; each step is pure Python
-with no database or web framework, so workers and tests can call it directly.
+- `safety` → `extract` → `chunking`: upload checks, structure-aware extraction, chunks;
+  pure Python, so workers and tests call them directly.
+- `sources`: documents and Q&A pairs of an assistant. `web`: pages fetched from a site.
+- `ingest`: the ingestion job. `indexing`: writing chunks and vectors.
+- `embeddings`: the local model or an OpenAI-compatible endpoint.
+- `retrieval`: hybrid search. `answers`: grounded answers (model or extractive).
+- `upkeep`: scheduled requeue and re-embedding.
 """
-
-from backend_services.knowledge.chunking import Chunk, approx_token_count, chunk_document
-from backend_services.knowledge.extract import (
-    Block,
-    BlockKind,
-    ExtractedDocument,
-    ExtractionFailed,
-    extract,
-)
-from backend_services.knowledge.safety import (
-    SourceKind,
-    UploadLimits,
-    UploadRejected,
-    check_upload,
-)
-
-__all__ = [
-    "Block",
-    "BlockKind",
-    "Chunk",
-    "ExtractedDocument",
-    "ExtractionFailed",
-    "SourceKind",
-    "UploadLimits",
-    "UploadRejected",
-    "approx_token_count",
-    "check_upload",
-    "chunk_document",
-    "extract",
-]

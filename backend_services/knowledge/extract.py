@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
-from backend_services.errors import ValidationFailed
+from backend_services.core.errors import ValidationFailed
 from backend_services.knowledge.safety import (
     SourceKind,
     UploadLimits,

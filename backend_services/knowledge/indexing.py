@@ -9,7 +9,7 @@ from sqlalchemy import cast, func, literal
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services.embeddings import Embedder, get_default_embedder
+from backend_services.knowledge.embeddings import Embedder, get_default_embedder
 from backend_services.models import QAPair
 
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")

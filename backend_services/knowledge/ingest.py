@@ -16,11 +16,11 @@ from procrastinate import Blueprint, RetryStrategy
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from backend_services import jobs
-from backend_services.db import session_scope
-from backend_services.embeddings import get_default_embedder
+from backend_services.core import jobs
+from backend_services.core.db import session_scope
 from backend_services.knowledge import web
 from backend_services.knowledge.chunking import approx_token_count, chunk_document
+from backend_services.knowledge.embeddings import get_default_embedder
 from backend_services.knowledge.extract import ExtractionFailed, extract
 from backend_services.knowledge.indexing import tsvector_expr
 from backend_services.knowledge.safety import (
@@ -29,7 +29,7 @@ from backend_services.knowledge.safety import (
     UploadRejected,
     check_upload,
 )
-from backend_services.knowledge.sources import stored_path
+from backend_services.knowledge.sources import INGEST_TASK, stored_path
 from backend_services.models import Assistant, KnowledgeChunk, KnowledgeDocument
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,6 @@ async def run_ingestion(document_id: int) -> str:
 
 async def _expand_sitemap(document_id: int, url: str) -> str:
     """Each same-site page of the sitemap becomes its own source with its own job."""
-    from backend_services.knowledge.sources import INGEST_TASK
-
     try:
         pages = await web.sitemap_pages(url)
     except web.FetchFailed as exc:
@@ -177,8 +175,8 @@ async def _expand_sitemap(document_id: int, url: str) -> str:
 
 
 @blueprint.task(
-    name="ingest_document",
-    queue="ingest",
+    name=INGEST_TASK.name,
+    queue=INGEST_TASK.queue,
     retry=RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2),
     pass_context=True,
 )
@@ -199,4 +197,4 @@ async def ingest_document(context: object, document_id: int) -> None:
         raise
 
 
-jobs.register("knowledge", blueprint)
+jobs.register(INGEST_TASK.namespace, blueprint)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services.db import session_scope
-from backend_services.embeddings import Embedder, get_default_embedder
+from backend_services.core.db import session_scope
+from backend_services.knowledge.embeddings import Embedder, get_default_embedder
 
 # Measured in docs/performance.md (bench/retrieval_quality.py): with RRF's customary
 # k = 60, full-text hits drag good vector hits down; k = 5 with the text list weighted

@@ -26,7 +26,7 @@ import charset_normalizer
 import defusedxml.sax
 from defusedxml import DefusedXmlException
 
-from backend_services.errors import ValidationFailed
+from backend_services.core.errors import ValidationFailed
 
 MIB = 1024 * 1024
 

@@ -20,9 +20,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services import audit, jobs
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core import audit, jobs
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.settings import get_settings
 from backend_services.knowledge.safety import (
     SourceKind,
     UploadLimits,
@@ -37,10 +39,8 @@ from backend_services.models import (
     Role,
     Workspace,
 )
-from backend_services.principal import Principal
-from backend_services.settings import get_settings
 
-INGEST_TASK = "knowledge:ingest_document"
+INGEST_TASK = jobs.TaskRef("knowledge", "ingest_document", queue="ingest")
 
 
 @dataclass(frozen=True)

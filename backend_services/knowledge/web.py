@@ -22,8 +22,8 @@ import httpcore
 import httpx
 from defusedxml import ElementTree
 
-from backend_services.errors import ValidationFailed
-from backend_services.settings import get_settings
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.settings import get_settings
 
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 MAX_SITEMAP_BYTES = 5 * 1024 * 1024

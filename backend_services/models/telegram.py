@@ -1,5 +1,5 @@
 """The Telegram outbox: one row per stored message that must reach a Telegram chat
-(backend_services/telegram_delivery/outbox.py owns it)."""
+(backend_services/channels/telegram/outbox.py owns it)."""
 
 from __future__ import annotations
 

@@ -23,12 +23,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services import assistants, audit
-from backend_services.assistants import AssistantInput
-from backend_services.db import session_scope
-from backend_services.errors import NotFound, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core import audit
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.principal import Principal
 from backend_services.models import Assistant, Role, WidgetSettings
-from backend_services.principal import Principal
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 POSITIONS = ("right", "left")

@@ -27,9 +27,9 @@ from typing import Any
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 
-from backend_services import bans, ratelimit
-from backend_services.errors import NotAuthenticated, NotFound, PermissionDenied
-from backend_services.settings import get_settings
+from backend_services.core import bans, ratelimit
+from backend_services.core.errors import NotAuthenticated, NotFound, PermissionDenied
+from backend_services.core.settings import get_settings
 from backend_services.widget.settings import (
     PublicWidgetConfig,
     normalize_origin,
@@ -212,7 +212,7 @@ async def open_session(
 
     Rate-limited per client IP first (every attempt counts, valid or not). Unknown or
     switched-off widgets raise NotFound, other origins PermissionDenied (and count
-    towards a temporary ban of the address, backend_services.bans); both messages
+    towards a temporary ban of the address, backend_services.core.bans); both messages
     are written for the site owner reading the browser console. A missing, forged or
     other widget's credential is not an error: the visitor just starts afresh.
     """

@@ -8,11 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from backend_services import assistants
-from backend_services.assistants import AssistantInput
-from backend_services.errors import DomainError
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.errors import DomainError
+from backend_services.core.principal import Principal
 from backend_services.models import Assistant, Role
-from backend_services.principal import Principal
 from replyx_app.api.deps import current_principal, http_error, require_json
 
 router = APIRouter(prefix="/api/v1/assistants", tags=["assistants"],

@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from backend_services import auth
-from backend_services.settings import get_settings
+from backend_services.core.settings import get_settings
+from backend_services.identity import auth
 from replyx_app.api.deps import client_ip
 from replyx_app.cross_site import cross_site
-from state.public_auth import _safe_next
 from state.session import BROWSER_COOKIE, SESSION_COOKIE
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -23,7 +22,7 @@ async def start_session(request: Request, ticket: str = "",
     if sid is None:
         return RedirectResponse("/login", status_code=303)
     settings = get_settings()
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(auth.safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         sid,

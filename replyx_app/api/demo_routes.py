@@ -9,7 +9,7 @@ import html
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from backend_services.settings import get_settings
+from backend_services.core.settings import get_settings
 from backend_services.widget import settings as widget
 
 router = APIRouter(tags=["demo"])

@@ -6,11 +6,11 @@ import ipaddress
 
 from fastapi import HTTPException, Request
 
-from backend_services import auth
-from backend_services import client_ip as client_address
-from backend_services.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
-from backend_services.principal import Principal
-from backend_services.settings import get_settings
+from backend_services.core import client_ip as client_address
+from backend_services.core.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
+from backend_services.core.principal import Principal
+from backend_services.core.settings import get_settings
+from backend_services.identity import auth
 from state.session import SESSION_COOKIE
 
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")

@@ -11,7 +11,7 @@ this adds what PostgreSQL would otherwise refuse with a 500:
 - strings past MAX_TEXT_CHARS, and JSON nested or sized past reason.
 
 Such a request is refused whole with 422 and a message saying what to change; nothing is
-cleaned silently (backend_services/text_safety.py explains where cleaning happens instead).
+cleaned silently (backend_services/core/text_safety.py explains where cleaning happens instead).
 Headers and cookies are not checked: the HTTP server refuses NUL in them, and the session
 cookie is only ever hashed.
 """
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 
-from backend_services.text_safety import (
+from backend_services.core.text_safety import (
     MAX_INT,
     MIN_INT,
     OUT_OF_RANGE,

@@ -7,8 +7,9 @@ import html
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from backend_services import fleet_stats, health, mailer, metrics
-from backend_services.settings import get_settings
+from backend_services.channels.telegram import stats as fleet_stats
+from backend_services.core import health, mailer, metrics
+from backend_services.core.settings import get_settings
 from replyx_app.api.deps import is_loopback_client, optional_principal
 
 router = APIRouter(tags=["system"])

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from backend_services import bans, telegram_updates
+from backend_services.channels.telegram import updates as telegram_updates
+from backend_services.core import bans
 from replyx_app.api.deps import client_ip
 from replyx_app.api.input_guard import body_checked_downstream
 

@@ -23,8 +23,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from backend_services.errors import NotFound, PermissionDenied, RateLimited
-from backend_services.settings import ROOT
+from backend_services.core.errors import NotFound, PermissionDenied, RateLimited
+from backend_services.core.settings import ROOT
 from backend_services.widget import settings as widget_settings
 from backend_services.widget import visitors
 from replyx_app.api.deps import client_ip

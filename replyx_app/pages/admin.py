@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from replyx_app.pages.registry import dashboard_page
+from replyx_app.pages.registry import Nav, dashboard_page
 from state.admin import AdminState
 
 
@@ -65,7 +65,10 @@ def _audit_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
                           ("at", "action", "actor", "workspace", "target", "ip")])
 
 
-@dashboard_page("/admin", "Platform admin", role="platform_admin", on_load=[AdminState.load])
+@dashboard_page(
+    "/admin", "Platform admin", role="platform_admin", on_load=[AdminState.load],
+    nav=Nav("Admin", "shield", 140),
+)
 def admin_page() -> rx.Component:
     return rx.tabs.root(
         rx.tabs.list(rx.tabs.trigger("Accounts", value="users"),

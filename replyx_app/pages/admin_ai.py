@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import error_callout, field
-from replyx_app.pages.registry import dashboard_page
+from replyx_app.pages.registry import Nav, dashboard_page
 from state.admin_ai import AdminAIState
 
 
@@ -38,7 +38,10 @@ def _key_row(k: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     )
 
 
-@dashboard_page("/admin/ai", "AI providers", role="platform_admin", on_load=[AdminAIState.load])
+@dashboard_page(
+    "/admin/ai", "AI providers", role="platform_admin", on_load=[AdminAIState.load],
+    nav=Nav("AI providers", "cpu", 150),
+)
 def admin_ai_page() -> rx.Component:
     return rx.vstack(
         rx.card(

@@ -6,7 +6,7 @@ import reflex as rx
 
 from components.forms import error_callout, field, success_callout
 from replyx_app.pages.registry import public_page
-from state.public_auth import (
+from state.auth import (
     ConfirmState,
     ForgotState,
     InviteState,

@@ -5,28 +5,58 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import error_callout, field, textarea_field
-from replyx_app.pages.registry import dashboard_page
-from state.canned_responses import CannedResponsesState as C
+from replyx_app.pages.registry import Nav, dashboard_page
+from state.canned_responses import CannedResponsesState
 
 
 def _row(c: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     return rx.table.row(
-        rx.table.cell(rx.code("/", c["shortcut"], variant="ghost", size="2", weight="bold",
-                              white_space="nowrap")),
-        rx.table.cell(rx.cond(c["title"] != "", rx.text(c["title"], weight="medium"),
-                              rx.text("—", color_scheme="gray"))),
-        rx.table.cell(rx.text(
-            c["body"], size="2", color_scheme="gray", white_space="pre-wrap",
-            style={"display": "-webkit-box", "-webkit-line-clamp": "3",
-                   "-webkit-box-orient": "vertical", "overflow": "hidden"},
-        )),
-        rx.table.cell(rx.hstack(
-            rx.button(rx.icon("pencil", size=14), "Edit", size="1", variant="soft",
-                      on_click=C.open_edit(c["id"])),
-            rx.button(rx.icon("trash_2", size=14), "Delete", size="1", variant="soft",
-                      color_scheme="red", on_click=C.ask_delete(c["id"], c["shortcut"])),
-            spacing="2",
-        )),
+        rx.table.cell(
+            rx.code(
+                "/", c["shortcut"], variant="ghost", size="2", weight="bold", white_space="nowrap"
+            )
+        ),
+        rx.table.cell(
+            rx.cond(
+                c["title"] != "",
+                rx.text(c["title"], weight="medium"),
+                rx.text("—", color_scheme="gray"),
+            )
+        ),
+        rx.table.cell(
+            rx.text(
+                c["body"],
+                size="2",
+                color_scheme="gray",
+                white_space="pre-wrap",
+                style={
+                    "display": "-webkit-box",
+                    "-webkit-line-clamp": "3",
+                    "-webkit-box-orient": "vertical",
+                    "overflow": "hidden",
+                },
+            )
+        ),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(
+                    rx.icon("pencil", size=14),
+                    "Edit",
+                    size="1",
+                    variant="soft",
+                    on_click=CannedResponsesState.open_edit(c["id"]),
+                ),
+                rx.button(
+                    rx.icon("trash_2", size=14),
+                    "Delete",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=CannedResponsesState.ask_delete(c["id"], c["shortcut"]),
+                ),
+                spacing="2",
+            )
+        ),
         class_name="canned-row",
     )
 
@@ -34,105 +64,182 @@ def _row(c: rx.Var) -> rx.Component:  # type: ignore[type-arg]
 def _editor() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(rx.cond(C.editing_id == 0, "New canned response",
-                                    "Edit canned response")),
+            rx.dialog.title(
+                rx.cond(
+                    CannedResponsesState.editing_id == 0,
+                    "New canned response",
+                    "Edit canned response",
+                )
+            ),
             rx.dialog.description(
                 "Operators type “/” and the shortcut in the console to insert the reply.",
-                size="2", color=rx.color("gray", 11), margin_bottom="1rem"),
+                size="2",
+                color=rx.color("gray", 11),
+                margin_bottom="1rem",
+            ),
             rx.form(
                 rx.vstack(
-                    rx.el.input(type="hidden", name="canned_id", value=C.editing_id.to(str)),
-                    error_callout(C.form_error),
-                    rx.hstack(
-                        rx.box(field("Shortcut", "shortcut", default_value=C.draft["shortcut"],
-                                     required=True, max_length=33, auto_focus=True,
-                                     placeholder="refund", auto_complete="off"),
-                               width="12rem", flex_shrink="0"),
-                        field("Title", "title", default_value=C.draft["title"], max_length=120,
-                              placeholder="Refund policy"),
-                        width="100%", spacing="3",
+                    rx.el.input(
+                        type="hidden",
+                        name="canned_id",
+                        value=CannedResponsesState.editing_id.to(str),
                     ),
-                    textarea_field("Reply", "body", default_value=C.draft["body"], rows="7",
-                                   max_length=4000, required=True,
-                                   placeholder="You can return any item within 30 days…"),
+                    error_callout(CannedResponsesState.form_error),
                     rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                  type="button")),
+                        rx.box(
+                            field(
+                                "Shortcut",
+                                "shortcut",
+                                default_value=CannedResponsesState.draft["shortcut"],
+                                required=True,
+                                max_length=33,
+                                auto_focus=True,
+                                placeholder="refund",
+                                auto_complete="off",
+                            ),
+                            width="12rem",
+                            flex_shrink="0",
+                        ),
+                        field(
+                            "Title",
+                            "title",
+                            default_value=CannedResponsesState.draft["title"],
+                            max_length=120,
+                            placeholder="Refund policy",
+                        ),
+                        width="100%",
+                        spacing="3",
+                    ),
+                    textarea_field(
+                        "Reply",
+                        "body",
+                        default_value=CannedResponsesState.draft["body"],
+                        rows="7",
+                        max_length=4000,
+                        required=True,
+                        placeholder="You can return any item within 30 days…",
+                    ),
+                    rx.hstack(
+                        rx.dialog.close(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+                        ),
                         rx.button("Save", type="submit", id="canned-save"),
-                        justify="end", width="100%",
+                        justify="end",
+                        width="100%",
                     ),
                     spacing="3",
                 ),
-                key=C.editor_key,
-                on_submit=C.save,
+                key=CannedResponsesState.editor_key,
+                on_submit=CannedResponsesState.save,
                 reset_on_submit=False,
             ),
             max_width="40rem",
         ),
-        open=C.editor_open,
-        on_open_change=C.set_editor_open,
+        open=CannedResponsesState.editor_open,
+        on_open_change=CannedResponsesState.set_editor_open,
     )
 
 
 def _delete_confirm() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete /", C.confirm_delete_shortcut, "?"),
+            rx.alert_dialog.title("Delete /", CannedResponsesState.confirm_delete_shortcut, "?"),
             rx.alert_dialog.description(
-                "Operators can no longer insert it. This cannot be undone."),
+                "Operators can no longer insert it. This cannot be undone."
+            ),
             rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=C.cancel_delete)),
-                rx.alert_dialog.action(rx.button(
-                    "Delete", color_scheme="red", id="confirm-delete",
-                    on_click=C.delete(C.confirm_delete_id))),
-                justify="end", spacing="3", margin_top="1rem",
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=CannedResponsesState.cancel_delete,
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Delete",
+                        color_scheme="red",
+                        id="confirm-delete",
+                        on_click=CannedResponsesState.delete(
+                            CannedResponsesState.confirm_delete_id
+                        ),
+                    )
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="1rem",
             ),
         ),
-        open=C.confirm_delete_id != 0,
+        open=CannedResponsesState.confirm_delete_id != 0,
     )
 
 
-@dashboard_page("/canned", "Canned responses", role="admin", on_load=[C.load])
+@dashboard_page(
+    "/canned",
+    "Canned responses",
+    role="admin",
+    on_load=[CannedResponsesState.load],
+    nav=Nav("Canned responses", "message_square_text", 80),
+)
 def canned_responses_page() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.text("Saved replies your operators insert in the console by typing “/” and "
-                    "the shortcut.", color_scheme="gray"),
+            rx.text(
+                "Saved replies your operators insert in the console by typing “/” and "
+                "the shortcut.",
+                color_scheme="gray",
+            ),
             rx.spacer(),
-            rx.button(rx.icon("plus", size=16), "New response", on_click=C.open_new,
-                      id="new-canned"),
-            width="100%", align="center",
+            rx.button(
+                rx.icon("plus", size=16),
+                "New response",
+                on_click=CannedResponsesState.open_new,
+                id="new-canned",
+            ),
+            width="100%",
+            align="center",
         ),
         rx.cond(
-            ~C.loaded,
+            ~CannedResponsesState.loaded,
             rx.center(rx.spinner(), padding="2rem", width="100%"),
             rx.cond(
-                C.items.length() == 0,
+                CannedResponsesState.items.length() == 0,
                 rx.center(
-                    rx.vstack(rx.icon("message_square_text", size=36, color=rx.color("gray", 8)),
-                              rx.text("No canned responses yet."),
-                              rx.text("Save the answers your team types again and again.",
-                                      size="2", color_scheme="gray"),
-                              rx.button("Create the first one", on_click=C.open_new),
-                              align="center"),
-                    padding="3rem", width="100%", id="canned-empty",
+                    rx.vstack(
+                        rx.icon("message_square_text", size=36, color=rx.color("gray", 8)),
+                        rx.text("No canned responses yet."),
+                        rx.text(
+                            "Save the answers your team types again and again.",
+                            size="2",
+                            color_scheme="gray",
+                        ),
+                        rx.button("Create the first one", on_click=CannedResponsesState.open_new),
+                        align="center",
+                    ),
+                    padding="3rem",
+                    width="100%",
+                    id="canned-empty",
                     border=f"1px dashed {rx.color('gray', 6)}",
                     border_radius="var(--radius-4)",
                 ),
                 rx.table.root(
-                    rx.table.header(rx.table.row(
-                        rx.table.column_header_cell("Shortcut", width="10rem"),
-                        rx.table.column_header_cell("Title", width="14rem"),
-                        rx.table.column_header_cell("Reply"),
-                        rx.table.column_header_cell("", width="10rem"),
-                    )),
-                    rx.table.body(rx.foreach(C.items, _row)),
-                    width="100%", variant="surface",
+                    rx.table.header(
+                        rx.table.row(
+                            rx.table.column_header_cell("Shortcut", width="10rem"),
+                            rx.table.column_header_cell("Title", width="14rem"),
+                            rx.table.column_header_cell("Reply"),
+                            rx.table.column_header_cell("", width="10rem"),
+                        )
+                    ),
+                    rx.table.body(rx.foreach(CannedResponsesState.items, _row)),
+                    width="100%",
+                    variant="surface",
                 ),
             ),
         ),
         _editor(),
         _delete_confirm(),
-        spacing="4", width="100%",
+        spacing="4",
+        width="100%",
     )

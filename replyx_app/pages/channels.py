@@ -8,9 +8,8 @@ from typing import Any
 import reflex as rx
 
 from components.forms import error_callout
-from replyx_app.pages.registry import dashboard_page
-from state.channels import MODE_LABEL
-from state.channels import ChannelsState as C
+from replyx_app.pages.registry import Nav, dashboard_page
+from state.channels import MODE_LABEL, ChannelsState
 
 _STATUS_COLOR = {
     "running": "green",
@@ -31,13 +30,20 @@ def _hint(*children: Any) -> rx.Component:
     return rx.text(*children, size="1", color_scheme="gray")
 
 
-def _assistant_select(value: Any, on_change: Any, element_id: Any, size: str = "2",
-                      disabled: Any = False) -> rx.Component:
+def _assistant_select(
+    value: Any, on_change: Any, element_id: Any, size: str = "2", disabled: Any = False
+) -> rx.Component:
     return rx.select.root(
         rx.select.trigger(id=element_id, width="100%", placeholder="Choose an assistant"),
-        rx.select.content(rx.foreach(C.assistant_options,
-                                     lambda o: rx.select.item(o["name"], value=o["id"]))),
-        value=value, on_change=on_change, size=size, disabled=disabled,
+        rx.select.content(
+            rx.foreach(
+                ChannelsState.assistant_options, lambda o: rx.select.item(o["name"], value=o["id"])
+            )
+        ),
+        value=value,
+        on_change=on_change,
+        size=size,
+        disabled=disabled,
     )
 
 
@@ -46,46 +52,71 @@ def _connect_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Connect a Telegram bot", size="3"),
-                _hint("In Telegram, open ", rx.link("@BotFather", href="https://t.me/BotFather",
-                                                    is_external=True),
-                      ", send /newbot (or /token for a bot you have) and paste the token it "
-                      "gives you. The token is checked with Telegram and stored encrypted; "
-                      "nobody sees it again."),
-                error_callout(C.form_error),
+                _hint(
+                    "In Telegram, open ",
+                    rx.link("@BotFather", href="https://t.me/BotFather", is_external=True),
+                    ", send /newbot (or /token for a bot you have) and paste the token it "
+                    "gives you. The token is checked with Telegram and stored encrypted; "
+                    "nobody sees it again.",
+                ),
+                error_callout(ChannelsState.form_error),
                 rx.grid(
                     rx.vstack(
                         _label("Bot token", "bot-token"),
-                        rx.input(id="bot-token", name="token", type="password",
-                                 placeholder="123456789:AAH…", auto_complete="off",
-                                 spell_check=False, width="100%"),
-                        spacing="1", width="100%",
+                        rx.input(
+                            id="bot-token",
+                            name="token",
+                            type="password",
+                            placeholder="123456789:AAH…",
+                            auto_complete="off",
+                            spell_check=False,
+                            width="100%",
+                        ),
+                        spacing="1",
+                        width="100%",
                     ),
                     rx.vstack(
                         _label("Answers as", "bot-assistant"),
-                        _assistant_select(C.new_assistant_id, C.set_new_assistant,
-                                          "bot-assistant"),
-                        spacing="1", width="100%",
+                        _assistant_select(
+                            ChannelsState.new_assistant_id,
+                            ChannelsState.set_new_assistant,
+                            "bot-assistant",
+                        ),
+                        spacing="1",
+                        width="100%",
                     ),
-                    columns=rx.breakpoints(initial="1", md="2"), spacing="3", width="100%",
+                    columns=rx.breakpoints(initial="1", md="2"),
+                    spacing="3",
+                    width="100%",
                 ),
                 rx.vstack(
                     _label("How the bot receives messages", "bot-mode"),
                     rx.segmented_control.root(
                         rx.segmented_control.item("Long polling", value="polling"),
                         rx.segmented_control.item("Webhook", value="webhook"),
-                        value=C.new_mode, on_change=C.set_new_mode, id="bot-mode",
+                        value=ChannelsState.new_mode,
+                        on_change=ChannelsState.set_new_mode,
+                        id="bot-mode",
                     ),
-                    _hint("Long polling works everywhere. Webhooks need this app to be "
-                          "reachable from the internet over HTTPS and scale further."),
+                    _hint(
+                        "Long polling works everywhere. Webhooks need this app to be "
+                        "reachable from the internet over HTTPS and scale further."
+                    ),
                     spacing="1",
                 ),
-                rx.button(rx.icon("plug", size=16),
-                          rx.cond(C.adding, "Checking with Telegram…", "Connect bot"),
-                          type="submit", id="bot-connect", loading=C.adding,
-                          on_click=C.mark_adding),
-                spacing="3", width="100%", align="start",
+                rx.button(
+                    rx.icon("plug", size=16),
+                    rx.cond(ChannelsState.adding, "Checking with Telegram…", "Connect bot"),
+                    type="submit",
+                    id="bot-connect",
+                    loading=ChannelsState.adding,
+                    on_click=ChannelsState.mark_adding,
+                ),
+                spacing="3",
+                width="100%",
+                align="start",
             ),
-            on_submit=C.add,
+            on_submit=ChannelsState.add,
             reset_on_submit=False,
         ),
         width="100%",
@@ -96,15 +127,31 @@ def _status(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     return rx.vstack(
         rx.match(
             b["status"],
-            *[(key, rx.badge(rx.cond(key == "running", rx.icon("circle_check", size=12), ""),
-                             b["status_label"], color_scheme=color, variant="soft",
-                             class_name="bot-status"))
-              for key, color in _STATUS_COLOR.items()],
+            *[
+                (
+                    key,
+                    rx.badge(
+                        rx.cond(key == "running", rx.icon("circle_check", size=12), ""),
+                        b["status_label"],
+                        color_scheme=color,
+                        variant="soft",
+                        class_name="bot-status",
+                    ),
+                )
+                for key, color in _STATUS_COLOR.items()
+            ],
             rx.badge(b["status_label"], class_name="bot-status"),
         ),
-        rx.cond(b["error"] != "",
-                rx.text(b["error"], size="1", color=rx.color("red", 11), max_width="16rem",
-                        class_name="bot-error")),
+        rx.cond(
+            b["error"] != "",
+            rx.text(
+                b["error"],
+                size="1",
+                color=rx.color("red", 11),
+                max_width="16rem",
+                class_name="bot-error",
+            ),
+        ),
         spacing="1",
     )
 
@@ -113,44 +160,96 @@ def _row(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     bot_id = b["id"].to(int)
     username = b["username"].to(str)
     return rx.table.row(
-        rx.table.cell(rx.vstack(
-            rx.link("@", username, href=b["link"].to(str), is_external=True, weight="medium",
-                    class_name="bot-link"),
-            rx.text(b["name"], size="1", color_scheme="gray"),
-            spacing="0",
-        )),
-        rx.table.cell(_assistant_select(
-            b["assistant_id"].to(str), lambda v: C.change_assistant(bot_id, v),
-            "bot-assistant-" + b["id"].to(str), size="1")),
-        rx.table.cell(rx.select.root(
-            rx.select.trigger(id="bot-mode-" + b["id"].to(str)),
-            rx.select.content(*[rx.select.item(label, value=key)
-                                for key, label in MODE_LABEL.items()]),
-            value=b["mode"].to(str), on_change=lambda v: C.change_mode(bot_id, v), size="1",
-        )),
+        rx.table.cell(
+            rx.vstack(
+                rx.link(
+                    "@",
+                    username,
+                    href=b["link"].to(str),
+                    is_external=True,
+                    weight="medium",
+                    class_name="bot-link",
+                ),
+                rx.text(b["name"], size="1", color_scheme="gray"),
+                spacing="0",
+            )
+        ),
+        rx.table.cell(
+            _assistant_select(
+                b["assistant_id"].to(str),
+                lambda v: ChannelsState.change_assistant(bot_id, v),
+                "bot-assistant-" + b["id"].to(str),
+                size="1",
+            )
+        ),
+        rx.table.cell(
+            rx.select.root(
+                rx.select.trigger(id="bot-mode-" + b["id"].to(str)),
+                rx.select.content(
+                    *[rx.select.item(label, value=key) for key, label in MODE_LABEL.items()]
+                ),
+                value=b["mode"].to(str),
+                on_change=lambda v: ChannelsState.change_mode(bot_id, v),
+                size="1",
+            )
+        ),
         rx.table.cell(_status(b)),
-        rx.table.cell(rx.cond(
-            b["last_activity"] != "",
-            rx.moment(b["last_activity"].to(str), from_now=True, class_name="bot-activity"),
-            rx.text("—", color_scheme="gray", class_name="bot-activity"),
-        )),
-        rx.table.cell(rx.text(b["messages_today"], class_name="bot-today")),
-        rx.table.cell(rx.hstack(
+        rx.table.cell(
             rx.cond(
-                b["running"],
-                rx.button(rx.icon("square", size=14), "Stop", size="1", variant="soft",
-                          color_scheme="gray", on_click=C.set_running(bot_id, False)),
-                rx.button(rx.icon("play", size=14), "Start", size="1", variant="soft",
-                          color_scheme="green", on_click=C.set_running(bot_id, True)),
-            ),
-            rx.button(rx.icon("rotate_cw", size=14), "Restart", size="1", variant="soft",
-                      on_click=C.restart(bot_id)),
-            rx.button(rx.icon("key_round", size=14), "Token", size="1", variant="soft",
-                      color_scheme="gray", on_click=C.open_token_dialog(bot_id, username)),
-            rx.button(rx.icon("trash_2", size=14), "Delete", size="1", variant="soft",
-                      color_scheme="red", on_click=C.ask_delete(bot_id, username)),
-            spacing="2", wrap="wrap",
-        )),
+                b["last_activity"] != "",
+                rx.moment(b["last_activity"].to(str), from_now=True, class_name="bot-activity"),
+                rx.text("—", color_scheme="gray", class_name="bot-activity"),
+            )
+        ),
+        rx.table.cell(rx.text(b["messages_today"], class_name="bot-today")),
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(
+                    b["running"],
+                    rx.button(
+                        rx.icon("square", size=14),
+                        "Stop",
+                        size="1",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=ChannelsState.set_running(bot_id, False),
+                    ),
+                    rx.button(
+                        rx.icon("play", size=14),
+                        "Start",
+                        size="1",
+                        variant="soft",
+                        color_scheme="green",
+                        on_click=ChannelsState.set_running(bot_id, True),
+                    ),
+                ),
+                rx.button(
+                    rx.icon("rotate_cw", size=14),
+                    "Restart",
+                    size="1",
+                    variant="soft",
+                    on_click=ChannelsState.restart(bot_id),
+                ),
+                rx.button(
+                    rx.icon("key_round", size=14),
+                    "Token",
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=ChannelsState.open_token_dialog(bot_id, username),
+                ),
+                rx.button(
+                    rx.icon("trash_2", size=14),
+                    "Delete",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=ChannelsState.ask_delete(bot_id, username),
+                ),
+                spacing="2",
+                wrap="wrap",
+            )
+        ),
         class_name="bot-row",
         id="bot-" + b["id"].to(str),
         align="center",
@@ -159,10 +258,26 @@ def _row(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
 
 def _table() -> rx.Component:
     return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-            "Bot", "Answers as", "Mode", "Status", "Last activity", "Messages today", "")])),
-        rx.table.body(rx.foreach(C.bots, _row)),
-        width="100%", variant="surface", id="bots-table",
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h)
+                    for h in (
+                        "Bot",
+                        "Answers as",
+                        "Mode",
+                        "Status",
+                        "Last activity",
+                        "Messages today",
+                        "",
+                    )
+                ]
+            )
+        ),
+        rx.table.body(rx.foreach(ChannelsState.bots, _row)),
+        width="100%",
+        variant="surface",
+        id="bots-table",
     )
 
 
@@ -172,94 +287,149 @@ def _empty() -> rx.Component:
             rx.icon("send", size=36, color=rx.color("gray", 8)),
             rx.text("No Telegram bots yet.", weight="medium"),
             _hint("Paste a token above to connect your first bot."),
-            align="center", spacing="2",
+            align="center",
+            spacing="2",
         ),
-        padding="3rem", width="100%", id="bots-empty",
-        border=f"1px dashed {rx.color('gray', 6)}", border_radius="var(--radius-4)",
+        padding="3rem",
+        width="100%",
+        id="bots-empty",
+        border=f"1px dashed {rx.color('gray', 6)}",
+        border_radius="var(--radius-4)",
     )
 
 
 def _delete_confirm() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
-            rx.alert_dialog.title("Disconnect @", C.confirm_delete_name, "?"),
+            rx.alert_dialog.title("Disconnect @", ChannelsState.confirm_delete_name, "?"),
             rx.alert_dialog.description(
                 "The bot stops answering and its token is deleted from ReplyX. Its "
                 "conversations stay in Dialogs. You can connect it again later with its "
-                "token."),
+                "token."
+            ),
             rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=C.cancel_delete)),
-                rx.alert_dialog.action(rx.button("Disconnect", color_scheme="red",
-                                                 id="confirm-delete",
-                                                 on_click=C.delete(C.confirm_delete_id))),
-                justify="end", spacing="3", margin_top="1rem",
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=ChannelsState.cancel_delete,
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Disconnect",
+                        color_scheme="red",
+                        id="confirm-delete",
+                        on_click=ChannelsState.delete(ChannelsState.confirm_delete_id),
+                    )
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="1rem",
             ),
         ),
-        open=C.confirm_delete_id != 0,
+        open=ChannelsState.confirm_delete_id != 0,
     )
 
 
 def _token_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title("New token for @", C.token_dialog_name),
+            rx.dialog.title("New token for @", ChannelsState.token_dialog_name),
             rx.dialog.description(
                 "After /revoke in @BotFather the old token stops working. Paste the new "
-                "token of the same bot here.", size="2"),
+                "token of the same bot here.",
+                size="2",
+            ),
             rx.form(
                 rx.vstack(
-                    rx.cond(C.token_error != "",
-                            rx.callout(C.token_error, icon="triangle_alert", color_scheme="red",
-                                       role="alert", width="100%", id="token-error")),
-                    rx.input(id="replace-token", name="token", type="password",
-                             placeholder="123456789:AAH…", auto_complete="off", width="100%",
-                             auto_focus=True),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                  type="button")),
-                        rx.button("Save token", type="submit", id="replace-token-save"),
-                        justify="end", width="100%", spacing="3",
+                    rx.cond(
+                        ChannelsState.token_error != "",
+                        rx.callout(
+                            ChannelsState.token_error,
+                            icon="triangle_alert",
+                            color_scheme="red",
+                            role="alert",
+                            width="100%",
+                            id="token-error",
+                        ),
                     ),
-                    spacing="3", margin_top="1rem",
+                    rx.input(
+                        id="replace-token",
+                        name="token",
+                        type="password",
+                        placeholder="123456789:AAH…",
+                        auto_complete="off",
+                        width="100%",
+                        auto_focus=True,
+                    ),
+                    rx.hstack(
+                        rx.dialog.close(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+                        ),
+                        rx.button("Save token", type="submit", id="replace-token-save"),
+                        justify="end",
+                        width="100%",
+                        spacing="3",
+                    ),
+                    spacing="3",
+                    margin_top="1rem",
                 ),
-                on_submit=C.replace_token,
+                on_submit=ChannelsState.replace_token,
                 reset_on_submit=True,
             ),
             max_width="30rem",
         ),
-        open=C.token_dialog_id != 0,
-        on_open_change=C.set_token_dialog_open,
+        open=ChannelsState.token_dialog_id != 0,
+        on_open_change=ChannelsState.set_token_dialog_open,
     )
 
 
-@dashboard_page("/channels", "Channels", role="admin", on_load=[C.load])
+@dashboard_page(
+    "/channels",
+    "Channels",
+    role="admin",
+    on_load=[ChannelsState.load],
+    nav=Nav("Channels", "radio_tower", 90),
+)
 def channels_page() -> rx.Component:
     return rx.vstack(
-        rx.text("Put your assistants on Telegram as bots. Your website chat is set up on the ",
-                rx.link("Widget", href="/widget-settings"), " tab.", color_scheme="gray"),
+        rx.text(
+            "Put your assistants on Telegram as bots. Your website chat is set up on the ",
+            rx.link("Widget", href="/widget-settings"),
+            " tab.",
+            color_scheme="gray",
+        ),
         rx.cond(
-            C.loaded & (C.assistant_options.length() == 0),
-            rx.callout(rx.text("Create an assistant first: a bot answers as one of them. ",
-                               rx.link("Go to Assistants", href="/assistants")),
-                       icon="info", width="100%"),
+            ChannelsState.loaded & (ChannelsState.assistant_options.length() == 0),
+            rx.callout(
+                rx.text(
+                    "Create an assistant first: a bot answers as one of them. ",
+                    rx.link("Go to Assistants", href="/assistants"),
+                ),
+                icon="info",
+                width="100%",
+            ),
             _connect_form(),
         ),
         rx.hstack(
             rx.heading("Telegram bots", size="4"),
             rx.spacer(),
             _hint("Statuses refresh every few seconds."),
-            width="100%", align="end",
+            width="100%",
+            align="end",
         ),
         rx.cond(
-            ~C.loaded,
+            ~ChannelsState.loaded,
             rx.center(rx.spinner(), padding="2rem", width="100%"),
             rx.fragment(
-                rx.cond(C.bots.length() == 0, _empty(), _table()),
-                rx.moment(interval=REFRESH_MS, on_change=C.refresh, display="none"),
+                rx.cond(ChannelsState.bots.length() == 0, _empty(), _table()),
+                rx.moment(interval=REFRESH_MS, on_change=ChannelsState.refresh, display="none"),
             ),
         ),
         _delete_confirm(),
         _token_dialog(),
-        spacing="4", width="100%",
+        spacing="4",
+        width="100%",
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from components.chat import message_bubble, typing_dots
-from replyx_app.pages.registry import dashboard_page
-from state.console import ConsoleState as C
+from replyx_app.pages.registry import Nav, dashboard_page
+from state.console import ConsoleState
 from state.live import DialogItem, DialogLive, DialogNotesLive, InboxLive
 
 # Beep and a desktop notification when the queue grows while the console is open. Runs in
@@ -51,24 +51,31 @@ STATUS_COLORS = {"ai": "gray", "requested": "amber", "active": "green", "closed"
 
 def _status_badge(status: rx.Var[str]) -> rx.Component:
     return rx.badge(
-        rx.match(status, ("ai", "AI"), ("requested", "waiting"), ("active", "human"),
-                 ("closed", "closed"), status),
+        rx.match(
+            status,
+            ("ai", "AI"),
+            ("requested", "waiting"),
+            ("active", "human"),
+            ("closed", "closed"),
+            status,
+        ),
         color_scheme=rx.match(status, ("requested", "amber"), ("active", "green"), "gray"),
-        variant="soft", size="1",
+        variant="soft",
+        size="1",
     )
 
 
 def _visible_in_tab(d: DialogItem) -> rx.Var[bool]:
     return rx.match(
-        C.tab,
+        ConsoleState.tab,
         ("queue", d.status == "requested"),
-        ("mine", (d.assigned_user_id == C.my_user_id) & (d.status == "active")),
+        ("mine", (d.assigned_user_id == ConsoleState.my_user_id) & (d.status == "active")),
         True,
     )
 
 
 def _unread(d: DialogItem) -> rx.Var[bool]:
-    return C.seen.get(d.id.to_string(), 0).to(int) < d.last_message_id
+    return ConsoleState.seen.get(d.id.to_string(), 0).to(int) < d.last_message_id
 
 
 def _inbox_row(d: DialogItem) -> rx.Component:
@@ -76,36 +83,65 @@ def _inbox_row(d: DialogItem) -> rx.Component:
         _visible_in_tab(d),
         rx.box(
             rx.hstack(
-                rx.cond(_unread(d), rx.box(width="8px", height="8px", border_radius="50%",
-                                           background=rx.color("accent", 9),
-                                           class_name="unread-dot")),
+                rx.cond(
+                    _unread(d),
+                    rx.box(
+                        width="8px",
+                        height="8px",
+                        border_radius="50%",
+                        background=rx.color("accent", 9),
+                        class_name="unread-dot",
+                    ),
+                ),
                 rx.text(d.contact, weight="bold", size="2", trim="both"),
                 rx.spacer(),
                 _status_badge(d.status),
-                align="center", spacing="2", width="100%",
+                align="center",
+                spacing="2",
+                width="100%",
             ),
-            rx.text(d.preview, size="1", color=rx.color("gray", 11), trim="both",
-                    overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
+            rx.text(
+                d.preview,
+                size="1",
+                color=rx.color("gray", 11),
+                trim="both",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                white_space="nowrap",
+            ),
             rx.hstack(
                 rx.text(d.assistant, " · ", d.channel, size="1", color=rx.color("gray", 10)),
                 rx.spacer(),
                 rx.cond(
                     d.waiting_since != "",
-                    rx.text(rx.text("waiting ", as_="span"),
-                            rx.moment(d.waiting_since, from_now_during=True, from_now=True,
-                                      interval=15000, without_suffix=True),
-                            size="1", color=rx.color("amber", 11), class_name="waited"),
-                    rx.cond(d.assigned_name != "", rx.text(d.assigned_name, size="1",
-                                                           color=rx.color("gray", 10))),
+                    rx.text(
+                        rx.text("waiting ", as_="span"),
+                        rx.moment(
+                            d.waiting_since,
+                            from_now_during=True,
+                            from_now=True,
+                            interval=15000,
+                            without_suffix=True,
+                        ),
+                        size="1",
+                        color=rx.color("amber", 11),
+                        class_name="waited",
+                    ),
+                    rx.cond(
+                        d.assigned_name != "",
+                        rx.text(d.assigned_name, size="1", color=rx.color("gray", 10)),
+                    ),
                 ),
                 width="100%",
             ),
             padding="0.6rem 0.75rem",
             border_radius="var(--radius-3)",
-            background=rx.cond(C.selected_id == d.id, rx.color("accent", 3), "transparent"),
+            background=rx.cond(
+                ConsoleState.selected_id == d.id, rx.color("accent", 3), "transparent"
+            ),
             _hover={"background": rx.color("gray", 3)},
             cursor="pointer",
-            on_click=C.open(d.id),
+            on_click=ConsoleState.open(d.id),
             class_name="inbox-row",
             data_dialog_id=d.id.to(str),
             width="100%",
@@ -116,143 +152,266 @@ def _inbox_row(d: DialogItem) -> rx.Component:
 def _inbox() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.select(["online", "away", "offline"], value=C.presence,
-                      on_change=C.set_presence, size="1", id="presence"),
+            rx.select(
+                ["online", "away", "offline"],
+                value=ConsoleState.presence,
+                on_change=ConsoleState.set_presence,
+                size="1",
+                id="presence",
+            ),
             rx.spacer(),
-            rx.badge(InboxLive.queue_count, id="queue-count", color_scheme="amber",
-                     variant="solid"),
-            width="100%", align="center",
+            rx.badge(
+                InboxLive.queue_count, id="queue-count", color_scheme="amber", variant="solid"
+            ),
+            width="100%",
+            align="center",
         ),
-        rx.cond(C.sla_today != "", rx.text(C.sla_today, size="1", color=rx.color("gray", 10),
-                                           id="sla-today")),
+        rx.cond(
+            ConsoleState.sla_today != "",
+            rx.text(ConsoleState.sla_today, size="1", color=rx.color("gray", 10), id="sla-today"),
+        ),
         rx.segmented_control.root(
             rx.segmented_control.item("Queue", value="queue"),
             rx.segmented_control.item("Mine", value="mine"),
             rx.segmented_control.item("All", value="all"),
-            value=C.tab, on_change=C.set_tab, size="1", width="100%", id="inbox-tabs",
+            value=ConsoleState.tab,
+            on_change=ConsoleState.set_tab,
+            size="1",
+            width="100%",
+            id="inbox-tabs",
         ),
         rx.cond(
             InboxLive.dialogs.length() == 0,
-            rx.text("No open conversations.", size="2", color=rx.color("gray", 10),
-                    padding="1rem"),
-            rx.scroll_area(rx.vstack(rx.foreach(InboxLive.dialogs, _inbox_row), spacing="1"),
-                           type="auto", scrollbars="vertical", flex="1"),
+            rx.text("No open conversations.", size="2", color=rx.color("gray", 10), padding="1rem"),
+            rx.scroll_area(
+                rx.vstack(rx.foreach(InboxLive.dialogs, _inbox_row), spacing="1"),
+                type="auto",
+                scrollbars="vertical",
+                flex="1",
+            ),
         ),
-        width="20rem", min_width="16rem", height="100%", spacing="3",
-        padding_right="0.75rem", border_right=f"1px solid {rx.color('gray', 5)}",
+        width="20rem",
+        min_width="16rem",
+        height="100%",
+        spacing="3",
+        padding_right="0.75rem",
+        border_right=f"1px solid {rx.color('gray', 5)}",
     )
 
 
 def _actions() -> rx.Component:
-    mine = (DialogLive.status == "active") & (DialogLive.assigned_name == C.user_name)
+    mine = (DialogLive.status == "active") & (DialogLive.assigned_name == ConsoleState.user_name)
     return rx.hstack(
         _status_badge(DialogLive.status),
-        rx.cond(DialogLive.assigned_name != "",
-                rx.text(DialogLive.assigned_name, size="2", color=rx.color("gray", 11))),
+        rx.cond(
+            DialogLive.assigned_name != "",
+            rx.text(DialogLive.assigned_name, size="2", color=rx.color("gray", 11)),
+        ),
         rx.spacer(),
         rx.cond(
             (DialogLive.status == "requested") | (DialogLive.status == "ai"),
-            rx.button(rx.icon("hand", size=14), "Take over", size="2", on_click=C.take,
-                      id="take-over"),
+            rx.button(
+                rx.icon("hand", size=14),
+                "Take over",
+                size="2",
+                on_click=ConsoleState.take,
+                id="take-over",
+            ),
         ),
         rx.cond(
             mine,
             rx.hstack(
                 rx.menu.root(
-                    rx.menu.trigger(rx.button(rx.icon("arrow_right_left", size=14), "Transfer",
-                                              variant="soft", size="2", id="transfer")),
+                    rx.menu.trigger(
+                        rx.button(
+                            rx.icon("arrow_right_left", size=14),
+                            "Transfer",
+                            variant="soft",
+                            size="2",
+                            id="transfer",
+                        )
+                    ),
                     rx.menu.content(
-                        rx.cond(C.teammates.length() == 0,
-                                rx.menu.item("No teammates yet", disabled=True)),
-                        rx.foreach(C.teammates, lambda t: rx.menu.item(
-                            rx.hstack(
-                                rx.box(width="8px", height="8px", border_radius="50%",
-                                       background=rx.match(t["status"],
-                                                           ("online", rx.color("green", 9)),
-                                                           ("away", rx.color("amber", 9)),
-                                                           rx.color("gray", 8))),
-                                rx.text(t["name"]), rx.text(t["status"], size="1",
-                                                            color=rx.color("gray", 10)),
-                                align="center", spacing="2"),
-                            on_click=C.transfer(t["id"].to(str)))),
+                        rx.cond(
+                            ConsoleState.teammates.length() == 0,
+                            rx.menu.item("No teammates yet", disabled=True),
+                        ),
+                        rx.foreach(
+                            ConsoleState.teammates,
+                            lambda t: rx.menu.item(
+                                rx.hstack(
+                                    rx.box(
+                                        width="8px",
+                                        height="8px",
+                                        border_radius="50%",
+                                        background=rx.match(
+                                            t["status"],
+                                            ("online", rx.color("green", 9)),
+                                            ("away", rx.color("amber", 9)),
+                                            rx.color("gray", 8),
+                                        ),
+                                    ),
+                                    rx.text(t["name"]),
+                                    rx.text(t["status"], size="1", color=rx.color("gray", 10)),
+                                    align="center",
+                                    spacing="2",
+                                ),
+                                on_click=ConsoleState.transfer(t["id"].to(str)),
+                            ),
+                        ),
                     ),
                 ),
-                rx.button(rx.icon("bot", size=14), "Hand back to AI", variant="soft", size="2",
-                          on_click=C.release, id="hand-back"),
+                rx.button(
+                    rx.icon("bot", size=14),
+                    "Hand back to AI",
+                    variant="soft",
+                    size="2",
+                    on_click=ConsoleState.release,
+                    id="hand-back",
+                ),
                 spacing="2",
             ),
         ),
-        rx.cond(DialogLive.status != "closed",
-                rx.button(rx.icon("circle_check", size=14), "Close", variant="soft",
-                          color_scheme="gray", size="2", on_click=C.close, id="close-dialog")),
-        width="100%", align="center", spacing="2", wrap="wrap",
+        rx.cond(
+            DialogLive.status != "closed",
+            rx.button(
+                rx.icon("circle_check", size=14),
+                "Close",
+                variant="soft",
+                color_scheme="gray",
+                size="2",
+                on_click=ConsoleState.close,
+                id="close-dialog",
+            ),
+        ),
+        width="100%",
+        align="center",
+        spacing="2",
+        wrap="wrap",
     )
 
 
 def _composer() -> rx.Component:
-    can_reply = (DialogLive.status == "active") & (DialogLive.assigned_name == C.user_name)
+    can_reply = (DialogLive.status == "active") & (
+        DialogLive.assigned_name == ConsoleState.user_name
+    )
     return rx.form(
         rx.vstack(
             rx.hstack(
                 rx.segmented_control.root(
                     rx.segmented_control.item("Reply", value="reply"),
                     rx.segmented_control.item("Internal note", value="note"),
-                    value=C.mode, on_change=C.set_mode, size="1", id="composer-mode",
+                    value=ConsoleState.mode,
+                    on_change=ConsoleState.set_mode,
+                    size="1",
+                    id="composer-mode",
                 ),
                 rx.spacer(),
                 rx.menu.root(
-                    rx.menu.trigger(rx.button(rx.icon("zap", size=14), "Canned", variant="ghost",
-                                              size="1", type="button", id="canned")),
+                    rx.menu.trigger(
+                        rx.button(
+                            rx.icon("zap", size=14),
+                            "Canned",
+                            variant="ghost",
+                            size="1",
+                            type="button",
+                            id="canned",
+                        )
+                    ),
                     rx.menu.content(
-                        rx.cond(C.canned.length() == 0,
-                                rx.menu.item("No canned responses yet", disabled=True)),
-                        rx.foreach(C.canned, lambda c: rx.menu.item(
-                            rx.text("/", c["shortcut"], " — ", c["title"]),
-                            on_click=C.use_canned(c["body"]))),
+                        rx.cond(
+                            ConsoleState.canned.length() == 0,
+                            rx.menu.item("No canned responses yet", disabled=True),
+                        ),
+                        rx.foreach(
+                            ConsoleState.canned,
+                            lambda c: rx.menu.item(
+                                rx.text("/", c["shortcut"], " — ", c["title"]),
+                                on_click=ConsoleState.use_canned(c["body"]),
+                            ),
+                        ),
                     ),
                 ),
-                width="100%", align="center",
+                width="100%",
+                align="center",
             ),
             rx.hstack(
                 rx.el.input(type="hidden", name="client_id", default_value=""),
-                rx.text_area(name="text", id="console-input", rows="2", width="100%",
-                             placeholder=rx.cond(C.mode == "note",
-                                                 "Note for your team (the visitor never sees it)",
-                                                 rx.cond(can_reply, "Reply to the visitor…",
-                                                         "Take over to reply")),
-                             enter_key_submit=True, max_length=4000,
-                             on_focus=C.typing(True), on_blur=C.typing(False)),
-                rx.button(rx.icon("send", size=16), type="submit", id="console-send",
-                          disabled=~can_reply & (C.mode == "reply")),
-                width="100%", align="end",
+                rx.text_area(
+                    name="text",
+                    id="console-input",
+                    rows="2",
+                    width="100%",
+                    placeholder=rx.cond(
+                        ConsoleState.mode == "note",
+                        "Note for your team (the visitor never sees it)",
+                        rx.cond(can_reply, "Reply to the visitor…", "Take over to reply"),
+                    ),
+                    enter_key_submit=True,
+                    max_length=4000,
+                    on_focus=ConsoleState.typing(True),
+                    on_blur=ConsoleState.typing(False),
+                ),
+                rx.button(
+                    rx.icon("send", size=16),
+                    type="submit",
+                    id="console-send",
+                    disabled=~can_reply & (ConsoleState.mode == "reply"),
+                ),
+                width="100%",
+                align="end",
             ),
-            spacing="2", width="100%",
+            spacing="2",
+            width="100%",
         ),
-        on_submit=C.send, reset_on_submit=False, width="100%",
+        on_submit=ConsoleState.send,
+        reset_on_submit=False,
+        width="100%",
     )
 
 
 def _transcript() -> rx.Component:
     return rx.vstack(
         _actions(),
-        rx.cond(C.taken_by != "", rx.callout(C.taken_by, color_scheme="amber", size="1",
-                                             id="taken-by", width="100%")),
+        rx.cond(
+            ConsoleState.taken_by != "",
+            rx.callout(
+                ConsoleState.taken_by, color_scheme="amber", size="1", id="taken-by", width="100%"
+            ),
+        ),
         rx.auto_scroll(
             rx.vstack(
-                rx.foreach(DialogLive.messages,
-                           lambda m: message_bubble(m, mine="operator", show_confidence=True)),
-                rx.cond(DialogLive.streaming != "",
-                        rx.text(DialogLive.streaming, size="2", color=rx.color("gray", 11),
-                                white_space="pre-wrap", id="console-streaming"),
-                        rx.cond(DialogLive.ai_typing, typing_dots("The AI is answering…"))),
+                rx.foreach(
+                    DialogLive.messages,
+                    lambda m: message_bubble(m, mine="operator", show_confidence=True),
+                ),
+                rx.cond(
+                    DialogLive.streaming != "",
+                    rx.text(
+                        DialogLive.streaming,
+                        size="2",
+                        color=rx.color("gray", 11),
+                        white_space="pre-wrap",
+                        id="console-streaming",
+                    ),
+                    rx.cond(DialogLive.ai_typing, typing_dots("The AI is answering…")),
+                ),
                 rx.cond(DialogLive.visitor_typing, typing_dots("The visitor is typing…")),
-                spacing="2", width="100%", padding="0.5rem",
+                spacing="2",
+                width="100%",
+                padding="0.5rem",
             ),
-            flex="1", width="100%", id="console-messages",
-            border=f"1px solid {rx.color('gray', 5)}", border_radius="var(--radius-3)",
+            flex="1",
+            width="100%",
+            id="console-messages",
+            border=f"1px solid {rx.color('gray', 5)}",
+            border_radius="var(--radius-3)",
         ),
         _composer(),
-        flex="1", height="100%", spacing="3", min_width="0",
+        flex="1",
+        height="100%",
+        spacing="3",
+        min_width="0",
     )
 
 
@@ -260,53 +419,98 @@ def _details() -> rx.Component:
     return rx.vstack(
         rx.heading("Details", size="3"),
         rx.data_list.root(
-            rx.data_list.item(rx.data_list.label("Assistant"), rx.data_list.value(C.assistant)),
-            rx.data_list.item(rx.data_list.label("Channel"), rx.data_list.value(C.channel)),
-            rx.data_list.item(rx.data_list.label("E-mail"),
-                              rx.data_list.value(rx.cond(C.contact_email != "",
-                                                         C.contact_email, "—"))),
-            rx.data_list.item(rx.data_list.label("Handoff reason"),
-                              rx.data_list.value(rx.cond(C.handoff_reason != "",
-                                                         C.handoff_reason, "—"))),
+            rx.data_list.item(
+                rx.data_list.label("Assistant"), rx.data_list.value(ConsoleState.assistant)
+            ),
+            rx.data_list.item(
+                rx.data_list.label("Channel"), rx.data_list.value(ConsoleState.channel)
+            ),
+            rx.data_list.item(
+                rx.data_list.label("E-mail"),
+                rx.data_list.value(
+                    rx.cond(ConsoleState.contact_email != "", ConsoleState.contact_email, "—")
+                ),
+            ),
+            rx.data_list.item(
+                rx.data_list.label("Handoff reason"),
+                rx.data_list.value(
+                    rx.cond(ConsoleState.handoff_reason != "", ConsoleState.handoff_reason, "—")
+                ),
+            ),
             rx.data_list.item(
                 rx.data_list.label("First human reply"),
-                rx.data_list.value(rx.cond(C.first_reply_seconds >= 0,
-                                           rx.text(C.first_reply_seconds, " s"), "—"),
-                                   id="sla-first-reply"),
+                rx.data_list.value(
+                    rx.cond(
+                        ConsoleState.first_reply_seconds >= 0,
+                        rx.text(ConsoleState.first_reply_seconds, " s"),
+                        "—",
+                    ),
+                    id="sla-first-reply",
+                ),
             ),
-            orientation="vertical", size="1",
+            orientation="vertical",
+            size="1",
         ),
         rx.heading("Internal notes", size="2"),
-        rx.cond(DialogNotesLive.notes.length() == 0,
-                rx.text("None yet.", size="1", color=rx.color("gray", 10))),
+        rx.cond(
+            DialogNotesLive.notes.length() == 0,
+            rx.text("None yet.", size="1", color=rx.color("gray", 10)),
+        ),
         rx.foreach(DialogNotesLive.notes, lambda m: message_bubble(m, mine="")),
         rx.heading("History", size="2"),
-        rx.foreach(C.transitions, lambda t: rx.text(
-            t["from"], " → ", t["to"], " · ", t["who"], " · ", t["reason"], size="1",
-            color=rx.color("gray", 11))),
-        width="18rem", min_width="14rem", spacing="2", padding_left="0.75rem",
-        border_left=f"1px solid {rx.color('gray', 5)}", height="100%", overflow_y="auto",
+        rx.foreach(
+            ConsoleState.transitions,
+            lambda t: rx.text(
+                t["from"],
+                " → ",
+                t["to"],
+                " · ",
+                t["who"],
+                " · ",
+                t["reason"],
+                size="1",
+                color=rx.color("gray", 11),
+            ),
+        ),
+        width="18rem",
+        min_width="14rem",
+        spacing="2",
+        padding_left="0.75rem",
+        border_left=f"1px solid {rx.color('gray', 5)}",
+        height="100%",
+        overflow_y="auto",
     )
 
 
-@dashboard_page("/console", "Operator console", role="operator", on_load=[C.load])
+@dashboard_page(
+    "/console",
+    "Operator console",
+    role="operator",
+    on_load=[ConsoleState.load],
+    nav=Nav("Operator console", "headset", 70),
+)
 def console_page() -> rx.Component:
     return rx.fragment(
         rx.script(NOTIFY_SCRIPT),
         # Heartbeat: presence stays alive while the tab is open; closing it ends the beats.
-        rx.moment(interval=15000, on_change=C.heartbeat, display="none"),
+        rx.moment(interval=15000, on_change=ConsoleState.heartbeat, display="none"),
         rx.hstack(
             _inbox(),
             rx.cond(
-                C.selected_id == 0,
-                rx.center(rx.vstack(rx.icon("messages_square", size=32,
-                                            color=rx.color("gray", 9)),
-                                    rx.text("Pick a conversation on the left.",
-                                            color=rx.color("gray", 10)),
-                                    align="center"),
-                          flex="1", height="100%"),
+                ConsoleState.selected_id == 0,
+                rx.center(
+                    rx.vstack(
+                        rx.icon("messages_square", size=32, color=rx.color("gray", 9)),
+                        rx.text("Pick a conversation on the left.", color=rx.color("gray", 10)),
+                        align="center",
+                    ),
+                    flex="1",
+                    height="100%",
+                ),
                 rx.hstack(_transcript(), _details(), flex="1", height="100%", spacing="0"),
             ),
-            height="calc(100vh - 8rem)", width="100%", spacing="0",
+            height="calc(100vh - 8rem)",
+            width="100%",
+            spacing="0",
         ),
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from replyx_app.pages.registry import dashboard_page
-from state.dialog_search import DialogSearchState as D
+from replyx_app.pages.registry import Nav, dashboard_page
+from state.dialogs import DialogsState
 
 
 def _select(name: str, label: str, items: list[tuple[str, str]]) -> rx.Component:
@@ -14,7 +14,8 @@ def _select(name: str, label: str, items: list[tuple[str, str]]) -> rx.Component
         rx.select.root(
             rx.select.trigger(id=name, width="9rem"),
             rx.select.content(*[rx.select.item(text, value=value) for value, text in items]),
-            name=name, default_value="any",
+            name=name,
+            default_value="any",
         ),
         spacing="1",
     )
@@ -25,38 +26,63 @@ def _filters() -> rx.Component:
         rx.hstack(
             rx.vstack(
                 rx.text("Search", size="1", weight="medium", as_="label", html_for="text"),
-                rx.input(name="text", id="text", placeholder="Words, name, e-mail or #id",
-                         width="16rem"),
+                rx.input(
+                    name="text", id="text", placeholder="Words, name, e-mail or #id", width="16rem"
+                ),
                 spacing="1",
             ),
-            _select("status", "Status", [("any", "Any status"), ("ai", "AI"),
-                                         ("requested", "Waiting"), ("active", "With a human"),
-                                         ("closed", "Closed")]),
-            _select("channel", "Channel", [("any", "Any channel"), ("widget", "Website"),
-                                           ("telegram", "Telegram")]),
+            _select(
+                "status",
+                "Status",
+                [
+                    ("any", "Any status"),
+                    ("ai", "AI"),
+                    ("requested", "Waiting"),
+                    ("active", "With a human"),
+                    ("closed", "Closed"),
+                ],
+            ),
+            _select(
+                "channel",
+                "Channel",
+                [("any", "Any channel"), ("widget", "Website"), ("telegram", "Telegram")],
+            ),
             rx.cond(
-                D.assistant_options.length() > 0,
+                DialogsState.assistant_options.length() > 0,
                 rx.vstack(
                     rx.text("Assistant", size="1", weight="medium"),
                     rx.select.root(
-                        rx.select.trigger(placeholder="Any assistant", width="10rem",
-                                          id="assistant"),
-                        rx.select.content(rx.foreach(D.assistant_options, lambda a: rx.select.item(
-                            a["name"], value=a["id"]))),
+                        rx.select.trigger(
+                            placeholder="Any assistant", width="10rem", id="assistant"
+                        ),
+                        rx.select.content(
+                            rx.foreach(
+                                DialogsState.assistant_options,
+                                lambda a: rx.select.item(a["name"], value=a["id"]),
+                            )
+                        ),
                         name="assistant",
                     ),
                     spacing="1",
                 ),
             ),
-            rx.vstack(rx.text("From", size="1", weight="medium", as_="label",
-                              html_for="date_from"),
-                      rx.input(type="date", name="date_from", id="date_from"), spacing="1"),
-            rx.vstack(rx.text("To", size="1", weight="medium", as_="label", html_for="date_to"),
-                      rx.input(type="date", name="date_to", id="date_to"), spacing="1"),
+            rx.vstack(
+                rx.text("From", size="1", weight="medium", as_="label", html_for="date_from"),
+                rx.input(type="date", name="date_from", id="date_from"),
+                spacing="1",
+            ),
+            rx.vstack(
+                rx.text("To", size="1", weight="medium", as_="label", html_for="date_to"),
+                rx.input(type="date", name="date_to", id="date_to"),
+                spacing="1",
+            ),
             rx.button(rx.icon("search", size=14), "Search", type="submit", id="dialog-search"),
-            align="end", spacing="3", wrap="wrap",
+            align="end",
+            spacing="3",
+            wrap="wrap",
         ),
-        on_submit=D.search, reset_on_submit=False,
+        on_submit=DialogsState.search,
+        reset_on_submit=False,
     )
 
 
@@ -64,8 +90,16 @@ def _row(r: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(rx.text("#", r["id"]), href=f"/console?d={r['id']}")),
         rx.table.cell(r["contact"]),
-        rx.table.cell(rx.text(r["preview"], trim="both", max_width="28rem", overflow="hidden",
-                              text_overflow="ellipsis", white_space="nowrap")),
+        rx.table.cell(
+            rx.text(
+                r["preview"],
+                trim="both",
+                max_width="28rem",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                white_space="nowrap",
+            )
+        ),
         rx.table.cell(rx.badge(r["status"], variant="soft")),
         rx.table.cell(r["channel"]),
         rx.table.cell(r["assistant"]),
@@ -76,26 +110,56 @@ def _row(r: rx.Var) -> rx.Component:
     )
 
 
-@dashboard_page("/dialogs", "Dialogs", role="operator", on_load=[D.load])
+@dashboard_page(
+    "/dialogs",
+    "Dialogs",
+    role="operator",
+    on_load=[DialogsState.load],
+    nav=Nav("Dialogs", "messages_square", 60),
+)
 def dialogs_page() -> rx.Component:
     return rx.vstack(
         _filters(),
         rx.cond(
-            ~D.loaded,
+            ~DialogsState.loaded,
             rx.center(rx.spinner(size="3"), width="100%", padding="2rem"),
             rx.cond(
-                D.rows.length() == 0,
-                rx.center(rx.text("No conversations match.", color=rx.color("gray", 10)),
-                          width="100%", padding="2rem", id="dialogs-empty"),
+                DialogsState.rows.length() == 0,
+                rx.center(
+                    rx.text("No conversations match.", color=rx.color("gray", 10)),
+                    width="100%",
+                    padding="2rem",
+                    id="dialogs-empty",
+                ),
                 rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "Id", "Contact", "Last message", "Status", "Channel", "Assistant",
-                        "Operator", "Rating", "Started")])),
-                    rx.table.body(rx.foreach(D.rows, _row)),
-                    width="100%", size="1",
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in (
+                                    "Id",
+                                    "Contact",
+                                    "Last message",
+                                    "Status",
+                                    "Channel",
+                                    "Assistant",
+                                    "Operator",
+                                    "Rating",
+                                    "Started",
+                                )
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(DialogsState.rows, _row)),
+                    width="100%",
+                    size="1",
                 ),
             ),
         ),
-        rx.cond(D.more, rx.button("Load more", variant="soft", on_click=D.load_more)),
-        spacing="4", width="100%",
+        rx.cond(
+            DialogsState.more,
+            rx.button("Load more", variant="soft", on_click=DialogsState.load_more),
+        ),
+        spacing="4",
+        width="100%",
     )

@@ -9,12 +9,20 @@ from zoneinfo import available_timezones
 import reflex as rx
 
 from components.forms import error_callout, field, textarea_field
-from replyx_app.pages.registry import dashboard_page
-from state.handoff_settings import WEEKDAYS
-from state.handoff_settings import HandoffSettingsState as H
+from replyx_app.pages.registry import Nav, dashboard_page
+from state.handoff_settings import WEEKDAYS, HandoffSettingsState
 
-_REGIONS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/",
-            "Europe/", "Indian/", "Pacific/")
+_REGIONS = (
+    "Africa/",
+    "America/",
+    "Antarctica/",
+    "Asia/",
+    "Atlantic/",
+    "Australia/",
+    "Europe/",
+    "Indian/",
+    "Pacific/",
+)
 TIMEZONES = ["UTC", *sorted(z for z in available_timezones() if z.startswith(_REGIONS))]
 
 
@@ -30,14 +38,16 @@ def _switch(name: str, label: str, checked: Any, hint: str = "") -> rx.Component
             *([_hint(hint)] if hint else []),
             spacing="0",
         ),
-        align="start", spacing="3",
+        align="start",
+        spacing="3",
     )
 
 
 def _section(title: str, *children: rx.Component, **props: Any) -> rx.Component:
     return rx.card(
         rx.vstack(rx.heading(title, size="3", as_="h2"), *children, spacing="4", width="100%"),
-        width="100%", **props,
+        width="100%",
+        **props,
     )
 
 
@@ -45,43 +55,81 @@ def _lines_field(label: str, name: str, value: Any, hint: str, **props: Any) -> 
     return rx.vstack(
         textarea_field(label, name, default_value=value, **{"rows": "6", **props}),
         _hint(hint),
-        spacing="1", width="100%",
+        spacing="1",
+        width="100%",
     )
 
 
 def _triggers() -> rx.Component:
     return _section(
         "When to hand over",
-        _switch("on_visitor_request", "The visitor asks for a person", H.on_visitor_request,
-                "The “talk to a human” button, or one of these phrases anywhere in a "
-                "message (the last word may be inflected: “оператора” matches “оператор”)."),
+        _switch(
+            "on_visitor_request",
+            "The visitor asks for a person",
+            HandoffSettingsState.on_visitor_request,
+            "The “talk to a human” button, or one of these phrases anywhere in a "
+            "message (the last word may be inflected: “оператора” matches “оператор”).",
+        ),
         rx.grid(
-            _lines_field("English phrases", "phrases_en", H.phrases_en, "One per line."),
-            _lines_field("Russian phrases", "phrases_ru", H.phrases_ru, "One per line."),
-            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+            _lines_field(
+                "English phrases", "phrases_en", HandoffSettingsState.phrases_en, "One per line."
+            ),
+            _lines_field(
+                "Russian phrases", "phrases_ru", HandoffSettingsState.phrases_ru, "One per line."
+            ),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="4",
+            width="100%",
         ),
         rx.separator(size="4"),
-        _switch("on_low_confidence", "The AI is not sure of its answer", H.on_low_confidence),
-        _switch("on_no_answer", "The AI found nothing in the knowledge", H.on_no_answer),
-        _lines_field("Your keywords", "keywords", H.keywords,
-                     "One per line; a message that mentions any of them goes to a person, "
-                     "e.g. refund, complaint, lawyer.", rows="4"),
+        _switch(
+            "on_low_confidence",
+            "The AI is not sure of its answer",
+            HandoffSettingsState.on_low_confidence,
+        ),
+        _switch(
+            "on_no_answer",
+            "The AI found nothing in the knowledge",
+            HandoffSettingsState.on_no_answer,
+        ),
+        _lines_field(
+            "Your keywords",
+            "keywords",
+            HandoffSettingsState.keywords,
+            "One per line; a message that mentions any of them goes to a person, "
+            "e.g. refund, complaint, lawyer.",
+            rows="4",
+        ),
         rx.box(
-            field("Failed answers in a row", "failed_answers_threshold", type="number",
-                  min="0", max="20", default_value=H.failed_answers_threshold),
+            field(
+                "Failed answers in a row",
+                "failed_answers_threshold",
+                type="number",
+                min="0",
+                max="20",
+                default_value=HandoffSettingsState.failed_answers_threshold,
+            ),
             _hint("Hand over after this many unhelpful AI answers in a row; 0 turns it off."),
-            width="100%", max_width="20rem",
+            width="100%",
+            max_width="20rem",
         ),
     )
 
 
 def _day(i: int, name: str) -> rx.Component:
     return rx.hstack(
-        rx.text(name, as_="label", html_for=f"hours_{i}", size="2", weight="medium",
-                width="7rem"),
-        rx.input(name=f"hours_{i}", id=f"hours_{i}", default_value=H.hours[i],
-                 placeholder="closed", flex="1", font_family="var(--code-font-family)"),
-        align="center", width="100%", class_name="hours-day",
+        rx.text(name, as_="label", html_for=f"hours_{i}", size="2", weight="medium", width="7rem"),
+        rx.input(
+            name=f"hours_{i}",
+            id=f"hours_{i}",
+            default_value=HandoffSettingsState.hours[i],
+            placeholder="closed",
+            flex="1",
+            font_family="var(--code-font-family)",
+        ),
+        align="center",
+        width="100%",
+        class_name="hours-day",
     )
 
 
@@ -90,25 +138,46 @@ def _business_hours() -> rx.Component:
         "Business hours",
         rx.hstack(
             rx.box(
-                field("Time zone", "timezone", default_value=H.timezone, required=True,
-                      placeholder="Europe/Moscow", auto_complete="off",
-                      custom_attrs={"list": "timezones"}),
+                field(
+                    "Time zone",
+                    "timezone",
+                    default_value=HandoffSettingsState.timezone,
+                    required=True,
+                    placeholder="Europe/Moscow",
+                    auto_complete="off",
+                    custom_attrs={"list": "timezones"},
+                ),
                 rx.el.datalist(*[rx.el.option(value=z) for z in TIMEZONES], id="timezones"),
-                flex="1", max_width="20rem",
+                flex="1",
+                max_width="20rem",
             ),
-            rx.badge(rx.cond(H.open_now, "open now", "closed now"),
-                     color_scheme=rx.cond(H.open_now, "green", "gray"), variant="soft",
-                     id="open-now", margin_bottom="0.4rem"),
-            align="end", spacing="3", width="100%",
+            rx.badge(
+                rx.cond(HandoffSettingsState.open_now, "open now", "closed now"),
+                color_scheme=rx.cond(HandoffSettingsState.open_now, "green", "gray"),
+                variant="soft",
+                id="open-now",
+                margin_bottom="0.4rem",
+            ),
+            align="end",
+            spacing="3",
+            width="100%",
         ),
-        _switch("always_open", "Always open", H.always_open,
-                "Ignore the table below: a person is always expected to answer."),
+        _switch(
+            "always_open",
+            "Always open",
+            HandoffSettingsState.always_open,
+            "Ignore the table below: a person is always expected to answer.",
+        ),
         rx.vstack(
             *[_day(i, name) for i, name in enumerate(WEEKDAYS)],
-            spacing="2", width="100%", max_width="28rem",
+            spacing="2",
+            width="100%",
+            max_width="28rem",
         ),
-        _hint("Write 09:00-18:00; several intervals separated by commas "
-              "(09:00-13:00, 14:00-18:00); leave a day empty when you are closed."),
+        _hint(
+            "Write 09:00-18:00; several intervals separated by commas "
+            "(09:00-13:00, 14:00-18:00); leave a day empty when you are closed."
+        ),
     )
 
 
@@ -116,9 +185,16 @@ def _no_one_accepts() -> rx.Component:
     return _section(
         "When nobody accepts",
         rx.box(
-            field("Minutes to wait for an operator", "accept_timeout_minutes", type="number",
-                  min="1", max="1440", default_value=H.accept_timeout_minutes),
-            width="100%", max_width="20rem",
+            field(
+                "Minutes to wait for an operator",
+                "accept_timeout_minutes",
+                type="number",
+                min="1",
+                max="1440",
+                default_value=HandoffSettingsState.accept_timeout_minutes,
+            ),
+            width="100%",
+            max_width="20rem",
         ),
         rx.vstack(
             rx.text("Then", size="2", weight="medium", id="on-timeout-label"),
@@ -126,23 +202,41 @@ def _no_one_accepts() -> rx.Component:
                 rx.vstack(
                     rx.radio_group.item(
                         "Show the offline message and ask for the visitor's contact details",
-                        value="offline_message", id="on-timeout-offline"),
-                    rx.radio_group.item("Hand the conversation back to the AI",
-                                        value="back_to_ai", id="on-timeout-ai"),
+                        value="offline_message",
+                        id="on-timeout-offline",
+                    ),
+                    rx.radio_group.item(
+                        "Hand the conversation back to the AI",
+                        value="back_to_ai",
+                        id="on-timeout-ai",
+                    ),
                     spacing="2",
                 ),
-                name="on_timeout", default_value=H.on_timeout,
+                name="on_timeout",
+                default_value=HandoffSettingsState.on_timeout,
                 aria_labelledby="on-timeout-label",
             ),
             spacing="2",
         ),
         _hint("Outside business hours this happens at once, without waiting."),
         rx.grid(
-            textarea_field("Offline message (English)", "offline_message_en",
-                           default_value=H.offline_message_en, rows="3", max_length=1000),
-            textarea_field("Offline message (Russian)", "offline_message_ru",
-                           default_value=H.offline_message_ru, rows="3", max_length=1000),
-            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+            textarea_field(
+                "Offline message (English)",
+                "offline_message_en",
+                default_value=HandoffSettingsState.offline_message_en,
+                rows="3",
+                max_length=1000,
+            ),
+            textarea_field(
+                "Offline message (Russian)",
+                "offline_message_ru",
+                default_value=HandoffSettingsState.offline_message_ru,
+                rows="3",
+                max_length=1000,
+            ),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="4",
+            width="100%",
         ),
     )
 
@@ -150,57 +244,87 @@ def _no_one_accepts() -> rx.Component:
 def _form() -> rx.Component:
     return rx.form(
         rx.vstack(
-            rx.el.input(type="hidden", name="assistant_id", value=H.assistant_id),
+            rx.el.input(
+                type="hidden", name="assistant_id", value=HandoffSettingsState.assistant_id
+            ),
             _section(
                 "Handoff",
-                _switch("enabled", "Hand conversations to people", H.enabled,
-                        "Off: the AI answers everything and never calls an operator."),
+                _switch(
+                    "enabled",
+                    "Hand conversations to people",
+                    HandoffSettingsState.enabled,
+                    "Off: the AI answers everything and never calls an operator.",
+                ),
             ),
             _triggers(),
             _business_hours(),
             _no_one_accepts(),
-            error_callout(H.error),
+            error_callout(HandoffSettingsState.error),
             rx.hstack(
                 rx.button(rx.icon("save", size=16), "Save", type="submit", id="handoff-save"),
-                rx.button("Discard changes", type="button", variant="soft", color_scheme="gray",
-                          on_click=H.choose_assistant(H.assistant_id)),
+                rx.button(
+                    "Discard changes",
+                    type="button",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=HandoffSettingsState.choose_assistant(
+                        HandoffSettingsState.assistant_id
+                    ),
+                ),
                 spacing="3",
             ),
-            spacing="4", width="100%",
+            spacing="4",
+            width="100%",
         ),
-        key=H.form_key,
-        on_submit=H.save,
+        key=HandoffSettingsState.form_key,
+        on_submit=HandoffSettingsState.save,
         reset_on_submit=False,
         width="100%",
         max_width="60rem",
     )
 
 
-@dashboard_page("/handoff", "Handoff", role="admin", on_load=[H.load])
+@dashboard_page(
+    "/handoff",
+    "Handoff",
+    role="admin",
+    on_load=[HandoffSettingsState.load],
+    nav=Nav("Handoff", "hand_helping", 50),
+)
 def handoff_page() -> rx.Component:
     return rx.cond(
-        ~H.loaded,
+        ~HandoffSettingsState.loaded,
         rx.center(rx.spinner(), padding="2rem", width="100%"),
         rx.cond(
-            H.assistant_options.length() == 0,
-            rx.callout("Create an assistant first: each assistant has its own handoff policy.",
-                       icon="info"),
+            HandoffSettingsState.assistant_options.length() == 0,
+            rx.callout(
+                "Create an assistant first: each assistant has its own handoff policy.", icon="info"
+            ),
             rx.vstack(
                 rx.hstack(
-                    rx.text("Assistant", as_="label", html_for="handoff-assistant", size="2",
-                            weight="medium"),
+                    rx.text(
+                        "Assistant",
+                        as_="label",
+                        html_for="handoff-assistant",
+                        size="2",
+                        weight="medium",
+                    ),
                     rx.select.root(
                         rx.select.trigger(id="handoff-assistant"),
-                        rx.select.content(rx.foreach(
-                            H.assistant_options,
-                            lambda o: rx.select.item(o["name"], value=o["id"]))),
-                        value=H.assistant_id,
-                        on_change=H.choose_assistant,
+                        rx.select.content(
+                            rx.foreach(
+                                HandoffSettingsState.assistant_options,
+                                lambda o: rx.select.item(o["name"], value=o["id"]),
+                            )
+                        ),
+                        value=HandoffSettingsState.assistant_id,
+                        on_change=HandoffSettingsState.choose_assistant,
                     ),
                     align="center",
                 ),
                 _form(),
-                spacing="4", width="100%",
+                spacing="4",
+                width="100%",
             ),
         ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import error_callout
-from replyx_app.pages.registry import dashboard_page
+from replyx_app.pages.registry import Nav, dashboard_page
 from state.knowledge import KnowledgeState
 
 ACCEPT = {
@@ -240,7 +240,10 @@ def _chat_panel() -> rx.Component:
     )
 
 
-@dashboard_page("/knowledge", "Knowledge", role="admin", on_load=[KnowledgeState.load])
+@dashboard_page(
+    "/knowledge", "Knowledge", role="admin", on_load=[KnowledgeState.load],
+    nav=Nav("Knowledge", "book_open", 30),
+)
 def knowledge_page() -> rx.Component:
     return rx.cond(
         KnowledgeState.assistant_options.length() == 0,

@@ -1,19 +1,40 @@
-"""Every page is declared here through one decorator, which applies the layout and the guard.
+"""The single source of routes, role guards and navigation: every page registers here.
 
-No page can forget its role check: `dashboard_page` always puts the matching
-SessionState guard first in on_load (the event handlers guard themselves as well).
+`dashboard_page` applies the dashboard layout and always puts the matching SessionState
+guard first in on_load (the event handlers guard themselves as well), so no page can
+forget it; its `nav` entry puts it in the sidebar, which is built from this registry and
+shows an entry only to roles the page admits. `public_page` is for the sign-in pages,
+`bare_page` for pages with their own frame (the widget, the root redirect).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import reflex as rx
 
-from components.layout import auth_card, dashboard_frame
+from components.layout import NavItem, auth_card, dashboard_frame
 from state.session import SessionState
+
+PageRole = Literal["operator", "admin", "owner", "platform_admin"]
+
+_GUARDS: dict[PageRole, Any] = {
+    "operator": SessionState.guard_operator,
+    "admin": SessionState.guard_admin,
+    "owner": SessionState.guard_owner,
+    "platform_admin": SessionState.guard_platform_admin,
+}
+
+
+@dataclass(frozen=True)
+class Nav:
+    """A sidebar entry; entries are listed by `order`."""
+
+    label: str
+    icon: str
+    order: int
 
 
 @dataclass
@@ -22,28 +43,45 @@ class Route:
     title: str
     render: Callable[[], rx.Component]
     on_load: list[Any] = field(default_factory=list)
+    role: PageRole | None = None  # None: anyone may open it
+    nav: Nav | None = None
 
 
 ROUTES: list[Route] = []
 
-_GUARDS = {
-    "operator": SessionState.guard_operator,
-    "admin": SessionState.guard_admin,
-    "owner": SessionState.guard_owner,
-    "platform_admin": SessionState.guard_platform_admin,
-}
+
+def _add(route: Route) -> None:
+    if any(r.path == route.path for r in ROUTES):
+        raise ValueError(f"route {route.path} is registered twice")
+    ROUTES.append(route)
+
+
+def nav_items() -> list[NavItem]:
+    """The sidebar, from the registered pages (read when pages render, after all registered)."""
+    entries = sorted((r for r in ROUTES if r.nav is not None), key=lambda r: r.nav.order)  # type: ignore[union-attr]
+    return [
+        NavItem(r.nav.label, r.path, r.nav.icon, r.role or "operator")  # type: ignore[union-attr]
+        for r in entries
+    ]
 
 
 def dashboard_page(
-    path: str, title: str, *, role: str = "operator", on_load: list[Any] | None = None
+    path: str,
+    title: str,
+    *,
+    role: PageRole = "operator",
+    on_load: list[Any] | None = None,
+    nav: Nav | None = None,
 ) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
     def register(body: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
-        ROUTES.append(
+        _add(
             Route(
                 path=path,
                 title=f"{title} · ReplyX",
-                render=lambda: dashboard_frame(title, path, body()),
+                render=lambda: dashboard_frame(title, path, body(), nav_items()),
                 on_load=[_GUARDS[role], *(on_load or [])],
+                role=role,
+                nav=nav,
             )
         )
         return body
@@ -55,7 +93,7 @@ def public_page(
     path: str, title: str, *, on_load: list[Any] | None = None
 ) -> Callable[[Callable[[], list[rx.Component]]], Callable[[], list[rx.Component]]]:
     def register(body: Callable[[], list[rx.Component]]) -> Callable[[], list[rx.Component]]:
-        ROUTES.append(
+        _add(
             Route(
                 path=path,
                 title=f"{title} · ReplyX",
@@ -63,6 +101,16 @@ def public_page(
                 on_load=list(on_load or []),
             )
         )
+        return body
+
+    return register
+
+
+def bare_page(
+    path: str, title: str, *, on_load: list[Any] | None = None
+) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
+    def register(body: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        _add(Route(path=path, title=title, render=body, on_load=list(on_load or [])))
         return body
 
     return register

@@ -7,8 +7,8 @@ from typing import Any
 import reflex as rx
 
 from components.forms import error_callout
-from replyx_app.pages.registry import dashboard_page
-from state.widget_settings import WidgetSettingsState as W
+from replyx_app.pages.registry import Nav, dashboard_page
+from state.widget_settings import WidgetSettingsState
 
 _LANGUAGES = [("en", "English"), ("ru", "Русский")]
 
@@ -26,9 +26,16 @@ def _text_field(label: str, field: str, value: Any, **props: Any) -> rx.Componen
     hint = props.pop("hint", None)
     return rx.vstack(
         _label(label, element_id),
-        rx.input(id=element_id, value=value, on_change=W.edit(field), width="100%", **props),
+        rx.input(
+            id=element_id,
+            value=value,
+            on_change=WidgetSettingsState.edit(field),
+            width="100%",
+            **props,
+        ),
         *([_hint(hint)] if hint else []),
-        spacing="1", width="100%",
+        spacing="1",
+        width="100%",
     )
 
 
@@ -36,36 +43,73 @@ def _form() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.switch(id="widget-enabled", checked=W.enabled, on_change=W.set_enabled),
+                rx.switch(
+                    id="widget-enabled",
+                    checked=WidgetSettingsState.enabled,
+                    on_change=WidgetSettingsState.set_enabled,
+                ),
                 _label("Widget switched on", "widget-enabled"),
-                align="center", spacing="2",
+                align="center",
+                spacing="2",
             ),
-            _text_field("Title", "title", W.title, max_length=80,
-                        placeholder="Shown at the top of the chat", hint="Empty: the "
-                        "assistant's name."),
+            _text_field(
+                "Title",
+                "title",
+                WidgetSettingsState.title,
+                max_length=80,
+                placeholder="Shown at the top of the chat",
+                hint="Empty: the assistant's name.",
+            ),
             rx.vstack(
                 _label("Greeting", "widget-greeting"),
-                rx.text_area(id="widget-greeting", value=W.greeting, on_change=W.edit("greeting"),
-                             max_length=500, rows="3", width="100%",
-                             placeholder="Hi! Ask me anything about our products."),
+                rx.text_area(
+                    id="widget-greeting",
+                    value=WidgetSettingsState.greeting,
+                    on_change=WidgetSettingsState.edit("greeting"),
+                    max_length=500,
+                    rows="3",
+                    width="100%",
+                    placeholder="Hi! Ask me anything about our products.",
+                ),
                 _hint("The assistant's first message. Shared with the assistant's settings."),
-                spacing="1", width="100%",
+                spacing="1",
+                width="100%",
             ),
-            _text_field("Launcher text", "launcher_text", W.launcher_text, max_length=40,
-                        placeholder=W.strings["launcher"]),
+            _text_field(
+                "Launcher text",
+                "launcher_text",
+                WidgetSettingsState.launcher_text,
+                max_length=40,
+                placeholder=WidgetSettingsState.strings["launcher"],
+            ),
             rx.grid(
                 rx.vstack(
                     _label("Colour", "widget-color"),
                     rx.hstack(
-                        rx.el.input(type="color", value=W.preview_color,
-                                    on_change=W.edit("primary_color"), id="widget-color-picker",
-                                    aria_label="Pick a colour",
-                                    style={"width": "2.5rem", "height": "2rem", "border": "none",
-                                           "padding": "0", "background": "none",
-                                           "cursor": "pointer"}),
-                        rx.input(id="widget-color", value=W.primary_color,
-                                 on_change=W.edit("primary_color"), max_length=7, width="7rem"),
-                        align="center", spacing="2",
+                        rx.el.input(
+                            type="color",
+                            value=WidgetSettingsState.preview_color,
+                            on_change=WidgetSettingsState.edit("primary_color"),
+                            id="widget-color-picker",
+                            aria_label="Pick a colour",
+                            style={
+                                "width": "2.5rem",
+                                "height": "2rem",
+                                "border": "none",
+                                "padding": "0",
+                                "background": "none",
+                                "cursor": "pointer",
+                            },
+                        ),
+                        rx.input(
+                            id="widget-color",
+                            value=WidgetSettingsState.primary_color,
+                            on_change=WidgetSettingsState.edit("primary_color"),
+                            max_length=7,
+                            width="7rem",
+                        ),
+                        align="center",
+                        spacing="2",
                     ),
                     spacing="1",
                 ),
@@ -74,7 +118,9 @@ def _form() -> rx.Component:
                     rx.segmented_control.root(
                         rx.segmented_control.item("Left", value="left"),
                         rx.segmented_control.item("Right", value="right"),
-                        value=W.position, on_change=W.edit("position"), id="widget-position",
+                        value=WidgetSettingsState.position,
+                        on_change=WidgetSettingsState.edit("position"),
+                        id="widget-position",
                     ),
                     spacing="1",
                 ),
@@ -82,35 +128,62 @@ def _form() -> rx.Component:
                     _label("Language", "widget-language"),
                     rx.select.root(
                         rx.select.trigger(id="widget-language"),
-                        rx.select.content(*[rx.select.item(name, value=code)
-                                            for code, name in _LANGUAGES]),
-                        value=W.language, on_change=W.edit("language"),
+                        rx.select.content(
+                            *[rx.select.item(name, value=code) for code, name in _LANGUAGES]
+                        ),
+                        value=WidgetSettingsState.language,
+                        on_change=WidgetSettingsState.edit("language"),
                     ),
                     spacing="1",
                 ),
-                columns="3", spacing="4", width="100%",
+                columns="3",
+                spacing="4",
+                width="100%",
             ),
-            _text_field("Avatar image", "avatar_url", W.avatar_url, type="url",
-                        placeholder="https://…/avatar.png", hint="An https:// address, or "
-                        "empty for none."),
+            _text_field(
+                "Avatar image",
+                "avatar_url",
+                WidgetSettingsState.avatar_url,
+                type="url",
+                placeholder="https://…/avatar.png",
+                hint="An https:// address, or empty for none.",
+            ),
             rx.vstack(
                 _label("Allowed websites", "widget-origins"),
-                rx.text_area(id="widget-origins", value=W.origins_text,
-                             on_change=W.edit("origins_text"), rows="4", width="100%",
-                             placeholder="https://www.example.com\nhttps://shop.example.com",
-                             font_family="var(--code-font-family)"),
-                _hint("One origin per line (scheme and host, optionally :port), up to 20. "
-                      "The widget loads only on these sites; with none it loads nowhere."),
-                spacing="1", width="100%",
+                rx.text_area(
+                    id="widget-origins",
+                    value=WidgetSettingsState.origins_text,
+                    on_change=WidgetSettingsState.edit("origins_text"),
+                    rows="4",
+                    width="100%",
+                    placeholder="https://www.example.com\nhttps://shop.example.com",
+                    font_family="var(--code-font-family)",
+                ),
+                _hint(
+                    "One origin per line (scheme and host, optionally :port), up to 20. "
+                    "The widget loads only on these sites; with none it loads nowhere."
+                ),
+                spacing="1",
+                width="100%",
             ),
-            error_callout(W.error),
+            error_callout(WidgetSettingsState.error),
             rx.hstack(
-                rx.button(rx.icon("save", size=16), "Save", on_click=W.save, id="widget-save"),
-                rx.button("Discard changes", variant="soft", color_scheme="gray",
-                          on_click=W.discard),
+                rx.button(
+                    rx.icon("save", size=16),
+                    "Save",
+                    on_click=WidgetSettingsState.save,
+                    id="widget-save",
+                ),
+                rx.button(
+                    "Discard changes",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=WidgetSettingsState.discard,
+                ),
                 spacing="3",
             ),
-            spacing="4", width="100%",
+            spacing="4",
+            width="100%",
         ),
         width="100%",
     )
@@ -123,82 +196,165 @@ def _bubble(text: Any, mine: bool = False) -> rx.Component:
         border_radius="12px",
         max_width="85%",
         align_self="flex-end" if mine else "flex-start",
-        background=W.preview_color if mine else "#f1f5f9",
+        background=WidgetSettingsState.preview_color if mine else "#f1f5f9",
         color="white" if mine else "#0f172a",
     )
 
 
 def _preview() -> rx.Component:
     """A static picture of the widget on a page: the open chat above the launcher."""
-    left = rx.cond(W.position == "left", "16px", "auto")
-    right = rx.cond(W.position == "left", "auto", "16px")
+    left = rx.cond(WidgetSettingsState.position == "left", "16px", "auto")
+    right = rx.cond(WidgetSettingsState.position == "left", "auto", "16px")
     panel = rx.vstack(
         rx.hstack(
-            rx.cond(W.avatar_url != "",
-                    rx.avatar(src=W.avatar_url, size="2", radius="full"),
-                    rx.center(rx.text("AI", size="1", weight="bold", color=W.preview_color),
-                              width="32px", height="32px", border_radius="50%",
-                              background="white", flex_shrink="0")),
+            rx.cond(
+                WidgetSettingsState.avatar_url != "",
+                rx.avatar(src=WidgetSettingsState.avatar_url, size="2", radius="full"),
+                rx.center(
+                    rx.text("AI", size="1", weight="bold", color=WidgetSettingsState.preview_color),
+                    width="32px",
+                    height="32px",
+                    border_radius="50%",
+                    background="white",
+                    flex_shrink="0",
+                ),
+            ),
             rx.vstack(
-                rx.text(W.preview_title, weight="bold", size="2", color="white",
-                        id="preview-title"),
-                rx.text(W.strings["ai_label"], size="1", color="rgba(255,255,255,0.85)"),
+                rx.text(
+                    WidgetSettingsState.preview_title,
+                    weight="bold",
+                    size="2",
+                    color="white",
+                    id="preview-title",
+                ),
+                rx.text(
+                    WidgetSettingsState.strings["ai_label"],
+                    size="1",
+                    color="rgba(255,255,255,0.85)",
+                ),
                 spacing="0",
             ),
             rx.spacer(),
             rx.icon("x", size=16, color="white"),
-            background=W.preview_color, padding="0.75rem", width="100%", align="center",
+            background=WidgetSettingsState.preview_color,
+            padding="0.75rem",
+            width="100%",
+            align="center",
         ),
         rx.vstack(
-            rx.cond(W.greeting != "", _bubble(W.greeting)),
-            _bubble(rx.cond(W.language == "ru", "Как вернуть товар?", "How do I return an item?"),
-                    mine=True),
-            rx.text(W.strings["ai_typing"], size="1", color="#64748b"),
-            spacing="2", padding="0.75rem", width="100%", flex="1",
+            rx.cond(WidgetSettingsState.greeting != "", _bubble(WidgetSettingsState.greeting)),
+            _bubble(
+                rx.cond(
+                    WidgetSettingsState.language == "ru",
+                    "Как вернуть товар?",
+                    "How do I return an item?",
+                ),
+                mine=True,
+            ),
+            rx.text(WidgetSettingsState.strings["ai_typing"], size="1", color="#64748b"),
+            spacing="2",
+            padding="0.75rem",
+            width="100%",
+            flex="1",
         ),
         rx.hstack(
-            rx.text(W.strings["talk_to_human"], size="1", color=W.preview_color,
-                    weight="medium"),
-            padding_x="0.75rem", width="100%",
+            rx.text(
+                WidgetSettingsState.strings["talk_to_human"],
+                size="1",
+                color=WidgetSettingsState.preview_color,
+                weight="medium",
+            ),
+            padding_x="0.75rem",
+            width="100%",
         ),
         rx.hstack(
-            rx.box(rx.text(W.strings["input_placeholder"], size="2", color="#94a3b8",
-                           white_space="nowrap", overflow="hidden", text_overflow="ellipsis"),
-                   min_width="0",
-                   flex="1", padding="0.4rem 0.6rem", border="1px solid #e2e8f0",
-                   border_radius="8px", background="white"),
-            rx.box(rx.text(W.strings["send"], size="2", color="white"),
-                   background=W.preview_color, padding="0.4rem 0.8rem", border_radius="8px"),
-            padding="0.75rem", width="100%", spacing="2",
+            rx.box(
+                rx.text(
+                    WidgetSettingsState.strings["input_placeholder"],
+                    size="2",
+                    color="#94a3b8",
+                    white_space="nowrap",
+                    overflow="hidden",
+                    text_overflow="ellipsis",
+                ),
+                min_width="0",
+                flex="1",
+                padding="0.4rem 0.6rem",
+                border="1px solid #e2e8f0",
+                border_radius="8px",
+                background="white",
+            ),
+            rx.box(
+                rx.text(WidgetSettingsState.strings["send"], size="2", color="white"),
+                background=WidgetSettingsState.preview_color,
+                padding="0.4rem 0.8rem",
+                border_radius="8px",
+            ),
+            padding="0.75rem",
+            width="100%",
+            spacing="2",
         ),
-        rx.text(W.strings["powered_by"], size="1", color="#94a3b8", align="center",
-                width="100%", padding_bottom="0.4rem"),
-        spacing="0", width="290px", height="400px", background="white",
-        border_radius="14px", overflow="hidden", box_shadow="0 8px 30px rgba(0,0,0,.25)",
-        position="absolute", bottom="76px", left=left, right=right,
+        rx.text(
+            WidgetSettingsState.strings["powered_by"],
+            size="1",
+            color="#94a3b8",
+            align="center",
+            width="100%",
+            padding_bottom="0.4rem",
+        ),
+        spacing="0",
+        width="290px",
+        height="400px",
+        background="white",
+        border_radius="14px",
+        overflow="hidden",
+        box_shadow="0 8px 30px rgba(0,0,0,.25)",
+        position="absolute",
+        bottom="76px",
+        left=left,
+        right=right,
     )
     launcher = rx.hstack(
         rx.icon("message_circle", size=22, color="white"),
-        rx.text(W.preview_launcher, weight="bold", size="2", color="white",
-                id="preview-launcher"),
-        background=W.preview_color, height="48px", padding_x="1rem",
-        border_radius="24px", align="center", spacing="2",
+        rx.text(
+            WidgetSettingsState.preview_launcher,
+            weight="bold",
+            size="2",
+            color="white",
+            id="preview-launcher",
+        ),
+        background=WidgetSettingsState.preview_color,
+        height="48px",
+        padding_x="1rem",
+        border_radius="24px",
+        align="center",
+        spacing="2",
         box_shadow="0 4px 14px rgba(0,0,0,.25)",
-        position="absolute", bottom="16px", left=left, right=right,
+        position="absolute",
+        bottom="16px",
+        left=left,
+        right=right,
     )
     return rx.box(
         rx.vstack(
             rx.box(height="10px", width="40%", background="#cbd5e1", border_radius="4px"),
             rx.box(height="8px", width="70%", background="#e2e8f0", border_radius="4px"),
             rx.box(height="8px", width="60%", background="#e2e8f0", border_radius="4px"),
-            spacing="2", padding="1.25rem",
+            spacing="2",
+            padding="1.25rem",
         ),
         panel,
         launcher,
-        position="relative", height="500px", width="100%", overflow="hidden",
-        background="#f8fafc", border=f"1px solid {rx.color('gray', 6)}",
-        border_radius="var(--radius-4)", id="widget-preview",
-        aria_label="Preview of the widget on a web page", role="img",
+        position="relative",
+        height="500px",
+        width="100%",
+        overflow="hidden",
+        background="#f8fafc",
+        border=f"1px solid {rx.color('gray', 6)}",
+        border_radius="var(--radius-4)",
+        id="widget-preview",
+        aria_label="Preview of the widget on a web page",
+        role="img",
     )
 
 
@@ -206,43 +362,75 @@ def _snippet() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Add it to your site", size="3", as_="h2"),
-            rx.text("Paste this line before </body> on every page that should show the chat.",
-                    size="2", color_scheme="gray"),
+            rx.text(
+                "Paste this line before </body> on every page that should show the chat.",
+                size="2",
+                color_scheme="gray",
+            ),
             rx.box(
-                rx.el.code(W.snippet, id="widget-snippet",
-                           style={"white_space": "pre-wrap", "word_break": "break-all",
-                                  "font_size": "0.8rem"}),
-                padding="0.75rem", width="100%", background=rx.color("gray", 3),
+                rx.el.code(
+                    WidgetSettingsState.snippet,
+                    id="widget-snippet",
+                    style={
+                        "white_space": "pre-wrap",
+                        "word_break": "break-all",
+                        "font_size": "0.8rem",
+                    },
+                ),
+                padding="0.75rem",
+                width="100%",
+                background=rx.color("gray", 3),
                 border_radius="var(--radius-3)",
             ),
-            rx.button(rx.icon("copy", size=16), "Copy snippet", on_click=W.copy_snippet,
-                      variant="soft", id="widget-copy"),
-            rx.cond(
-                W.saved_origins.length() == 0,
-                rx.callout("The widget loads nowhere yet: add your website under Allowed "
-                           "websites and save.", icon="info", color_scheme="amber",
-                           width="100%", id="widget-no-origins"),
+            rx.button(
+                rx.icon("copy", size=16),
+                "Copy snippet",
+                on_click=WidgetSettingsState.copy_snippet,
+                variant="soft",
+                id="widget-copy",
             ),
-            spacing="3", width="100%",
+            rx.cond(
+                WidgetSettingsState.saved_origins.length() == 0,
+                rx.callout(
+                    "The widget loads nowhere yet: add your website under Allowed "
+                    "websites and save.",
+                    icon="info",
+                    color_scheme="amber",
+                    width="100%",
+                    id="widget-no-origins",
+                ),
+            ),
+            spacing="3",
+            width="100%",
         ),
         width="100%",
     )
 
 
-@dashboard_page("/widget-settings", "Widget", role="admin", on_load=[W.load])
+@dashboard_page(
+    "/widget-settings",
+    "Widget",
+    role="admin",
+    on_load=[WidgetSettingsState.load],
+    nav=Nav("Widget", "message_square_code", 40),
+)
 def widget_settings_page() -> rx.Component:
     return rx.cond(
-        W.assistant_options.length() == 0,
+        WidgetSettingsState.assistant_options.length() == 0,
         rx.callout("Create an assistant first: the widget belongs to an assistant.", icon="info"),
         rx.vstack(
             rx.hstack(
                 rx.text("Assistant", size="2", weight="medium"),
                 rx.select.root(
                     rx.select.trigger(id="widget-assistant"),
-                    rx.select.content(rx.foreach(
-                        W.assistant_options, lambda o: rx.select.item(o["name"], value=o["id"]))),
-                    value=W.assistant_id,
-                    on_change=W.choose_assistant,
+                    rx.select.content(
+                        rx.foreach(
+                            WidgetSettingsState.assistant_options,
+                            lambda o: rx.select.item(o["name"], value=o["id"]),
+                        )
+                    ),
+                    value=WidgetSettingsState.assistant_id,
+                    on_change=WidgetSettingsState.choose_assistant,
                 ),
                 align="center",
             ),
@@ -252,11 +440,14 @@ def widget_settings_page() -> rx.Component:
                     rx.heading("Preview", size="3", as_="h2"),
                     _preview(),
                     _snippet(),
-                    spacing="3", width="100%",
+                    spacing="3",
+                    width="100%",
                 ),
                 columns=rx.breakpoints(initial="1", lg="2"),
-                spacing="5", width="100%",
+                spacing="5",
+                width="100%",
             ),
-            spacing="4", width="100%",
+            spacing="4",
+            width="100%",
         ),
     )

@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
-from backend_services.db import session_scope
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.db import session_scope
+from backend_services.core.principal import Principal
+from backend_services.identity import auth
 from backend_services.models import Assistant, Membership, Role
-from backend_services.principal import Principal
 
 PASSWORD = "Correct-horse-9"
 

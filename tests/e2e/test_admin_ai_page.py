@@ -13,7 +13,7 @@ from playwright.async_api import expect
 from sqlmodel import select
 
 from backend_services.ai.pool import close_clients
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import AIProviderKey
 from tests.e2e.helpers import (
     SocketTap,

@@ -17,7 +17,7 @@ import httpx
 from playwright.async_api import expect
 from sqlmodel import select
 
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import AuditLog
 from state.admin import AdminState
 from state.settings import SettingsState

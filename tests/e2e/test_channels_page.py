@@ -17,10 +17,10 @@ import pytest_asyncio
 from playwright.async_api import expect
 from sqlmodel import select
 
-from backend_services.channels import telegram_bots as bots
-from backend_services.db import session_scope
+from backend_services.channels.telegram import bots
+from backend_services.core.db import session_scope
+from backend_services.core.settings import reset_settings_cache
 from backend_services.models import Channel, Role
-from backend_services.settings import reset_settings_cache
 from state.channels import ChannelsState
 from tests.e2e.helpers import (
     SocketTap,
@@ -66,7 +66,7 @@ async def channel_of(username: str) -> Channel | None:
 async def as_fleet(app_server: Any, body: str) -> None:
     """Run status reports in a separate process with the app's settings (its Redis db), as
     a fleet worker would."""
-    code = ("import asyncio\nfrom backend_services.channels import status\n"
+    code = ("import asyncio\nfrom backend_services.channels.telegram import status\n"
             "async def main():\n" + "".join(f"    {line}\n" for line in body.splitlines())
             + "asyncio.run(main())\n")
     proc = await asyncio.create_subprocess_exec(

@@ -18,7 +18,7 @@ import httpx
 from playwright.async_api import expect
 from sqlmodel import select
 
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Assistant, UserSession
 from tests.e2e.helpers import LOGIN_URL, at, make_workspace_owner, session_cookie, sign_in
 from tests.e2e.test_widget_loader import HostSite, host_site  # noqa: F401  (fixture)

@@ -22,7 +22,7 @@ import reflex as rx
 from playwright.async_api import expect
 
 import state
-from backend_services.text_safety import BAD_CHARACTERS, OUT_OF_RANGE
+from backend_services.core.text_safety import BAD_CHARACTERS, OUT_OF_RANGE
 from replyx_app.upload_guard import NO_FILES
 from state.arguments import NOT_UNDERSTOOD
 from state.settings import SettingsState

@@ -6,8 +6,8 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from backend_services import team
-from backend_services.auth import authenticate, login
+from backend_services.identity import team
+from backend_services.identity.auth import authenticate, login
 from tests.e2e.helpers import PASSWORD, make_workspace_owner, sign_in, unique_email
 from tests.support.smtp_server import SmtpTestServer
 

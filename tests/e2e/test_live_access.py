@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Membership, Role, User, UserSession
 from tests.e2e.helpers import (
     LOGIN_URL,
@@ -182,8 +182,8 @@ async def test_a_removed_operator_with_the_console_open_receives_nothing_more(
     mark = len(tap.server_frames)
     await _in_jobs_process(app_server, (
         "from sqlmodel import select\n"
-        "from backend_services import team\n"
-        "from backend_services.db import session_scope\n"
+        "from backend_services.identity import team\n"
+        "from backend_services.core.db import session_scope\n"
         "from backend_services.models import Membership, User\n"
         "from tests.e2e.helpers import owner_principal\n"
         "async with session_scope() as s:\n"

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from backend_services.conversations import turns
 from backend_services.conversations.actors import contact_actor
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Contact, Dialog, HandoffEvent, Role
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput

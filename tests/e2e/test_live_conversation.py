@@ -20,7 +20,7 @@ from playwright.async_api import expect
 from sqlmodel import col, select
 
 from backend_services.ai.pool import close_clients
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Dialog, HandoffEvent, Message, Role
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput

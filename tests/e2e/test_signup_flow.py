@@ -9,7 +9,7 @@ from typing import Any
 from playwright.async_api import expect
 from sqlmodel import select
 
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Assistant, User, UserSession
 from tests.e2e.helpers import (
     LOGIN_URL,

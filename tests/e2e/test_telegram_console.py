@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from backend_services.channels import telegram_bots as bots
+from backend_services.channels.telegram import bots
+from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import sources
 from backend_services.models import Role
-from backend_services.settings import reset_settings_cache
 from tests.e2e.helpers import (
     add_member,
     create_assistant,

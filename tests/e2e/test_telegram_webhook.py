@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 from sqlmodel import select
 
-from backend_services.channels import telegram_bots as bots
-from backend_services.db import session_scope
+from backend_services.channels.telegram import bots
+from backend_services.core.db import session_scope
+from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import sources
 from backend_services.models import Message
-from backend_services.settings import reset_settings_cache
 from tests.integration.conversation_helpers import shop
 from tests.integration.test_fleet import REFUNDS_A, REFUNDS_Q, TOKEN, WAIT, Fleet, _said
 from tests.support.telegram_server import TelegramTestServer

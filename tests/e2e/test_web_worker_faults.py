@@ -30,7 +30,7 @@ from sqlmodel import select
 
 from backend_services.ai.pool import close_clients
 from backend_services.conversations import pending_answers
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import Message, PendingAnswer
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput

@@ -19,9 +19,9 @@ from sqlmodel import col, select
 
 from backend_services.conversations import pending_answers, turns
 from backend_services.conversations.actors import contact_actor
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
+from backend_services.core.settings import reset_settings_cache
 from backend_services.models import Contact, Dialog, Message
-from backend_services.settings import reset_settings_cache
 from tests.e2e.helpers import add_qa_pair, create_assistant, make_workspace_owner
 from tests.e2e.test_live_console_rules import _widget_page
 from tests.e2e.test_widget_loader import HostSite, host_site  # noqa: F401  (fixture)

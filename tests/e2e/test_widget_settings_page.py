@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from backend_services import assistants
+from backend_services.assistants import service as assistants
 from backend_services.models import Role
 from backend_services.widget import settings as widget
 from state.widget_settings import WidgetSettingsState

@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
 from backend_services.conversations.actors import ContactActor, contact_actor
+from backend_services.core.principal import Principal
+from backend_services.identity import auth
 from backend_services.models import Assistant, Role
-from backend_services.principal import Principal
 
 PW = "Correct-horse-9"
 T = TypeVar("T")

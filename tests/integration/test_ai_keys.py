@@ -9,15 +9,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from backend_services import auth
 from backend_services.ai import keys as ai_keys
 from backend_services.ai.errors import NoUsableKeys
 from backend_services.ai.pool import ChatDone, has_usable_keys, stream_chat
-from backend_services.db import session_scope
-from backend_services.errors import NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.security import decrypt_secret
+from backend_services.identity import auth
 from backend_services.models import AIProviderKey, AIUsage, AuditLog, Role
-from backend_services.principal import Principal
-from backend_services.security import decrypt_secret
 from tests.support.openai_server import OpenAITestServer, Reply, ServerError
 
 PW = "Correct-horse-9"

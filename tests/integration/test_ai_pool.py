@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from backend_services import auth
 from backend_services.ai import keys as ai_keys
 from backend_services.ai.errors import AllProvidersFailed, NoUsableKeys, ProviderStreamBroken
 from backend_services.ai.pool import (
@@ -23,9 +22,10 @@ from backend_services.ai.pool import (
     has_usable_keys,
     stream_chat,
 )
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
+from backend_services.core.principal import Principal
+from backend_services.identity import auth
 from backend_services.models import AIProviderKey, AIUsage
-from backend_services.principal import Principal
 from tests.support.openai_server import (
     Hang,
     Malformed,

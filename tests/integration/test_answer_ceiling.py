@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import col, select
 
 from backend_services.conversations import answer_ceiling, turns
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
 from backend_services.models import AuditLog, Message
 from tests.integration.conversation_helpers import eventually, shop, visitor
 from tests.support.smtp_server import SmtpTestServer

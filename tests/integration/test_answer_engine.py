@@ -18,19 +18,21 @@ import pytest
 import pytest_asyncio
 from sqlmodel import col, select
 
-from backend_services import answer_engine, assistants, auth
 from backend_services.ai import keys as ai_keys
 from backend_services.ai import pricing
-from backend_services.ai.industry_templates import TEMPLATES
-from backend_services.answer_engine import STRINGS, Answer, Delta
-from backend_services.assistants import AssistantInput
-from backend_services.db import session_scope
-from backend_services.errors import PermissionDenied, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.assistants.templates import TEMPLATES
+from backend_services.core.db import session_scope
+from backend_services.core.errors import PermissionDenied, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.identity import auth
+from backend_services.knowledge import answers as answer_engine
 from backend_services.knowledge import sources
+from backend_services.knowledge.answers import STRINGS, Answer, Delta
 from backend_services.knowledge.chunking import approx_token_count
 from backend_services.knowledge.retrieval import Passage, QAMatch, Retrieval
 from backend_services.models import AIUsage, Assistant, AuditLog, KnowledgeDocument, Price
-from backend_services.principal import Principal
 from tests.support.openai_server import OpenAITestServer, Reply, ServerError
 
 PW = "Correct-horse-9"

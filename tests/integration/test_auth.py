@@ -8,12 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from backend_services import auth, platform_admin, team
-from backend_services.db import session_scope
-from backend_services.errors import NotAuthenticated, RateLimited, ValidationFailed
-from backend_services.mailer import MailError
-from backend_services.models import AuditLog, AuthToken, Role, User, UserSession
-from backend_services.security import token_hash
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotAuthenticated, RateLimited, ValidationFailed
+from backend_services.core.mailer import MailError
+from backend_services.core.security import token_hash
+from backend_services.identity import auth, platform_admin, team
+from backend_services.models import (
+    AuditLog,
+    AuthToken,
+    Balance,
+    Membership,
+    Role,
+    User,
+    UserSession,
+    Workspace,
+)
+from replyx_app.admin_account import create_platform_admin
 from tests.support.smtp_server import SmtpTestServer
 
 PW = "Correct-horse-9"
@@ -262,3 +272,28 @@ async def test_signup_whose_mail_fails_leaves_no_account_behind(
         smtp.set_refusing(False)
     await auth.signup(email="zed@example.com", password=PW, name="Zed", workspace_name="")
     assert await asyncio.to_thread(smtp.wait_for, "zed@example.com", "Confirm")
+
+
+async def _workspace_of(email: str) -> tuple[str, list[tuple[int, str]], list[str]]:
+    """The workspace an account belongs to: its name, balance rows, member roles."""
+    async with session_scope() as s:
+        user = (await s.exec(select(User).where(User.email == email))).one()
+        membership = (await s.exec(select(Membership).where(Membership.user_id == user.id))).one()
+        ws = await s.get(Workspace, membership.workspace_id)
+        assert ws is not None
+        balances = [(int(b.amount_minor), b.currency) for b in
+                    await s.exec(select(Balance).where(Balance.workspace_id == ws.id))]
+        roles = [m.role for m in
+                 await s.exec(select(Membership).where(Membership.workspace_id == ws.id))]
+        return ws.name, balances, roles
+
+
+async def test_sign_up_and_create_admin_make_workspaces_the_same_way(
+    clean: None, smtp: SmtpTestServer
+) -> None:
+    await auth.signup(email="owner@example.com", password=PW, name="Ann", workspace_name="Ann Co")
+    await create_platform_admin("root@example.com", PW, "Root")
+    signed_up = await _workspace_of("owner@example.com")
+    admin = await _workspace_of("root@example.com")
+    assert signed_up == ("Ann Co", [(0, "USD")], ["owner"])
+    assert admin == ("Platform administration", [(0, "USD")], ["owner"])

@@ -18,12 +18,13 @@ import pytest
 import pytest_asyncio
 from sqlmodel import select
 
-from backend_services import auth, bans
-from backend_services.db import session_scope
-from backend_services.errors import NotAuthenticated, NotFound, PermissionDenied, RateLimited
+from backend_services.core import bans
+from backend_services.core.db import session_scope
+from backend_services.core.errors import NotAuthenticated, NotFound, PermissionDenied, RateLimited
+from backend_services.core.principal import Principal
+from backend_services.core.settings import reset_settings_cache
+from backend_services.identity import auth
 from backend_services.models import AuditLog
-from backend_services.principal import Principal
-from backend_services.settings import reset_settings_cache
 from backend_services.widget import settings as widget
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics

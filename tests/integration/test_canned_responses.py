@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import col, select
 
 from backend_services.conversations import canned
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend_services.models import AuditLog
 from tests.integration.conversation_helpers import shop
 

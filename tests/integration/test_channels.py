@@ -18,18 +18,18 @@ import pytest
 import pytest_asyncio
 from sqlmodel import col, select
 
-from backend_services import events
-from backend_services.channels import status as bot_status
-from backend_services.channels import telegram_bots as bots
-from backend_services.channels.events import FLEET_STREAM, FLEET_STREAM_KEY, FleetChanged
+from backend_services.channels.telegram import bots
+from backend_services.channels.telegram import status as bot_status
+from backend_services.channels.telegram.events import FLEET_STREAM, FLEET_STREAM_KEY, FleetChanged
 from backend_services.conversations import dialogs
 from backend_services.conversations.actors import contact_actor
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core import events
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.redis_client import get_redis
+from backend_services.core.security import decrypt_secret
+from backend_services.core.settings import reset_settings_cache
 from backend_services.models import AuditLog, Channel, Dialog, Role
-from backend_services.redis_client import get_redis
-from backend_services.security import decrypt_secret
-from backend_services.settings import reset_settings_cache
 from tests.integration.conversation_helpers import Shop, assistant, member, shop
 from tests.support.telegram_server import TelegramTestServer
 

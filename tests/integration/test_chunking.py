@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from backend_services.knowledge import (
-    Block,
-    BlockKind,
+from backend_services.knowledge.chunking import (
     Chunk,
-    ExtractedDocument,
     approx_token_count,
-    check_upload,
     chunk_document,
-    extract,
+    split_sentences,
 )
-from backend_services.knowledge.chunking import split_sentences
+from backend_services.knowledge.extract import Block, BlockKind, ExtractedDocument, extract
+from backend_services.knowledge.safety import check_upload
 
 SAMPLES = Path(__file__).resolve().parents[2] / "replyx_app" / "demo_knowledge"
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from backend_services import auth
-from backend_services.settings import reset_settings_cache
+from backend_services.core.settings import reset_settings_cache
+from backend_services.identity import auth
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from state.session import SESSION_COOKIE

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from backend_services import events
 from backend_services.conversations import dialogs, handoff
 from backend_services.conversations.dialogs import DialogFilter
 from backend_services.conversations.events import DIALOG_STREAM, DialogChanged
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core import events
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend_services.models import Dialog, Message
 from tests.integration.conversation_helpers import assistant, shop, visitor
 
@@ -296,7 +296,7 @@ async def test_changes_are_published_to_the_workspace_channel_and_the_dialog_str
         ("note", note.id, "ai", f"user:{s.anna.user_id}"),
         ("status", taken.last_message_id, "active", f"user:{s.anna.user_id}"),
     ]
-    from backend_services.redis_client import get_redis
+    from backend_services.core.redis_client import get_redis
 
     entries = await get_redis().xrange(events.stream_key(DIALOG_STREAM))
     decoded = [events.decode(fields["event"]) for _, fields in entries]

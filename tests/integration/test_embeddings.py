@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
-from backend_services.embeddings import (
+from backend_services.knowledge.embeddings import (
     LOCAL_DIM,
     Embedder,
     EmbeddingDimensionError,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from backend_services.embedded_servers import EmbeddedValkey
-from backend_services.events import (
+from backend_services.core.embedded_servers import EmbeddedValkey
+from backend_services.core.events import (
     BatchStreamConsumer,
     DialogMessageCreated,
     DialogStatusChanged,
@@ -222,7 +222,7 @@ async def test_a_poison_entry_ends_in_the_dead_letter_stream_after_max_deliverie
         await consumer.run_once()
         return int(await r.xlen(dead_letter_key(stream))) > 0
 
-    with caplog.at_level(logging.ERROR, logger="backend_services.events"):
+    with caplog.at_level(logging.ERROR, logger="backend_services.core.events"):
         await until(dead_lettered)
 
     assert len(attempts) == 3

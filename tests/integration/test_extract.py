@@ -15,19 +15,21 @@ import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from backend_services.errors import ValidationFailed
-from backend_services.knowledge import (
+from backend_services.core.errors import ValidationFailed
+from backend_services.knowledge.extract import (
     Block,
     BlockKind,
     ExtractedDocument,
     ExtractionFailed,
+    extract,
+)
+from backend_services.knowledge.safety import (
     SourceKind,
     UploadLimits,
     UploadRejected,
     check_upload,
-    extract,
+    format_size,
 )
-from backend_services.knowledge.safety import format_size
 
 # shared/ sits beside the work tree (and beside CI's fresh clone).
 SAMPLES = Path(__file__).resolve().parents[2] / "replyx_app" / "demo_knowledge"

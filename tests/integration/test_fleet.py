@@ -26,12 +26,12 @@ from sqlmodel import col, select
 
 from backend_services.ai import keys as ai_keys
 from backend_services.ai.pool import close_clients
-from backend_services.channels import telegram_bots as bots
+from backend_services.channels.telegram import bots
 from backend_services.conversations import dialogs, handoff
-from backend_services.db import session_scope
+from backend_services.core.db import session_scope
+from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import sources
 from backend_services.models import Contact, Dialog, Message
-from backend_services.settings import reset_settings_cache
 from tests.integration.conversation_helpers import Shop, eventually, shop
 from tests.support.openai_server import Hang, OpenAITestServer, Reply
 from tests.support.tcp_proxy import TcpProxy

@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from backend_services import jobs
 from backend_services.conversations import dialogs, handoff, policy
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.handoff import AlreadyTaken
 from backend_services.conversations.policy import BusinessHours, HandoffPolicy
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend_services.models import AuditLog, HandoffEvent
+from replyx_app.jobs_worker import load_tasks
 from tests.integration.conversation_helpers import member, shop, visitor
 
 # A Monday, 12:00 in Moscow (09:00 UTC), and the Sunday before it.
@@ -365,7 +365,7 @@ async def test_nobody_accepting_in_time_hands_back_to_the_ai_when_the_policy_say
 
 
 def test_the_timeout_runs_every_minute_as_a_periodic_job(services: dict[str, str]) -> None:
-    app = jobs.get_app()
+    app = load_tasks()
     periodic = {key: task for key, task in app.periodic_registry.periodic_tasks.items()}
     task = periodic[("conversations:expire_waiting", "expire-waiting")]
     assert task.cron == "* * * * *"

@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend_services import heartbeats
-from backend_services.db import dispose_engine
-from backend_services.embedded_servers import EmbeddedValkey
-from backend_services.redis_client import close_redis
-from backend_services.settings import reset_settings_cache
+from backend_services.core import heartbeats
+from backend_services.core.db import dispose_engine
+from backend_services.core.embedded_servers import EmbeddedValkey
+from backend_services.core.redis_client import close_redis
+from backend_services.core.settings import reset_settings_cache
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from tests.support.api_server import serve

@@ -24,9 +24,10 @@ import pytest_asyncio
 import uvicorn
 from fastapi.routing import iter_route_contexts
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
-from backend_services.settings import get_settings
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.settings import get_settings
+from backend_services.identity import auth
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from state.session import SESSION_COOKIE

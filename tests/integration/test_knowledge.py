@@ -19,14 +19,15 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
-from backend_services.db import session_scope
-from backend_services.embeddings import get_default_embedder
-from backend_services.errors import Conflict, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.identity import auth
 from backend_services.knowledge import retrieval, sources
+from backend_services.knowledge.embeddings import get_default_embedder
 from backend_services.models import KnowledgeChunk, KnowledgeDocument, Workspace
-from backend_services.principal import Principal
 from tests.conftest import ROOT
 
 PW = "Correct-horse-9"

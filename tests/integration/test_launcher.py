@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import redis
 
-from backend_services.embedded_servers import EmbeddedValkey
+from backend_services.core.embedded_servers import EmbeddedValkey
 from replyx_app.launcher import DATA_RESTART_LIMIT, DataServerLost, DataServers
 from tests.conftest import ROOT
 

@@ -6,9 +6,9 @@ import os
 
 from sqlalchemy import create_engine, inspect
 
-from backend_services import migrations
-from backend_services.db import sync_url
-from backend_services.embedded_servers import EmbeddedPostgres
+from backend_services.core import migrations
+from backend_services.core.db import sync_url
+from backend_services.core.embedded_servers import EmbeddedPostgres
 from tests.conftest import TEST_DIR
 
 

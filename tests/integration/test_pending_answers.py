@@ -16,10 +16,10 @@ from sqlmodel import col, select
 from backend_services.conversations import handoff, pending_answers, turns
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.turns import AiReplyDone
-from backend_services.db import session_scope
-from backend_services.errors import Conflict
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict
+from backend_services.core.settings import reset_settings_cache
 from backend_services.models import Message
-from backend_services.settings import reset_settings_cache
 from tests.integration.conversation_helpers import Shop, eventually, shop, visitor
 from tests.integration.test_turns import helpdesk  # noqa: F401  (fixture)
 from tests.support.openai_server import OpenAITestServer, Reply

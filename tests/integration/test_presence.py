@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from backend_services.conversations import presence
-from backend_services.errors import ValidationFailed
-from backend_services.redis_client import get_redis
-from backend_services.settings import reset_settings_cache
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.redis_client import get_redis
+from backend_services.core.settings import reset_settings_cache
 from tests.integration.conversation_helpers import eventually, shop
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.identity import auth
 from backend_services.models import Role
 from tests.e2e.helpers import PASSWORD, add_member, make_workspace_owner, owner_principal
 from tests.integration.test_health_http import api_url  # noqa: F401  (fixture)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_services.settings import (
+from backend_services.core.settings import (
     ConfigError,
     Settings,
     ensure_local_keys,

@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from backend_services.errors import RateLimited
-from backend_services.telegram_delivery import limiter
-from backend_services.telegram_delivery.limiter import Reservation, Rule, TelegramLimiter
+from backend_services.channels.telegram import limiter
+from backend_services.channels.telegram.limiter import Reservation, Rule, TelegramLimiter
+from backend_services.core.errors import RateLimited
 
 SECOND_US = 1_000_000
 
@@ -183,7 +183,7 @@ async def test_a_longer_pause_than_the_caller_will_wait_is_refused_without_a_res
 async def test_the_configured_limits_apply_to_the_module_functions(
     clean: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend_services.settings import reset_settings_cache
+    from backend_services.core.settings import reset_settings_cache
 
     monkeypatch.setenv("REPLYX_TELEGRAM_CHAT_MESSAGES_PER_SECOND", "0")  # no chat limit
     monkeypatch.setenv("REPLYX_TELEGRAM_GROUP_MESSAGES_PER_MINUTE", "2")

@@ -20,20 +20,20 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from backend_services.conversations import dialogs, handoff, turns
-from backend_services.conversations.actors import ContactActor, contact_actor
-from backend_services.conversations.events import DIALOG_STREAM, DialogChanged
-from backend_services.db import session_scope, sync_url
-from backend_services.events import StreamConsumer
-from backend_services.models import Channel, TelegramOutbox
-from backend_services.settings import reset_settings_cache
-from backend_services.telegram_delivery import outbox
-from backend_services.telegram_delivery.outbox import OutboxItem
-from backend_services.telegram_delivery.text import (
+from backend_services.channels.telegram import outbox
+from backend_services.channels.telegram.outbox import OutboxItem
+from backend_services.channels.telegram.text import (
     escape_html,
     split_for_telegram,
     utf16_len,
 )
+from backend_services.conversations import dialogs, handoff, turns
+from backend_services.conversations.actors import ContactActor, contact_actor
+from backend_services.conversations.events import DIALOG_STREAM, DialogChanged
+from backend_services.core.db import session_scope, sync_url
+from backend_services.core.events import StreamConsumer
+from backend_services.core.settings import reset_settings_cache
+from backend_services.models import Channel, TelegramOutbox
 from tests.integration.conversation_helpers import Shop, eventually, shop
 
 _tg_ids = itertools.count(70_000)

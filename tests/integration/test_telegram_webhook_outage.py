@@ -12,13 +12,13 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from backend_services import events, redis_client
-from backend_services.channels import telegram_bots as bots
-from backend_services.db import session_scope
+from backend_services.channels.telegram import bots
+from backend_services.channels.telegram.updates import UPDATES_STREAM
+from backend_services.core import events, redis_client
+from backend_services.core.db import session_scope
+from backend_services.core.security import decrypt_secret
+from backend_services.core.settings import reset_settings_cache
 from backend_services.models import Channel
-from backend_services.security import decrypt_secret
-from backend_services.settings import reset_settings_cache
-from backend_services.telegram_updates import UPDATES_STREAM
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from tests.integration.conversation_helpers import shop

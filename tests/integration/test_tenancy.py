@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 
-from backend_services import assistants, auth, team
-from backend_services.assistants import AssistantInput
-from backend_services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.identity import auth, team
 from backend_services.models import Role
-from backend_services.principal import Principal
 from tests.support.smtp_server import SmtpTestServer
 
 PW = "Correct-horse-9"

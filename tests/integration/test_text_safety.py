@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
-from backend_services.db import get_engine
-from backend_services.text_safety import BAD_CHARACTERS, clean_text, text_problem
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.db import get_engine
+from backend_services.core.text_safety import BAD_CHARACTERS, clean_text, text_problem
+from backend_services.identity import auth
 
 PW = "Correct-horse-9"
 

@@ -20,17 +20,17 @@ from sqlmodel import col, select
 
 from backend_services.ai import keys as ai_keys
 from backend_services.ai import pricing
-from backend_services.answer_engine import STRINGS
 from backend_services.conversations import dialogs, handoff, policy, turns
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.admission import AnswerGate
 from backend_services.conversations.policy import BusinessHours, HandoffPolicy
 from backend_services.conversations.turns import AiReplyDone
-from backend_services.db import session_scope
-from backend_services.errors import Busy, Conflict, NotFound, RateLimited
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Busy, Conflict, NotFound, RateLimited
+from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import sources
+from backend_services.knowledge.answers import STRINGS
 from backend_services.models import AIUsage, KnowledgeDocument, Message
-from backend_services.settings import reset_settings_cache
 from tests.integration.conversation_helpers import Shop, shop, visitor
 from tests.support.openai_server import OpenAITestServer, Reply
 

@@ -13,14 +13,15 @@ import pytest
 import pytest_asyncio
 from aiohttp import web as aioweb
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
-from backend_services.db import session_scope
-from backend_services.errors import Conflict, ValidationFailed
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.db import session_scope
+from backend_services.core.errors import Conflict, ValidationFailed
+from backend_services.core.principal import Principal
+from backend_services.core.settings import reset_settings_cache
+from backend_services.identity import auth
 from backend_services.knowledge import retrieval, sources, web
 from backend_services.models import KnowledgeDocument
-from backend_services.principal import Principal
-from backend_services.settings import reset_settings_cache
 
 PW = "Correct-horse-9"
 

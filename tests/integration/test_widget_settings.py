@@ -14,19 +14,20 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from sqlmodel import col, select
 
-from backend_services import assistants, auth
-from backend_services.assistants import AssistantInput
-from backend_services.db import session_scope
-from backend_services.errors import (
+from backend_services.assistants import service as assistants
+from backend_services.assistants.service import AssistantInput
+from backend_services.core.db import session_scope
+from backend_services.core.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
     RateLimited,
     ValidationFailed,
 )
+from backend_services.core.principal import Principal
+from backend_services.core.settings import get_settings
+from backend_services.identity import auth
 from backend_services.models import AuditLog, Role
-from backend_services.principal import Principal
-from backend_services.settings import get_settings
 from backend_services.widget import settings as widget
 from backend_services.widget import visitors
 from backend_services.widget.settings import WIDGET_STRINGS, WidgetInput

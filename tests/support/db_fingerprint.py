@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from backend_services.db import get_engine
+from backend_services.core.db import get_engine
 
 # Touched by every authenticated request; not data a request could corrupt.
 VOLATILE_COLUMNS = frozenset({"last_seen_at"})

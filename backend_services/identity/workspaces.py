@@ -1,0 +1,29 @@
+"""Creating a workspace: the one place that knows what a new workspace needs.
+
+Sign-up, the demo seed and `replyx create-admin` all call `create_workspace`, so a
+workspace made any of these ways starts the same (today: a zero balance in its currency),
+and whatever is added later to every new workspace is added in one place.
+"""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend_services.models import Balance, Membership, Role, Workspace
+
+
+async def create_workspace(
+    session: AsyncSession, *, name: str, is_demo: bool = False, owner_user_id: int | None = None
+) -> int:
+    """Add the workspace in the caller's transaction, so it commits (or not) together with
+    the account or assistants made with it; returns its id."""
+    workspace = Workspace(name=name, is_demo=is_demo)
+    session.add(workspace)
+    await session.flush()
+    assert workspace.id is not None
+    session.add(Balance(workspace_id=workspace.id, currency=workspace.currency))
+    if owner_user_id is not None:
+        session.add(
+            Membership(workspace_id=workspace.id, user_id=owner_user_id, role=Role.OWNER.value)
+        )
+    return workspace.id
