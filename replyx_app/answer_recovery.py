@@ -12,11 +12,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from replyx_app import web_logging
 from state import live, widget_answers
 
 
 @contextlib.asynccontextmanager
 async def answer_recovery(app: Any) -> AsyncIterator[None]:
+    web_logging.configure()
     live.set_app(app)
     stop = asyncio.Event()
     watch = asyncio.create_task(widget_answers.recover_forever(stop))

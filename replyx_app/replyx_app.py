@@ -15,11 +15,13 @@ from replyx_app.pages import load_all
 from replyx_app.pages.registry import add_all
 from replyx_app.pages.widget_chat import CLIENT_ID_SCRIPT, STORAGE_SHIM
 from replyx_app.upload_guard import UploadGuard
+from replyx_app.web_logging import configure as log_with_time_and_worker
 from replyx_app.web_sessions import install as keep_sessions_of_dead_sockets
 from state import arguments
 from state.failures import backend_exception_handler
 
 no_credentialed_cors()  # before rx.App builds its ASGI app
+log_with_time_and_worker()  # again in each worker's lifespan (answer_recovery)
 
 
 app = rx.App(

@@ -139,7 +139,7 @@ def main() -> None:
     os.chdir(ROOT)
     ensure_build()
     serve(settings.host, settings.port, int(os.getenv("GRANIAN_WORKERS", "1")),
-          kill_timeout=int(settings.answer_drain_seconds) + 5)
+          kill_timeout=int(settings.answer_drain_seconds) + 10)
 
 
 if __name__ == "__main__":

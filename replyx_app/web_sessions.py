@@ -65,13 +65,11 @@ def _process_runs(pid: int, started: float) -> bool:
 class ReconnectingTokenManager(RedisTokenManager):
     """RedisTokenManager that keeps the token of a tab whose previous socket is dead."""
 
-    _registered: str | None = None
     _heartbeat: asyncio.Task[None] | None = None
 
     async def _register(self) -> None:
         me = {**_me(), "instance": self.instance_id}
         await self.redis.set(_PREFIX + self.instance_id, json.dumps(me), ex=REGISTRY_TTL)
-        self._registered = self.instance_id
 
     async def _beat(self) -> None:
         while True:
@@ -92,8 +90,10 @@ class ReconnectingTokenManager(RedisTokenManager):
         return True  # another machine: its registration's TTL is the only evidence
 
     async def link_token_to_sid(self, token: str, sid: str) -> str | None:
-        if self._registered != self.instance_id:
-            await self._register()
+        # Registered on every link, not only on the first: a record this worker writes
+        # must never sit in Redis without its owner's registration (a flushed or
+        # restarted Redis drops the registration before the next heartbeat).
+        await self._register()
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat())
         known = self.token_to_socket.get(token)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # dialog's lock and re-sends the partial text to every viewer, so four a second reads as
 # streaming without making every answer a dozen fan-outs (bench/widget_load.py).
 STREAM_PUSH_SECONDS = 0.25
+# How long a stopping worker waits for its cancelled answers to clean up.
+DRAIN_CLEANUP_SECONDS = 2.0
 # Why a question tried this many times goes to a person (the handoff's recorded reason).
 GAVE_UP_REASON = "the AI could not finish an answer"
 
@@ -205,7 +207,14 @@ async def drain() -> None:
         _, pending = await asyncio.wait(running, timeout=get_settings().answer_drain_seconds)
         for task in pending:
             task.cancel()
-    with contextlib.suppress(Exception):
+        if pending:
+            # Their clean-up (no half answer left on screen) runs before the hand-on, but
+            # an outage in it must not keep the hand-on from happening.
+            await asyncio.wait(pending, timeout=DRAIN_CLEANUP_SECONDS)
+    try:
         handed = await pending_answers.release(pending_answers.holder_id())
-        if handed:
-            log.warning("handed %s unfinished answers to the other workers", handed)
+    except Exception as exc:  # their leases run out instead; the other workers answer
+        log.warning("could not hand on unfinished answers: %r", exc)
+        return
+    if handed:
+        log.warning("handed %s unfinished answers to the other workers", handed)

@@ -264,7 +264,11 @@ def app_server(services: dict[str, str], telegram_api: Any) -> Iterator[AppServe
 
 @pytest_asyncio.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
+
+    # Playwright's 5 s for `expect` is tight for a page that reloads its whole state on a
+    # 2-core CI machine also running the jobs worker; a real failure still fails.
+    expect.set_options(timeout=15_000)
 
     async with async_playwright() as pw:
         b = await pw.chromium.launch(

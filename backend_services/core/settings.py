@@ -121,10 +121,12 @@ class Settings(BaseSettings):
     answer_recovery_seconds: float = 5.0
     answer_max_attempts: int = 3
     answer_drain_seconds: float = 15.0
+    # Level of our own log lines in web workers (replyx_app/web_logging.py).
+    web_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # CPU threads one web worker's query embedding uses (replyx_app/launcher.py).
     web_embed_threads: int = 1
-    # Telegram sends, shared by every fleet worker through Redis (telegram_delivery.limiter)
-    # and the durable outbox of operator/system messages (telegram_delivery.outbox).
+    # Telegram sends, shared by every fleet worker through Redis (channels/telegram/limiter.py)
+    # and the durable outbox of operator/system messages (channels/telegram/outbox.py).
     telegram_chat_messages_per_second: int = 1
     telegram_group_messages_per_minute: int = 20
     # Telegram allows 30; 25 leaves room for the jitter between reserving a slot and the

@@ -230,7 +230,7 @@ async def test_while_the_server_is_gone_visitors_read_our_reconnecting_notice(
 
     # The web process started again finds its build current and does not rebuild.
     log = faulty_app.log.with_name(faulty_app.log.stem + "-restart.log")
-    faulty_app.proc = _start(faulty_app.env, log)
+    faulty_app.proc, faulty_app.log = _start(faulty_app.env, log), log
     _wait_http(f"{faulty_app.url}/login/", faulty_app.proc, log, timeout=300)
     out = log.read_text(errors="replace")
     assert "the frontend build is current; not rebuilding" in out
@@ -326,9 +326,19 @@ async def _half_answered(chat: Any, provider: OpenAITestServer) -> str:
     return row.holder
 
 
-async def _answered_once(chat: Any, ws: int) -> None:
-    await expect(chat.locator(".message-ai .message-text")).to_have_text(
-        ["Refunds reach your card within five working days."], timeout=LIVE)
+async def _owed_and_log(app: AppServer) -> str:
+    """What a failed fault test needs to be read: the owed answers and the app's log."""
+    async with session_scope() as s:
+        owed = (await s.exec(select(PendingAnswer))).all()
+    return f"owed: {owed}\nworkers: {[w.pid for w in _workers(app)]}\n{app.log_tail()}"
+
+
+async def _answered_once(chat: Any, ws: int, app: AppServer) -> None:
+    try:
+        await expect(chat.locator(".message-ai .message-text")).to_have_text(
+            ["Refunds reach your card within five working days."], timeout=LIVE)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await _owed_and_log(app)}") from None
     await expect(chat.locator("#widget-streaming")).to_have_count(0, timeout=LIVE)
     await expect(chat.locator(".typing-indicator")).to_have_count(0, timeout=LIVE)
     async with session_scope() as s:
@@ -351,7 +361,7 @@ async def test_a_worker_killed_mid_answer_leaves_the_visitor_one_whole_answer(
     assert writer in {w.pid for w in _workers(faulty_app)}, (holder, _workers(faulty_app))
 
     os.kill(writer, signal.SIGKILL)
-    await _answered_once(chat, ws)
+    await _answered_once(chat, ws, faulty_app)
     assert len(provider.calls()) == 2  # the dead writer's call, and the one that answered
     assert faulty_app.proc.poll() is None, faulty_app.log_tail()
 
@@ -371,10 +381,11 @@ async def test_a_web_tier_stopped_mid_answer_answers_after_its_restart(
     _stop_group(faulty_app.proc)
     async with session_scope() as s:
         [row] = (await s.exec(select(PendingAnswer))).all()
-    assert row.holder == "", "a stopping worker hands its owed answers on"
+    assert row.holder == "", ("a stopping worker hands its owed answers on\n"
+                              + await _owed_and_log(faulty_app))
     await expect(chat.locator("#replyx-reconnecting")).to_be_visible(timeout=LIVE)
 
     log = faulty_app.log.with_name(faulty_app.log.stem + "-after-stop.log")
-    faulty_app.proc = _start(faulty_app.env, log)
+    faulty_app.proc, faulty_app.log = _start(faulty_app.env, log), log
     _wait_http(f"{faulty_app.url}/login/", faulty_app.proc, log, timeout=300)
-    await _answered_once(chat, ws)
+    await _answered_once(chat, ws, faulty_app)
