@@ -16,6 +16,7 @@ import reflex as rx
 
 from backend_services.conversations import dialogs, handoff, presence, snapshots
 from backend_services.conversations.handoff import AlreadyTaken
+from backend_services.conversations.views import DialogView
 from backend_services.core.errors import DomainError
 from backend_services.core.principal import Principal
 from backend_services.identity import team
@@ -140,7 +141,10 @@ class ConsoleState(SessionState):
     # ------------------------------------------------------------------ one dialog
 
     async def _show(self, principal: Principal, dialog_id: int) -> None:
-        view = await dialogs.get_dialog(principal, dialog_id)  # refuses other workspaces
+        # get_dialog refuses other workspaces' dialogs.
+        await self._show_view(principal, await dialogs.get_dialog(principal, dialog_id))
+
+    async def _show_view(self, principal: Principal, view: DialogView) -> None:
         await self.get_state(InboxLive)  # lock order (state/live.py): inbox first
         live = await link_staff(self, DialogLive, dialog_token(view.id), principal)
         notes = await link_staff(self, DialogNotesLive, notes_token(view.id), principal)
@@ -179,9 +183,12 @@ class ConsoleState(SessionState):
             await dialogs.mark_read(principal, self.selected_id, live.version)
             self.seen[str(self.selected_id)] = live.version
 
-    async def _after(self, principal: Principal) -> None:
-        """Show the change at once; the stream consumer repeats it for everyone else."""
-        if self.selected_id:
+    async def _after(self, principal: Principal, view: DialogView | None = None) -> None:
+        """Show the change at once (the view the verb returned, else a fresh read); the
+        stream consumer repeats it for everyone else."""
+        if view is not None:
+            await self._show_view(principal, view)
+        elif self.selected_id:
             await self._show(principal, self.selected_id)
         apply_inbox(await self.get_state(InboxLive),
                     await snapshots.inbox_snapshot(principal.workspace_id))
@@ -190,31 +197,30 @@ class ConsoleState(SessionState):
     @guarded(Role.OPERATOR)
     async def take(self, *, principal: Principal) -> Any:
         try:
-            await handoff.accept(principal, self.selected_id)
+            view = await handoff.accept(principal, self.selected_id)
         except AlreadyTaken as exc:
             await self._after(principal)
             self.taken_by = exc.message  # after _after: showing the dialog clears it
             return fail(exc)
-        await self._after(principal)
+        await self._after(principal, view)
         return None
 
     @rx.event
     @guarded(Role.OPERATOR)
     async def release(self, *, principal: Principal) -> None:
-        await handoff.release(principal, self.selected_id)
-        await self._after(principal)
+        await self._after(principal, await handoff.release(principal, self.selected_id))
 
     @rx.event
     @guarded(Role.OPERATOR)
     async def close(self, *, principal: Principal) -> None:
-        await handoff.close(principal, self.selected_id, "closed by the operator")
-        await self._after(principal)
+        view = await handoff.close(principal, self.selected_id, "closed by the operator")
+        await self._after(principal, view)
 
     @rx.event
     @guarded(Role.OPERATOR)
     async def transfer(self, user_id: str, *, principal: Principal) -> None:
-        await handoff.transfer(principal, self.selected_id, id_from_text(user_id))
-        await self._after(principal)
+        view = await handoff.transfer(principal, self.selected_id, id_from_text(user_id))
+        await self._after(principal, view)
 
     @rx.event
     @guarded(Role.OPERATOR)

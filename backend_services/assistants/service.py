@@ -12,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_services.assistants.templates import DEFAULT_INDUSTRY, TEMPLATES
 from backend_services.core import audit
 from backend_services.core.db import session_scope
-from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.scoped import in_workspace
 from backend_services.models import Assistant, Role
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
@@ -81,15 +82,52 @@ class AssistantInput:
         return values
 
 
+async def in_scope(
+    session: AsyncSession, scope: Principal | int, assistant_id: int, *, lock: bool = False
+) -> Assistant:
+    """The workspace's assistant (every domain that takes an assistant id loads it here);
+    another workspace's looks missing."""
+    return await in_workspace(session, Assistant, assistant_id, scope,
+                              missing="Assistant not found.", lock=lock)
+
+
 async def _owned(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
-    """Lock and return the workspace's assistant; another workspace's looks missing."""
-    row = await session.get(Assistant, assistant_id, with_for_update=True)
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise NotFound("Assistant not found.")
-    return row
+    return await in_scope(session, principal, assistant_id, lock=True)
 
 
-async def list_assistants(principal: Principal) -> list[Assistant]:
+@dataclass(frozen=True)
+class AssistantView:
+    """An assistant as callers see it (states, REST, other domains): never the table row,
+    which would let a caller write to the database by setting an attribute."""
+
+    id: int
+    workspace_id: int
+    name: str
+    system_prompt: str
+    model: str
+    temperature: float
+    language: str
+    greeting: str
+    is_active: bool
+    fallback_models: list[str]
+    chunk_max_tokens: int
+    chunk_overlap_tokens: int
+    industry: str
+    created_at: datetime
+
+
+def view_of(row: Assistant) -> AssistantView:
+    return AssistantView(
+        id=row.id or 0, workspace_id=row.workspace_id, name=row.name,
+        system_prompt=row.system_prompt, model=row.model, temperature=row.temperature,
+        language=row.language, greeting=row.greeting, is_active=row.is_active,
+        fallback_models=list(row.fallback_models or []),
+        chunk_max_tokens=row.chunk_max_tokens, chunk_overlap_tokens=row.chunk_overlap_tokens,
+        industry=row.industry, created_at=row.created_at,
+    )
+
+
+async def list_assistants(principal: Principal) -> list[AssistantView]:
     principal.require(Role.OPERATOR)
     async with session_scope() as session:
         rows = await session.exec(
@@ -97,20 +135,16 @@ async def list_assistants(principal: Principal) -> list[Assistant]:
             .where(Assistant.workspace_id == principal.workspace_id)
             .order_by(col(Assistant.id))
         )
-        return list(rows)
+        return [view_of(r) for r in rows]
 
 
-async def get_assistant(principal: Principal, assistant_id: int) -> Assistant:
+async def get_assistant(principal: Principal, assistant_id: int) -> AssistantView:
     principal.require(Role.OPERATOR)
     async with session_scope() as session:
-        row = await session.get(Assistant, assistant_id)
-        # Another workspace's assistant looks exactly like a missing one.
-        if row is None or row.workspace_id != principal.workspace_id:
-            raise NotFound("Assistant not found.")
-        return row
+        return view_of(await in_scope(session, principal, assistant_id))
 
 
-async def create_assistant(principal: Principal, data: AssistantInput) -> Assistant:
+async def create_assistant(principal: Principal, data: AssistantInput) -> AssistantView:
     principal.require(Role.ADMIN)
     data = data.validated()
     async with session_scope() as session:
@@ -118,12 +152,12 @@ async def create_assistant(principal: Principal, data: AssistantInput) -> Assist
         session.add(row)
         await session.flush()
         await audit.record_by(session, principal, "assistant_created", f"assistant:{row.id}")
-        return row
+        return view_of(row)
 
 
 async def update_assistant(
     principal: Principal, assistant_id: int, data: AssistantInput
-) -> Assistant:
+) -> AssistantView:
     principal.require(Role.ADMIN)
     data = data.validated()
     async with session_scope() as session:
@@ -133,7 +167,7 @@ async def update_assistant(
         row.updated_at = datetime.now(UTC)
         session.add(row)
         await audit.record_by(session, principal, "assistant_updated", f"assistant:{row.id}")
-        return row
+        return view_of(row)
 
 
 async def delete_assistant(principal: Principal, assistant_id: int) -> None:

@@ -18,8 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_services.conversations.store import now
 from backend_services.core import audit
 from backend_services.core.db import session_scope
-from backend_services.core.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.errors import Conflict, ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.scoped import in_workspace
 from backend_services.models import Role
 from backend_services.models.conversations import CannedResponse
 
@@ -71,10 +72,8 @@ async def list_canned(principal: Principal, query: str = "") -> list[CannedView]
 
 
 async def _owned(session: AsyncSession, principal: Principal, canned_id: int) -> CannedResponse:
-    row = await session.get(CannedResponse, canned_id, with_for_update=True)
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise NotFound("Canned response not found.")
-    return row
+    return await in_workspace(session, CannedResponse, canned_id, principal,
+                              missing="Canned response not found.", lock=True)
 
 
 _TAKEN = "A canned response with this shortcut already exists."

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -28,8 +28,10 @@ from backend_services.conversations.events import ChangeKind, publish_dialog_cha
 from backend_services.conversations.policy import is_open, load_policy
 from backend_services.conversations.texts import text
 from backend_services.conversations.views import (
+    DialogStatus,
     DialogView,
     MessageView,
+    TransitionActor,
     dialog_view,
     message_view,
 )
@@ -115,7 +117,8 @@ async def request(
     string of unsure answers does not repeat "nobody is available".
     """
     moment = now or store.now()
-    actor = {"visitor": "visitor", "operator": "user"}.get(by, "system")
+    actor: TransitionActor = ("visitor" if by == "visitor"
+                              else "user" if by == "operator" else "system")
     message: MessageView | None = None
     async with session_scope() as session:
         dialog = await store.lock_by_id(session, dialog_id, workspace_id)
@@ -276,6 +279,7 @@ async def close(who: Who, dialog_id: int, reason: str = "") -> DialogView:
         for_user = None if isinstance(who, ContactActor) else who.user_id
         if dialog.status == "closed":
             return await dialog_view(session, dialog, for_user=for_user)
+        actor: TransitionActor
         if isinstance(who, Principal):
             store.require_handler(who, dialog)
             actor, user_id = "user", who.user_id
@@ -389,9 +393,9 @@ async def sla_summary(principal: Principal, since: datetime) -> SlaSummary:
 
 @dataclass(frozen=True)
 class TransitionView:
-    from_state: str
-    to_state: str
-    actor: str  # user | visitor | system
+    from_state: str  # "" for the first transition, else a DialogStatus
+    to_state: DialogStatus
+    actor: TransitionActor
     actor_user_id: int | None
     actor_name: str
     reason: str
@@ -409,7 +413,9 @@ async def transitions(principal: Principal, dialog_id: int) -> list[TransitionVi
         names = {uid: await store.user_name(session, uid)
                  for uid in {r.actor_user_id for r in rows if r.actor_user_id}}
         return [
-            TransitionView(r.from_state, r.to_state, r.actor, r.actor_user_id,
+            # Only our code writes these columns (store.transition).
+            TransitionView(r.from_state, cast(DialogStatus, r.to_state),
+                           cast(TransitionActor, r.actor), r.actor_user_id,
                            names.get(r.actor_user_id or 0, ""), r.reason, r.created_at)
             for r in rows
         ]

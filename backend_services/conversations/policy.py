@@ -13,24 +13,25 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.assistants import service as assistants
 from backend_services.conversations.sql import run
 from backend_services.core import audit
 from backend_services.core.db import session_scope
-from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.knowledge.answers import LOW_CONFIDENCE
-from backend_services.models import Assistant, Role
+from backend_services.models import Role
 from backend_services.models.conversations import HandoffPolicyRow
 
 OnTimeout = Literal["offline_message", "back_to_ai"]
-ON_TIMEOUT: tuple[str, ...] = ("offline_message", "back_to_ai")
+ON_TIMEOUT: tuple[str, ...] = get_args(OnTimeout)
 
 DEFAULT_PHRASES_EN: tuple[str, ...] = (
     "talk to a human", "talk to a person", "speak to a human", "speak to a person",
@@ -84,7 +85,7 @@ class HandoffPolicy:
     failed_answers_threshold: int = 0  # N failed AI answers in a row; 0 = off
     business_hours: BusinessHours = field(default_factory=BusinessHours)
     accept_timeout_minutes: int = 5
-    on_timeout: str = "offline_message"  # offline_message | back_to_ai
+    on_timeout: str = "offline_message"  # an OnTimeout once validated() passed (forms send str)
     offline_message_en: str = DEFAULT_OFFLINE_EN
     offline_message_ru: str = DEFAULT_OFFLINE_RU
 
@@ -258,9 +259,7 @@ async def load_policy(session: AsyncSession, workspace_id: int, assistant_id: in
 
 
 async def _assistant_of(session: AsyncSession, workspace_id: int, assistant_id: int) -> None:
-    a = await session.get(Assistant, assistant_id)
-    if a is None or a.workspace_id != workspace_id:
-        raise NotFound("Assistant not found.")
+    await assistants.in_scope(session, workspace_id, assistant_id)
 
 
 async def get_policy(who: Principal | int, assistant_id: int) -> HandoffPolicy:

@@ -19,7 +19,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from backend_services.conversations.actors import ContactActor, Who
 from backend_services.conversations.sql import run
-from backend_services.conversations.views import preview
+from backend_services.conversations.views import DialogStatus, TransitionActor, preview
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Assistant, Dialog, HandoffEvent, Message, Role, User
@@ -178,9 +178,9 @@ async def add_message(
 def transition(
     session: AsyncSession,
     dialog: Dialog,
-    to_state: str,
+    to_state: DialogStatus,
     *,
-    actor: str,
+    actor: TransitionActor,
     reason: str,
     user_id: int | None = None,
 ) -> None:

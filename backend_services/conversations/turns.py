@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend_services.ai.pricing import MICRO
+from backend_services.assistants import service as assistants
 from backend_services.conversations import (
     answer_ceiling,
     dialogs,
@@ -65,7 +66,7 @@ class AiReplyDone:
 
 async def handle_visitor_message(
     actor: ContactActor, text: str, client_id: str | None, *, ip: str = "",
-    gate: AnswerGate | None = None, answer_holder: str = "",
+    gate: AnswerGate | None = None, answer_holder: str = "", redelivered: bool = False,
 ) -> TurnStart:
     """Rate-limit (per visitor and per IP), store the message, check the visitor's words
     against the handoff policy. A refused message is not stored: too fast (RateLimited),
@@ -73,16 +74,23 @@ async def handle_visitor_message(
 
     With `answer_holder` (the widget) the answer owed is leased to that holder in
     PostgreSQL (pending_answers), and a resend of a stored question whose writer died is
-    answered by this holder; without it (Telegram) the channel's own redelivery covers a
-    lost answer."""
+    answered by this holder. A channel that sends a message again until it is answered
+    (Telegram updates: `redelivered`) covers a lost answer itself: a duplicate is answered
+    again while the AI has the dialog (`stream_ai_reply` replays an answer already stored,
+    without a model call); any other duplicate is not answered again.
+
+    `ai_should_answer` is the one decision both channels follow."""
     store.clean_text(text)  # refuse empty / over-long before counting it against the limit
     if gate is not None:
         gate.check()
     await ratelimit.check_visitor_message(f"{actor.workspace_id}:{actor.contact_id}", ip)
     posted = await dialogs.visitor_message(actor, text, client_id, answer_holder=answer_holder)
     if posted.duplicate:
-        resumed = bool(answer_holder) and await pending_answers.claim_resend(
-            posted.message.id, actor.workspace_id, answer_holder)
+        if answer_holder:
+            resumed = await pending_answers.claim_resend(
+                posted.message.id, actor.workspace_id, answer_holder)
+        else:
+            resumed = redelivered and posted.dialog.status == "ai"
         return TurnStart(posted, ai_should_answer=resumed, handoff=None)
     result: HandoffResult | None = None
     if posted.dialog.status == "ai":
@@ -167,8 +175,9 @@ async def stream_ai_reply(
         if taken:
             await pending_answers.settle(session, question_message_id)
         else:
-            assistant = await session.get(Assistant, dialog.assistant_id)
-            assert assistant is not None
+            row = await session.get(Assistant, dialog.assistant_id)
+            assert row is not None
+            assistant = assistants.view_of(row)
             earlier = list(await session.exec(
                 select(Message)
                 .where(col(Message.dialog_id) == dialog.id, col(Message.id) < question.id,

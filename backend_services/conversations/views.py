@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -18,15 +18,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_services.models import Assistant, Contact, Dialog, Message, User
 from backend_services.models.conversations import DialogRead
 
-SENDERS = ("visitor", "ai", "operator", "system", "note")
-STATUSES = ("ai", "requested", "active", "closed")
+Sender = Literal["visitor", "ai", "operator", "system", "note"]
+DialogStatus = Literal["ai", "requested", "active", "closed"]
+# Who moved a dialog between statuses (HandoffEvent.actor).
+TransitionActor = Literal["user", "visitor", "system"]
+SENDERS: tuple[Sender, ...] = get_args(Sender)
+STATUSES: tuple[DialogStatus, ...] = get_args(DialogStatus)
 
 
 @dataclass(frozen=True)
 class MessageView:
     id: int
     dialog_id: int
-    sender: str  # visitor | ai | operator | system | note
+    sender: Sender
     author_user_id: int | None
     author_name: str
     content: str
@@ -46,7 +50,7 @@ class DialogView:
     contact_id: int
     contact_name: str
     contact_email: str
-    status: str  # ai | requested | active | closed
+    status: DialogStatus
     assigned_user_id: int | None
     assigned_user_name: str
     rating: int | None
@@ -143,7 +147,7 @@ async def dialog_views(
             contact_id=d.contact_id,
             contact_name=contact.name if contact else "",
             contact_email=contact.email if contact else "",
-            status=d.status,
+            status=cast(DialogStatus, d.status),  # only our code writes the column
             assigned_user_id=d.assigned_user_id,
             assigned_user_name=names.get(d.assigned_user_id or 0, ""),
             rating=d.rating,
@@ -200,7 +204,7 @@ async def message_views(
         out.append(MessageView(
             id=m.id,
             dialog_id=m.dialog_id,
-            sender=m.sender,
+            sender=cast(Sender, m.sender),  # only our code writes the column
             author_user_id=m.author_user_id,
             author_name=author,
             content=m.content,

@@ -2,6 +2,7 @@
 
 - `settings`: the one place configuration is read. `db`, `redis_client`: connections.
 - `errors`: domain errors with user-fit messages. `principal`: who is acting.
+  `scoped`: loading a row by id in the principal's workspace, or not found.
 - `security`: passwords, tokens, secrets at rest. `audit`: the audit trail.
 - `events`: typed events over Redis pub/sub and Streams.
 - `jobs`: the durable job registry (procrastinate); domains register their tasks.

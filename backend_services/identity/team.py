@@ -11,8 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.core import audit, mailer
 from backend_services.core.db import session_scope
-from backend_services.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend_services.core.errors import Conflict, PermissionDenied, ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.scoped import in_workspace
 from backend_services.core.security import hash_password_async, new_token, token_hash
 from backend_services.core.settings import get_settings
 from backend_services.identity.access_events import publish_access_changed
@@ -170,9 +171,8 @@ async def invite(principal: Principal, email: str, role: Role) -> str:
 async def revoke_invitation(principal: Principal, invitation_id: int) -> None:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        inv = await session.get(Invitation, invitation_id)
-        if inv is None or inv.workspace_id != principal.workspace_id:
-            raise NotFound("Invitation not found.")
+        inv = await in_workspace(session, Invitation, invitation_id, principal,
+                                 missing="Invitation not found.")
         inv.revoked_at = _now()
         session.add(inv)
 
@@ -255,9 +255,8 @@ async def _owner_count(session: AsyncSession, workspace_id: int) -> int:
 async def change_role(principal: Principal, membership_id: int, role: Role) -> None:
     _check_can_grant(principal, role)
     async with session_scope() as session:
-        m = await session.get(Membership, membership_id, with_for_update=True)
-        if m is None or m.workspace_id != principal.workspace_id:
-            raise NotFound("Member not found.")
+        m = await in_workspace(session, Membership, membership_id, principal,
+                               missing="Member not found.", lock=True)
         old = Role(m.role)
         if ROLE_RANK[old] > ROLE_RANK[principal.role]:
             raise PermissionDenied("You cannot change the role of someone above you.")
@@ -281,9 +280,8 @@ async def change_role(principal: Principal, membership_id: int, role: Role) -> N
 async def remove_member(principal: Principal, membership_id: int) -> None:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        m = await session.get(Membership, membership_id, with_for_update=True)
-        if m is None or m.workspace_id != principal.workspace_id:
-            raise NotFound("Member not found.")
+        m = await in_workspace(session, Membership, membership_id, principal,
+                               missing="Member not found.", lock=True)
         if m.user_id == principal.user_id:
             raise ValidationFailed("You cannot remove yourself.")
         if ROLE_RANK[Role(m.role)] > ROLE_RANK[principal.role]:

@@ -19,13 +19,13 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from backend_services.ai.errors import AllProvidersFailed, ProviderStreamBroken
+from backend_services.assistants.service import AssistantView
 from backend_services.assistants.templates import template_for
 from backend_services.knowledge.chunking import approx_token_count
 from backend_services.knowledge.retrieval import Passage, Retrieval, retrieve
-from backend_services.models import Assistant
 
 CONTEXT_BUDGET_TOKENS = 2500
 HISTORY_BUDGET_TOKENS = 800
@@ -87,9 +87,12 @@ def reply_language(assistant_language: str, question: str) -> str:
     return assistant_language if assistant_language in STRINGS else "en"
 
 
+AnswerMode = Literal["llm", "extractive", "qa", "unknown"]
+
+
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "document" or "qa"
+    kind: Literal["document", "qa"]
     title: str
     passage: str
     ref_id: int
@@ -100,7 +103,7 @@ class Answer:
     text: str = ""
     sources: list[Source] = field(default_factory=list)
     confidence: float = 0.0
-    mode: str = "unknown"  # llm | extractive | qa | unknown
+    mode: AnswerMode = "unknown"
     low_confidence: bool = True
     tokens_in: int = 0
     tokens_out: int = 0
@@ -230,7 +233,7 @@ def _history(
     return kept
 
 
-def _system_message(assistant: Assistant, context: _Context) -> str:
+def _system_message(assistant: AssistantView, context: _Context) -> str:
     language = LANGUAGE_NAMES.get(assistant.language, "English")
     # The rules name the block without spelling its tags: the tags occur exactly once,
     # around the block, so nothing else in the prompt can be taken for its boundary.
@@ -256,7 +259,7 @@ def _system_message(assistant: Assistant, context: _Context) -> str:
 
 
 def _messages(
-    assistant: Assistant,
+    assistant: AssistantView,
     question: str,
     context: _Context,
     history: Sequence[Mapping[str, Any]],
@@ -270,7 +273,7 @@ def _messages(
 
 
 def build_messages(
-    assistant: Assistant,
+    assistant: AssistantView,
     question: str,
     retrieval: Retrieval,
     history: list[dict[str, str]],
@@ -282,7 +285,7 @@ def build_messages(
 # ------------------------------------------------------------------------------ extractive
 
 
-def _extractive(retrieval: Retrieval, language: str) -> tuple[str, str, list[Source]]:
+def _extractive(retrieval: Retrieval, language: str) -> tuple[str, AnswerMode, list[Source]]:
     """(text, mode, sources): the saved answer itself when the same question was asked,
     else a preface and the best entries quoted, each with its source."""
     if retrieval.qa_first:
@@ -307,7 +310,7 @@ def _extractive(retrieval: Retrieval, language: str) -> tuple[str, str, list[Sou
 
 
 def extractive_text(
-    assistant: Assistant, retrieval: Retrieval, language: str | None = None
+    assistant: AssistantView, retrieval: Retrieval, language: str | None = None
 ) -> str:
     return _extractive(retrieval, language or assistant.language)[0]
 
@@ -322,7 +325,7 @@ def _estimate_tokens(text: str) -> int:
 
 
 async def answer(
-    assistant: Assistant,
+    assistant: AssistantView,
     question: str,
     history: list[dict[str, str]] | None = None,
     *,

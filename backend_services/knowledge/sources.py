@@ -20,10 +20,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.assistants import service as assistants
 from backend_services.core import audit, jobs
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.scoped import in_workspace
 from backend_services.core.settings import get_settings
 from backend_services.knowledge.safety import (
     SourceKind,
@@ -32,7 +34,6 @@ from backend_services.knowledge.safety import (
     check_upload,
 )
 from backend_services.models import (
-    Assistant,
     KnowledgeChunk,
     KnowledgeDocument,
     QAPair,
@@ -86,20 +87,15 @@ def _view(d: KnowledgeDocument) -> DocumentView:
     )
 
 
-async def _assistant(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
-    row = await session.get(Assistant, assistant_id)
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise NotFound("Assistant not found.")
-    return row
-
 
 async def _document(
     session: AsyncSession, principal: Principal, document_id: int
 ) -> KnowledgeDocument:
-    row = await session.get(KnowledgeDocument, document_id)
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise NotFound("Source not found.")
-    return row
+    return await in_workspace(session, KnowledgeDocument, document_id, principal,
+                              missing="Source not found.")
+
+
+QA_NOT_FOUND = "Q&A pair not found."
 
 
 def _safe_title(filename: str) -> str:
@@ -146,7 +142,7 @@ async def add_file(
     digest = hashlib.sha256(data).hexdigest()
     stored_name = f"{uuid.uuid4().hex}.{kind}"
     async with session_scope() as session:
-        await _assistant(session, principal, assistant_id)
+        await assistants.in_scope(session, principal, assistant_id)
         ws = await session.get(Workspace, principal.workspace_id, with_for_update=True)
         assert ws is not None
         used = (
@@ -205,7 +201,7 @@ async def add_url(
     url = normalize_url(url)
     kind = "sitemap" if sitemap else "url"
     async with session_scope() as session:
-        await _assistant(session, principal, assistant_id)
+        await assistants.in_scope(session, principal, assistant_id)
         dup = (
             await session.exec(
                 select(KnowledgeDocument).where(
@@ -238,7 +234,7 @@ async def add_url(
 async def list_documents(principal: Principal, assistant_id: int) -> list[DocumentView]:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        await _assistant(session, principal, assistant_id)
+        await assistants.in_scope(session, principal, assistant_id)
         rows = await session.exec(
             select(KnowledgeDocument)
             .where(
@@ -309,7 +305,7 @@ class QAView:
 async def list_qa(principal: Principal, assistant_id: int) -> list[QAView]:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        await _assistant(session, principal, assistant_id)
+        await assistants.in_scope(session, principal, assistant_id)
         rows = await session.exec(
             select(QAPair)
             .where(QAPair.workspace_id == principal.workspace_id,
@@ -333,13 +329,12 @@ async def save_qa(
         raise ValidationFailed("Keep the question under 1,000 and the answer under 8,000 "
                                "characters.")
     async with session_scope() as session:
-        await _assistant(session, principal, assistant_id)
+        await assistants.in_scope(session, principal, assistant_id)
         if qa_id:
-            row = await session.get(QAPair, qa_id, with_for_update=True)
-            if row is None or row.workspace_id != principal.workspace_id or (
-                row.assistant_id != assistant_id
-            ):
-                raise NotFound("Q&A pair not found.")
+            row = await in_workspace(session, QAPair, qa_id, principal,
+                                     missing=QA_NOT_FOUND, lock=True)
+            if row.assistant_id != assistant_id:
+                raise NotFound(QA_NOT_FOUND)
             row.question, row.answer = question, answer
             row.updated_at = datetime.now(UTC)
         else:
@@ -355,8 +350,6 @@ async def save_qa(
 async def delete_qa(principal: Principal, qa_id: int) -> None:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        row = await session.get(QAPair, qa_id)
-        if row is None or row.workspace_id != principal.workspace_id:
-            raise NotFound("Q&A pair not found.")
+        row = await in_workspace(session, QAPair, qa_id, principal, missing=QA_NOT_FOUND)
         await session.delete(row)
         await audit.record_by(session, principal, "qa_deleted", f"qa:{qa_id}")

@@ -27,7 +27,7 @@ from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput
 from backend_services.core import audit
 from backend_services.core.db import session_scope
-from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Assistant, Role, WidgetSettings
 
@@ -334,13 +334,6 @@ def new_public_id() -> str:
 # --------------------------------------------------------------------------- queries
 
 
-async def _assistant(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
-    row = await session.get(Assistant, assistant_id)
-    # Another workspace's assistant looks exactly like a missing one.
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise NotFound("Assistant not found.")
-    return row
-
 
 async def _ensure_row(
     session: AsyncSession, assistant: Assistant, *, lock: bool = False
@@ -381,7 +374,7 @@ async def get_settings(principal: Principal, assistant_id: int) -> WidgetSetting
     """The assistant's widget settings (created with defaults on first read). Admins."""
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        assistant = await _assistant(session, principal, assistant_id)
+        assistant = await assistants.in_scope(session, principal, assistant_id)
         row = await _ensure_row(session, assistant)
         return _view(row, assistant)
 
@@ -393,7 +386,7 @@ async def update_settings(
     principal.require(Role.ADMIN)
     data = data.validated()
     async with session_scope() as session:
-        assistant = await _assistant(session, principal, assistant_id)
+        assistant = await assistants.in_scope(session, principal, assistant_id)
         row = await _ensure_row(session, assistant, lock=True)
         values: dict[str, Any] = {
             "title": data.title,

@@ -8,6 +8,7 @@ from replyx_app.api import (
     assistants_routes,
     auth_routes,
     demo_routes,
+    errors,
     system_routes,
     telegram_routes,
     widget_routes,
@@ -25,6 +26,7 @@ def build_api() -> FastAPI:
         # Every route: no NUL, lone surrogate or out-of-range id reaches a handler.
         dependencies=[Depends(check_request)],
     )
+    errors.install(api)
     api.include_router(system_routes.router)
     api.include_router(auth_routes.router)
     api.include_router(assistants_routes.router)

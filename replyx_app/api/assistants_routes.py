@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from backend_services.assistants import service as assistants
-from backend_services.assistants.service import AssistantInput
-from backend_services.core.errors import DomainError
+from backend_services.assistants.service import AssistantInput, AssistantView
 from backend_services.core.principal import Principal
-from backend_services.models import Assistant, Role
-from replyx_app.api.deps import current_principal, http_error, require_json
+from backend_services.models import Role
+from replyx_app.api.deps import current_principal, require_json
 
 router = APIRouter(prefix="/api/v1/assistants", tags=["assistants"],
                    dependencies=[Depends(require_json)])
@@ -62,14 +61,14 @@ class AssistantOut(BaseModel):
     industry: str
 
 
-def _view(a: Assistant, p: Principal) -> AssistantOut | AssistantSummary:
+def _view(a: AssistantView, p: Principal) -> AssistantOut | AssistantSummary:
     if p.has_role(Role.ADMIN):
         return _out(a)
     return AssistantSummary(id=a.id or 0, name=a.name, language=a.language,
                             is_active=a.is_active)
 
 
-def _out(a: Assistant) -> AssistantOut:
+def _out(a: AssistantView) -> AssistantOut:
     return AssistantOut(
         id=a.id or 0, name=a.name, system_prompt=a.system_prompt, model=a.model,
         temperature=a.temperature, language=a.language, greeting=a.greeting,
@@ -83,45 +82,30 @@ def _out(a: Assistant) -> AssistantOut:
 async def list_(
     p: Principal = Depends(current_principal),
 ) -> list[AssistantOut | AssistantSummary]:
-    try:
-        return [_view(a, p) for a in await assistants.list_assistants(p)]
-    except DomainError as exc:
-        raise http_error(exc) from exc
+    return [_view(a, p) for a in await assistants.list_assistants(p)]
 
 
 @router.get("/{assistant_id}", response_model=AssistantOut | AssistantSummary)
 async def get(
     assistant_id: int, p: Principal = Depends(current_principal)
 ) -> AssistantOut | AssistantSummary:
-    try:
-        return _view(await assistants.get_assistant(p, assistant_id), p)
-    except DomainError as exc:
-        raise http_error(exc) from exc
+    return _view(await assistants.get_assistant(p, assistant_id), p)
 
 
 @router.post("", response_model=AssistantOut, status_code=201)
 async def create(body: AssistantIn, p: Principal = Depends(current_principal)) -> AssistantOut:
-    try:
-        return _out(await assistants.create_assistant(p, body.to_input()))
-    except DomainError as exc:
-        raise http_error(exc) from exc
+    return _out(await assistants.create_assistant(p, body.to_input()))
 
 
 @router.put("/{assistant_id}", response_model=AssistantOut)
 async def update(
     assistant_id: int, body: AssistantIn, p: Principal = Depends(current_principal)
 ) -> AssistantOut:
-    try:
-        return _out(
-            await assistants.update_assistant(p, assistant_id, body.to_input())
-        )
-    except DomainError as exc:
-        raise http_error(exc) from exc
+    return _out(
+        await assistants.update_assistant(p, assistant_id, body.to_input())
+    )
 
 
 @router.delete("/{assistant_id}", status_code=204)
 async def delete(assistant_id: int, p: Principal = Depends(current_principal)) -> None:
-    try:
-        await assistants.delete_assistant(p, assistant_id)
-    except DomainError as exc:
-        raise http_error(exc) from exc
+    await assistants.delete_assistant(p, assistant_id)

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the principal from the session cookie, and error mapping."""
+"""FastAPI dependencies: the principal from the session cookie, the client address, JSON-only
+mutations."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ipaddress
 from fastapi import HTTPException, Request
 
 from backend_services.core import client_ip as client_address
-from backend_services.core.errors import DomainError, NotAuthenticated, NotFound, PermissionDenied
+from backend_services.core.errors import NotAuthenticated
 from backend_services.core.principal import Principal
 from backend_services.core.settings import get_settings
 from backend_services.identity import auth
@@ -52,23 +53,8 @@ async def optional_principal(request: Request) -> Principal | None:
 
 
 async def current_principal(request: Request) -> Principal:
-    try:
-        return await auth.authenticate(
-            request.cookies.get(SESSION_COOKIE), ip=client_ip(request)
-        )
-    except NotAuthenticated as exc:
-        raise HTTPException(status_code=401, detail=exc.message) from exc
-
-
-def http_error(exc: DomainError) -> HTTPException:
-    status = {
-        NotAuthenticated: 401,
-        PermissionDenied: 403,
-        NotFound: 404,
-    }.get(type(exc), 422)
-    if exc.code == "conflict":
-        status = 409
-    return HTTPException(status_code=status, detail=exc.message)
+    """NotAuthenticated becomes a 401 in replyx_app/api/errors.py, like every domain error."""
+    return await auth.authenticate(request.cookies.get(SESSION_COOKIE), ip=client_ip(request))
 
 
 async def require_json(request: Request) -> None:

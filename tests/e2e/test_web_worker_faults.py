@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlmodel import select
 
 from backend_services.ai.pool import close_clients
 from backend_services.conversations import pending_answers
-from backend_services.core.db import session_scope
+from backend_services.core.db import async_url, session_scope
 from backend_services.models import Message, PendingAnswer
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput
@@ -57,12 +57,57 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 start_new_session=True)
 
 
+async def _admin_sql(url: str, sql: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(async_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def faults_db(services: dict[str, str]) -> AsyncIterator[str]:
+    """A database of this module's own, used by its app and by the tests while it runs.
+
+    The session's shared app uses the same PostgreSQL with another Redis: sharing the
+    database, its workers would take over this app's unfinished answers (both look for
+    expired leases every second) and stream them into a Redis these visitors never read.
+    One deployment is one database and one Redis; the tests keep it so."""
+    from sqlalchemy.engine import make_url
+
+    from backend_services.core import migrations
+    from backend_services.core.db import dispose_engine
+    from backend_services.core.settings import reset_settings_cache
+
+    shared = services["DATABASE_URL"]
+    name = f"replyx_faults_{os.getpid()}"
+    url = make_url(shared).set(database=name).render_as_string(hide_password=False)
+    await _admin_sql(shared, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin_sql(shared, f'CREATE DATABASE "{name}"')
+    await asyncio.to_thread(migrations.upgrade, url)
+    os.environ["DATABASE_URL"] = url
+    reset_settings_cache()
+    await dispose_engine()
+    try:
+        yield url
+    finally:
+        os.environ["DATABASE_URL"] = shared
+        reset_settings_cache()
+        await dispose_engine()
+        await _admin_sql(shared, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def faulty_app(services: dict[str, str]) -> Iterator[AppServer]:
+def faulty_app(services: dict[str, str], faults_db: str) -> Iterator[AppServer]:
     port = _free_port()
     log = TEST_DIR / f"app-faults-{os.getpid()}.log"
     env = {
         **os.environ,
+        "DATABASE_URL": faults_db,
         "REDIS_URL": _with_db(services["_redis_base"], 2),
         "REPLYX_PORT": str(port), "REPLYX_HOST": "127.0.0.1", "REPLYX_WEB_WORKERS": "2",
         # Its own build dir: the shared app's build (another port) must stay as it is.
@@ -330,7 +375,8 @@ async def _owed_and_log(app: AppServer) -> str:
     """What a failed fault test needs to be read: the owed answers and the app's log."""
     async with session_scope() as s:
         owed = (await s.exec(select(PendingAnswer))).all()
-    return f"owed: {owed}\nworkers: {[w.pid for w in _workers(app)]}\n{app.log_tail()}"
+    workers = [w.pid for w in _workers(app)] if app.proc.poll() is None else "stopped"
+    return f"owed: {owed}\nworkers: {workers}\n{app.log_tail()}"
 
 
 async def _answered_once(chat: Any, ws: int, app: AppServer) -> None:

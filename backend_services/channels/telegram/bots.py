@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.assistants import service as assistants
 from backend_services.channels.telegram import api as telegram_api
 from backend_services.channels.telegram import status as bot_status
 from backend_services.channels.telegram.events import FleetAction, publish_fleet_changed
@@ -36,6 +37,7 @@ from backend_services.core import audit, ratelimit
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.scoped import in_workspace
 from backend_services.core.security import decrypt_secret, encrypt_secret
 from backend_services.core.settings import get_settings
 from backend_services.models import Assistant, Channel, Role
@@ -193,20 +195,18 @@ def _clean_mode(mode: str) -> str:
     return mode
 
 
-async def _assistant(session: AsyncSession, principal: Principal, assistant_id: int) -> Assistant:
-    row = await session.get(Assistant, int(assistant_id))
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise NotFound("Assistant not found.")
-    return row
+
+BOT_NOT_FOUND = "Bot not found."
 
 
 async def _owned(
     session: AsyncSession, principal: Principal, channel_id: int, *, lock: bool = False
 ) -> Channel:
     """The workspace's bot; another workspace's looks missing."""
-    row = await session.get(Channel, int(channel_id), with_for_update=lock)
-    if row is None or row.workspace_id != principal.workspace_id or row.kind != KIND:
-        raise NotFound("Bot not found.")
+    row = await in_workspace(session, Channel, channel_id, principal,
+                             missing=BOT_NOT_FOUND, lock=lock)
+    if row.kind != KIND:
+        raise NotFound(BOT_NOT_FOUND)
     return row
 
 
@@ -259,11 +259,11 @@ async def add_bot(
     principal.require(Role.ADMIN)
     mode = _clean_mode(mode)
     async with session_scope() as session:
-        await _assistant(session, principal, assistant_id)
+        await assistants.in_scope(session, principal, assistant_id)
     token, me = await _check_token(principal, token)
     try:
         async with session_scope() as session:
-            assistant = await _assistant(session, principal, assistant_id)
+            assistant = await assistants.in_scope(session, principal, assistant_id)
             existing = (
                 await session.exec(
                     select(Channel).where(
@@ -412,7 +412,7 @@ async def change_assistant(principal: Principal, channel_id: int, assistant_id: 
     principal.require(Role.ADMIN)
     async with session_scope() as session:
         row = await _owned(session, principal, channel_id, lock=True)
-        assistant = await _assistant(session, principal, assistant_id)
+        assistant = await assistants.in_scope(session, principal, assistant_id)
         changed = row.assistant_id != assistant.id
         if changed:
             old, row.assistant_id = row.assistant_id, int(assistant_id)
