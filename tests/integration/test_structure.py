@@ -137,3 +137,25 @@ def test_the_page_registry_is_the_one_source_of_routes_guards_and_navigation() -
     assert [n.route for n in nav if n.route not in by_path] == []
     assert all(n.role == (by_path[n.route].role or "operator") for n in nav)
     assert {"/dashboard", "/console", "/admin"} <= {n.route for n in nav}
+
+
+# What callers outside backend_services may take from the table models: the role enum.
+# Everything else reaches them as typed views (docs/decisions.md, 70).
+VIEW_ONLY = ("state", "components", "replyx_app.api", "replyx_app.pages")
+MODEL_NAMES_ALLOWED = {"Role", "ROLE_RANK"}
+
+
+def test_states_pages_and_routes_get_views_not_table_rows() -> None:
+    offending = []
+    for m, path in MODULES.items():
+        if not m.startswith(VIEW_ONLY):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "backend_services.models"):
+                offending += [f"{m} line {node.lineno}: {a.name}" for a in node.names
+                              if a.name not in MODEL_NAMES_ALLOWED]
+            elif isinstance(node, ast.Import):
+                offending += [f"{m} line {node.lineno}: {a.name}" for a in node.names
+                              if a.name.startswith("backend_services.models")]
+    assert offending == []
