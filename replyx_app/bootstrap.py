@@ -94,6 +94,7 @@ def main(argv: list[str]) -> None:
     os.environ.setdefault("REFLEX_USE_SYSTEM_BUN", "1")
     if argv[:1] == ["test"]:
         ensure_chromium()
+    # Imported here: start-up path: the CLI loads once the virtualenv exists.
     from replyx_app.cli import main as cli_main
 
     cli_main(argv)

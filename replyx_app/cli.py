@@ -21,6 +21,7 @@ def _check_config() -> None:
 
 def cmd_run(_: argparse.Namespace) -> int:
     _check_config()
+    # Imported here: start-up path: each command loads only its own process.
     from replyx_app.launcher import run_all
 
     return run_all()
@@ -28,6 +29,7 @@ def cmd_run(_: argparse.Namespace) -> int:
 
 def cmd_web(_: argparse.Namespace) -> int:
     _check_config()
+    # Imported here: start-up path: each command loads only its own process.
     from replyx_app.launcher import run_web_only
 
     return run_web_only()
@@ -35,6 +37,7 @@ def cmd_web(_: argparse.Namespace) -> int:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     _check_config()
+    # Imported here: start-up path: each command loads only its own process.
     from backend_services.core import migrations
 
     migrations.upgrade()
@@ -44,6 +47,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 def cmd_fleet(_: argparse.Namespace) -> int:
     _check_config()
+    # Imported here: start-up path: each command loads only its own process.
     from bot_fleet.supervisor import run
 
     run()
@@ -52,6 +56,7 @@ def cmd_fleet(_: argparse.Namespace) -> int:
 
 def cmd_jobs(_: argparse.Namespace) -> int:
     _check_config()
+    # Imported here: start-up path: each command loads only its own process.
     from replyx_app.jobs_worker import run
 
     run()
@@ -60,6 +65,7 @@ def cmd_jobs(_: argparse.Namespace) -> int:
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
     _check_config()
+    # Imported here: start-up path: each command loads only its own process.
     from replyx_app.admin_account import create_platform_admin
 
     asyncio.run(create_platform_admin(args.email, args.password, args.name))

@@ -91,6 +91,7 @@ def _browser_cookie() -> str:
 
 def no_credentialed_cors() -> None:
     """Make Reflex add its CORS middleware without credentials (see the module doc)."""
+    # Imported here: start-up path: patches Reflex before rx.App is built.
     from reflex.app import App
     from reflex_base.config import get_config
     from starlette.applications import Starlette

@@ -188,6 +188,7 @@ def run_all() -> int:
     try:
         servers.start(settings)
         settings = get_settings()
+        # Imported here: start-up path: migrations and the seed load only when this runs them.
         from backend_services.core import migrations
         from replyx_app import seed
 

@@ -33,6 +33,7 @@ _BACKEND_ONLY = ("redis", "db_url", "_non_default_attributes", "backend_host", "
 
 
 def web_dir() -> Path:
+    # Imported here: start-up path: granian and Reflex's server load only in the web process.
     from reflex.utils import prerequisites
 
     path = prerequisites.get_web_dir()
@@ -53,6 +54,7 @@ def _source_files() -> list[Path]:
 
 
 def build_digest() -> str:
+    # Imported here: start-up path: granian and Reflex's server load only in the web process.
     from reflex_base.config import get_config
 
     h = hashlib.sha256()
@@ -95,6 +97,7 @@ def ensure_build() -> None:
 def serve(host: str, port: int, workers: int, kill_timeout: int) -> None:
     """Reflex's `run_granian_backend_prod` (0.10.1), plus the compiled frontend mounted on
     the same port and failed workers respawned instead of the server shutting down."""
+    # Imported here: start-up path: granian and Reflex's server load only in the web process.
     import multiprocessing
 
     from granian.constants import Interfaces, RuntimeModes
@@ -133,6 +136,7 @@ def serve(host: str, port: int, workers: int, kill_timeout: int) -> None:
 
 
 def main() -> None:
+    # Imported here: start-up path: granian and Reflex's server load only in the web process.
     from backend_services.core.settings import get_settings
 
     settings = get_settings()

@@ -14,7 +14,7 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.conversations import dialogs, handoff, presence, snapshots
+from backend_services.conversations import canned, dialogs, handoff, presence, snapshots
 from backend_services.conversations.handoff import AlreadyTaken
 from backend_services.conversations.views import DialogView
 from backend_services.core.errors import DomainError
@@ -249,8 +249,6 @@ class ConsoleState(SessionState):
 
 
 async def _canned(principal: Principal) -> list[dict[str, str]]:
-    from backend_services.conversations import canned
-
     try:
         return [{"shortcut": c.shortcut, "title": c.title, "body": c.body}
                 for c in await canned.list_canned(principal)]

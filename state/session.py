@@ -99,6 +99,7 @@ class SessionState(rx.State):
 
     async def _end_live_access(self) -> None:
         """The session is gone: this tab's live links go with it (state/live_access.py)."""
+        # Imported here: live_access imports this module (a KNOWN_CYCLES entry).
         from state import live_access
 
         session = await self.get_state(SessionState)

@@ -139,6 +139,7 @@ async def _answer(actor: ContactActor, dialog_id: int, question_id: int,
         finally:
             await _converge(dialog_id, done)
     if notice and client_token:
+        # Imported here: widget_chat imports this module (a KNOWN_CYCLES entry).
         from state.widget_chat import WidgetChatState
 
         with contextlib.suppress(Exception):

@@ -48,6 +48,7 @@ from backend_services.ai.errors import (
     NoUsableKeys,
     ProviderStreamBroken,
 )
+from backend_services.ai.pricing import Cost, cost
 from backend_services.core.db import session_scope
 from backend_services.core.redis_client import get_redis
 from backend_services.core.security import decrypt_secret
@@ -444,8 +445,6 @@ async def _record(
     failure: _Failure | None = None,
 ) -> None:
     """The usage row and the key's new health, in one transaction."""
-    from backend_services.ai.pricing import Cost, cost
-
     spent = await cost(model, tokens_in, tokens_out) if tokens_in or tokens_out else Cost(0, "")
     async with session_scope() as session:
         session.add(

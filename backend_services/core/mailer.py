@@ -6,6 +6,7 @@ import asyncio
 import logging
 import smtplib
 import time
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -64,8 +65,6 @@ async def send(to: str, subject: str, body: str) -> None:
 
 def read_outbox(limit: int = 50) -> list[EmailMessage]:
     """Newest first: the development mail page shows these."""
-    from email import message_from_bytes, policy
-
     outbox = get_settings().outbox_dir
     if not outbox.exists():
         return []

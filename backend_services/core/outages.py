@@ -17,6 +17,9 @@ import redis.exceptions
 import sqlalchemy.exc
 from sqlalchemy import text
 
+from backend_services.core.db import get_engine
+from backend_services.core.redis_client import get_redis
+
 PROBE_SECONDS = 3.0
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -49,15 +52,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 async def _database_answers() -> None:
-    from backend_services.core.db import get_engine
-
     async with get_engine().connect() as conn:
         await conn.execute(text("SELECT 1"))
 
 
 async def _redis_answers() -> None:
-    from backend_services.core.redis_client import get_redis
-
     await get_redis().ping()  # type: ignore[misc]
 
 

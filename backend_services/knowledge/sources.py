@@ -27,12 +27,14 @@ from backend_services.core.errors import Conflict, NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.settings import get_settings
+from backend_services.knowledge.indexing import index_qa
 from backend_services.knowledge.safety import (
     SourceKind,
     UploadLimits,
     UploadRejected,
     check_upload,
 )
+from backend_services.knowledge.web import normalize_url
 from backend_services.models import (
     KnowledgeChunk,
     KnowledgeDocument,
@@ -111,6 +113,7 @@ def _probe(data: bytes, kind: SourceKind, limits: UploadLimits) -> None:
     """
     if kind != SourceKind.PDF:
         return
+    # Imported here: a parser loads when a file of its kind arrives; web workers never need it.
     from pypdf import PdfReader
 
     try:
@@ -195,8 +198,6 @@ async def add_url(
     principal: Principal, assistant_id: int, url: str, *, sitemap: bool = False
 ) -> DocumentView:
     """A web page, or a sitemap whose same-site pages (up to a cap) each become a source."""
-    from backend_services.knowledge.web import normalize_url
-
     principal.require(Role.ADMIN)
     url = normalize_url(url)
     kind = "sitemap" if sitemap else "url"
@@ -319,8 +320,6 @@ async def save_qa(
     principal: Principal, assistant_id: int, qa_id: int | None, question: str, answer: str
 ) -> QAView:
     """Embedded at write time (one short text): a saved pair answers the next question."""
-    from backend_services.knowledge.indexing import index_qa
-
     principal.require(Role.ADMIN)
     question, answer = question.strip(), answer.strip()
     if not question or not answer:

@@ -29,7 +29,7 @@ from backend_services.core import audit
 from backend_services.core.db import session_scope
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
-from backend_services.models import Assistant, Role, WidgetSettings
+from backend_services.models import Assistant, Role, WidgetSettings, Workspace
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 POSITIONS = ("right", "left")
@@ -521,8 +521,6 @@ class DemoWidget:
 
 async def demo_widgets() -> list[DemoWidget]:
     """The enabled widgets of the demo workspace (shown on the app's own /demo page)."""
-    from backend_services.models import Workspace
-
     async with session_scope() as session:
         rows = await session.exec(
             select(WidgetSettings)

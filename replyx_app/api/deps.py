@@ -12,6 +12,7 @@ from backend_services.core.errors import NotAuthenticated
 from backend_services.core.principal import Principal
 from backend_services.core.settings import get_settings
 from backend_services.identity import auth
+from replyx_app.cross_site import cross_site
 from state.session import SESSION_COOKIE
 
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
@@ -61,8 +62,6 @@ async def require_json(request: Request) -> None:
     """Mutations accept JSON only (a cross-site form cannot send it without a CORS
     preflight), and never from a page the browser says belongs to another site."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        from replyx_app.cross_site import cross_site
-
         if cross_site(request.headers.get("origin"), request.headers.get("sec-fetch-site")):
             raise HTTPException(status_code=403, detail="Cross-site request refused.")
         ctype = request.headers.get("content-type", "")
