@@ -25,6 +25,7 @@ from backend_services.ai import pool, pricing
 from backend_services.ai.errors import AllProvidersFailed, ProviderStreamBroken
 from backend_services.assistants.service import AssistantView
 from backend_services.assistants.templates import template_for
+from backend_services.core import catalogue
 from backend_services.knowledge.chunking import approx_token_count
 from backend_services.knowledge.retrieval import Passage, Retrieval, retrieve
 
@@ -44,26 +45,9 @@ HISTORY_ROLES = ("user", "assistant")
 
 log = logging.getLogger(__name__)
 
+# The fixed parts of answers, per language, from the one catalogue (keys `answer.*`).
 STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "unknown": "I'm sorry, I don't know the answer to that. I couldn't find it in our "
-                   "knowledge base. Would you like to talk to a person?",
-        "extractive": "Here is what I found in our knowledge base (I'm quoting the most "
-                      "relevant passages, not writing my own answer):",
-        "source": "Source",
-        "qa": "Q&A",
-        "cut": "(The answer was cut off by a provider error. Ask again, or ask for a person.)",
-    },
-    "ru": {
-        "unknown": "К сожалению, я не знаю ответа на этот вопрос: в нашей базе знаний его "
-                   "нет. Хотите, я позову сотрудника?",
-        "extractive": "Вот что я нашёл в базе знаний (привожу самые подходящие фрагменты, "
-                      "а не собственный ответ):",
-        "source": "Источник",
-        "qa": "Вопрос и ответ",
-        "cut": "(Ответ оборвался из-за ошибки провайдера. Спросите ещё раз или позовите "
-               "сотрудника.)",
-    },
+    lang: catalogue.section(lang, "answer") for lang in catalogue.LANGUAGES
 }
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}

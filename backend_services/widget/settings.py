@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput
-from backend_services.core import audit
+from backend_services.core import audit, catalogue
 from backend_services.core.db import session_scope
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
@@ -41,101 +41,16 @@ _COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# Every string the visitor can see in the widget, per language. Keys are the same in each
-# language (a test checks); `{name}` is filled in by the widget with a display name.
+# Every string the visitor can see in the widget, per language, from the one catalogue
+# (keys `widget.*`; every language has every key, a test checks). `{name}` is filled in by
+# the widget with a display name.
 WIDGET_STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "launcher": "Chat with us",
-        "open_chat": "Open chat",
-        "close": "Close chat",
-        "input_placeholder": "Type your message…",
-        "send": "Send",
-        "talk_to_human": "Talk to a human",
-        "human_requested": "We've asked a teammate to join. Please stay in this chat.",
-        "waiting_for_operator": "Waiting for a teammate…",
-        "operator_joined": "{name} joined the conversation",
-        "operator_left": "{name} left the conversation",
-        "back_to_ai": "You're chatting with our AI assistant again.",
-        "ai_label": "AI assistant",
-        "operator_label": "Support",
-        "you_label": "You",
-        "typing": "{name} is typing…",
-        "ai_typing": "The assistant is typing…",
-        "sources": "Sources",
-        "rate_prompt": "How was this conversation?",
-        "rate_good": "Helpful",
-        "rate_bad": "Not helpful",
-        "thanks": "Thank you for your feedback!",
-        "conversation_closed": "This conversation has ended.",
-        "new_conversation": "Start a new conversation",
-        "offline": "We're offline right now. Leave your email and we'll get back to you.",
-        "email_placeholder": "Your email",
-        "email_submit": "Send",
-        "email_invalid": "Please enter a valid email address.",
-        "email_thanks": "Thanks! We'll reply by email.",
-        "rate_limited": "You're sending messages too fast. Please wait a moment.",
-        "busy": "We're answering a lot of people right now. Please send your message again "
-                "in a few seconds.",
-        "error": "Something went wrong. Please try again.",
-        "connection_lost": "Connection lost. Reconnecting…",
-        "answer_delayed": "Your answer is taking a little longer than usual. It will appear "
-                          "here as soon as it's ready.",
-        "send_unavailable": "We couldn't send your message just now. It's still in the box: "
-                            "press Send again in a moment.",
-        "still_sending": "Still sending… Your message will go out as soon as the connection "
-                         "is back.",
-        "session_expired": "Your chat session has expired. Please reload the page.",
-        "unread": "{count} new messages",
-        "powered_by": "Powered by ReplyX",
-    },
-    "ru": {
-        "launcher": "Напишите нам",
-        "open_chat": "Открыть чат",
-        "close": "Закрыть чат",
-        "input_placeholder": "Введите сообщение…",
-        "send": "Отправить",
-        "talk_to_human": "Позвать оператора",
-        "human_requested": "Мы позвали сотрудника. Пожалуйста, оставайтесь в этом чате.",
-        "waiting_for_operator": "Ожидаем оператора…",
-        "operator_joined": "{name} присоединился к разговору",
-        "operator_left": "{name} покинул разговор",
-        "back_to_ai": "Вы снова общаетесь с ИИ-ассистентом.",
-        "ai_label": "ИИ-ассистент",
-        "operator_label": "Поддержка",
-        "you_label": "Вы",
-        "typing": "{name} печатает…",
-        "ai_typing": "Ассистент печатает…",
-        "sources": "Источники",
-        "rate_prompt": "Как прошёл разговор?",
-        "rate_good": "Помогло",
-        "rate_bad": "Не помогло",
-        "thanks": "Спасибо за отзыв!",
-        "conversation_closed": "Разговор завершён.",
-        "new_conversation": "Начать новый разговор",
-        "offline": "Сейчас мы не на связи. Оставьте email, и мы ответим вам.",
-        "email_placeholder": "Ваш email",
-        "email_submit": "Отправить",
-        "email_invalid": "Введите корректный адрес email.",
-        "email_thanks": "Спасибо! Мы ответим на email.",
-        "rate_limited": "Вы отправляете сообщения слишком часто. Подождите немного.",
-        "busy": "Сейчас мы отвечаем очень многим. Пожалуйста, отправьте сообщение ещё раз "
-                "через несколько секунд.",
-        "error": "Что-то пошло не так. Попробуйте ещё раз.",
-        "connection_lost": "Связь потеряна. Переподключаемся…",
-        "answer_delayed": "Ответ готовится дольше обычного. Он появится здесь, как только "
-                          "будет готов.",
-        "send_unavailable": "Сейчас не удалось отправить сообщение. Оно осталось в поле ввода: "
-                            "нажмите «Отправить» чуть позже.",
-        "still_sending": "Отправляем… Сообщение уйдёт, как только связь восстановится.",
-        "session_expired": "Сессия чата истекла. Обновите страницу.",
-        "unread": "Новых сообщений: {count}",
-        "powered_by": "Работает на ReplyX",
-    },
+    lang: catalogue.section(lang, "widget") for lang in catalogue.LANGUAGES
 }
 
 
 def strings_for(language: str) -> dict[str, str]:
-    return dict(WIDGET_STRINGS.get(language, WIDGET_STRINGS["en"]))
+    return catalogue.section(language, "widget")
 
 
 # --------------------------------------------------------------------------- validation
