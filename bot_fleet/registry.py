@@ -9,12 +9,7 @@ from backend_services.channels.telegram import bots as telegram_bots
 from backend_services.channels.telegram import status as bot_status
 from backend_services.channels.telegram.events import FleetChanged
 from backend_services.core import events
-from bot_fleet import stats
 from bot_fleet.context import BotContext
-
-# What each running bot last reported, re-sent periodically so the page never shows a
-# live bot as "fleet offline" (reports go stale after telegram_status_stale_seconds).
-_last: dict[int, tuple[BotContext, str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -41,20 +36,28 @@ async def fleet_bot(channel_id: int) -> Target | None:
     return _target(b) if b is not None else None
 
 
-async def report_status(ctx: BotContext, status: str, error: str) -> None:
-    if status == "stopped":
-        _last.pop(ctx.channel_id, None)
-    else:
-        _last[ctx.channel_id] = (ctx, status, error)
-    await bot_status.report_status(ctx.channel_id, status,  # type: ignore[arg-type]
-                                   error=error, worker=stats.ident(), version=ctx.version)
+class StatusBoard:
+    """What each bot of one worker last reported to the Channels page, re-sent
+    periodically so the page never shows a live bot as "fleet offline" (reports go stale
+    after telegram_status_stale_seconds)."""
 
+    def __init__(self, worker: str) -> None:
+        self._worker = worker
+        self._last: dict[int, tuple[BotContext, str, str]] = {}
 
-async def refresh_statuses() -> None:
-    await bot_status.report_statuses(
-        bot_status.StatusReport(ctx.channel_id, status, error=error,  # type: ignore[arg-type]
-                                worker=stats.ident(), version=ctx.version)
-        for ctx, status, error in list(_last.values()))
+    async def report(self, ctx: BotContext, status: str, error: str) -> None:
+        if status == "stopped":
+            self._last.pop(ctx.channel_id, None)
+        else:
+            self._last[ctx.channel_id] = (ctx, status, error)
+        await bot_status.report_status(ctx.channel_id, status,  # type: ignore[arg-type]
+                                       error=error, worker=self._worker, version=ctx.version)
+
+    async def refresh(self) -> None:
+        await bot_status.report_statuses(
+            bot_status.StatusReport(ctx.channel_id, status,  # type: ignore[arg-type]
+                                    error=error, worker=self._worker, version=ctx.version)
+            for ctx, status, error in list(self._last.values()))
 
 
 async def record_incoming(channel_id: int) -> None:

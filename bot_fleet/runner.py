@@ -34,23 +34,24 @@ from aiogram.exceptions import (
 from aiogram.types import Update
 
 from backend_services.core import outages
-from bot_fleet import stats
 from bot_fleet.context import BotContext
+from bot_fleet.stats import FleetStats
 
 log = logging.getLogger("replyx.fleet.runner")
 
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates open
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ("message", "callback_query")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 # While every update Telegram returns is one we are still handling, wait until one
 # finishes (at most this long) before asking again, instead of spinning on the same batch:
 # under a backlog, re-polling every second tripled the getUpdates calls (fleet_load bench).
 BUSY_WAIT = 10.0
 
-# Updates handled at once by one worker, across all its bots: below the database pool
-# (10 + 10 overflow), so a backlog makes the fleet slower instead of failing turns on pool
-# timeouts. A waiting update is not confirmed to Telegram, so nothing is lost meanwhile.
-HANDLING = asyncio.Semaphore(12)
+# Updates handled at once by one worker, across all its bots (the worker's `handling`
+# semaphore): below the database pool (10 + 10 overflow), so a backlog makes the fleet
+# slower instead of failing turns on pool timeouts. A waiting update is not confirmed to
+# Telegram, so nothing is lost meanwhile.
+HANDLING_AT_ONCE = 12
 HANDLE_ATTEMPTS = 3
 
 # An outage (PostgreSQL or Valkey unreachable) pauses polling with this backoff until
@@ -97,9 +98,11 @@ class ChatLocks:
 
 class BotRunner:
     def __init__(self, ctx: BotContext, bot: Bot, dispatcher: Dispatcher,
-                 report: StatusReporter, webhook_secret: str = "",
-                 webhook_url: str = "") -> None:
+                 report: StatusReporter, stats: FleetStats, handling: asyncio.Semaphore,
+                 webhook_secret: str = "", webhook_url: str = "") -> None:
         self.ctx = ctx
+        self.stats = stats
+        self.handling = handling
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url
         self.bot = bot
@@ -153,19 +156,19 @@ class BotRunner:
                 # A revoked or wrong token does not heal by retrying: wait for a change.
                 await self._say("error",
                                 "Telegram refused the token (revoked or wrong). Replace it.")
-                stats.count("bot_errors")
+                self.stats.count("bot_errors")
                 return
             except TelegramConflictError:
                 await self._say("error", "Another program is polling this bot "
                                 "(or a webhook is set elsewhere). Retrying.")
-                stats.count("bot_errors")
+                self.stats.count("bot_errors")
             except (TelegramNetworkError, TelegramServerError) as exc:
                 await self._say("error", f"Telegram unreachable: {exc.message}")
-                stats.count("bot_errors")
+                self.stats.count("bot_errors")
             except Exception:
                 log.exception("bot %s crashed; restarting", self.ctx.channel_id)
                 await self._say("error", "Internal error; restarting.")
-                stats.count("bot_errors")
+                self.stats.count("bot_errors")
             await asyncio.sleep(delay)  # backoff after a failure, not synchronisation
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -173,7 +176,7 @@ class BotRunner:
         """Polling needs no webhook; a webhook-mode bot gets its URL and secret set."""
         if self.ctx.mode == "webhook":
             await self.bot.set_webhook(url=self.webhook_url, secret_token=self.webhook_secret,
-                                       allowed_updates=ALLOWED_UPDATES)
+                                       allowed_updates=list(ALLOWED_UPDATES))
         else:
             await self.bot.delete_webhook(drop_pending_updates=False)
 
@@ -184,9 +187,9 @@ class BotRunner:
             try:
                 updates = await self.bot.get_updates(
                     offset=self._offset or None, timeout=POLL_TIMEOUT,
-                    allowed_updates=ALLOWED_UPDATES, request_timeout=POLL_TIMEOUT + 15)
+                    allowed_updates=list(ALLOWED_UPDATES), request_timeout=POLL_TIMEOUT + 15)
             except TelegramRetryAfter as exc:
-                stats.count("rate_limited")
+                self.stats.count("rate_limited")
                 await asyncio.sleep(exc.retry_after)  # Telegram's own instruction
                 continue
             fresh = [u for u in updates
@@ -210,9 +213,10 @@ class BotRunner:
         async with self._chats.hold(_chat_of(update)):
             while True:
                 try:
-                    async with HANDLING:
+                    async with self.handling:
                         await self.dp.feed_update(self.bot, update, ctx=self.ctx,
                                                   update_id=update.update_id)
+                    self.stats.count("updates")
                     return
                 except asyncio.CancelledError:
                     raise
@@ -220,7 +224,7 @@ class BotRunner:
                     now = asyncio.get_running_loop().time()
                     if now + delay > deadline or not await self._is_outage(exc):
                         raise
-                    stats.count("update_errors")
+                    self.stats.count("update_errors")
                     await asyncio.sleep(delay)  # backoff while a dependency is down
                     delay = min(delay * 2, OUTAGE_MAX)
 
@@ -250,7 +254,7 @@ class BotRunner:
     async def _handle_in_turn(self, update: Update, epoch: int) -> bool:
         for attempt in range(1, HANDLE_ATTEMPTS + 1):
             try:
-                async with HANDLING:
+                async with self.handling:
                     if epoch != self._epoch:
                         # An update failed on an outage since this one was fetched: an
                         # earlier update of this chat may be among the deferred, so this
@@ -258,11 +262,12 @@ class BotRunner:
                         return False
                     await self.dp.feed_update(self.bot, update, ctx=self.ctx,
                                               update_id=update.update_id)
+                self.stats.count("updates")
                 return True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                stats.count("update_errors")
+                self.stats.count("update_errors")
                 if await self._is_outage(exc):
                     self._begin_outage(update, exc)
                     return False

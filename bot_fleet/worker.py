@@ -27,9 +27,13 @@ from backend_services.channels.telegram.updates import UPDATES_STREAM, TelegramU
 from backend_services.conversations.events import DIALOG_STREAM
 from backend_services.core import events, heartbeats
 from backend_services.core.settings import get_settings
-from bot_fleet import handlers, outbox_bridge, registry, stats
-from bot_fleet.runner import BotRunner
+from bot_fleet import registry
+from bot_fleet.context import BotContext
+from bot_fleet.delivery import Delivery
+from bot_fleet.dispatcher import build_dispatcher
+from bot_fleet.runner import HANDLING_AT_ONCE, BotRunner
 from bot_fleet.sender import Sender
+from bot_fleet.stats import FleetStats, ident
 
 log = logging.getLogger("replyx.fleet.worker")
 
@@ -46,15 +50,6 @@ def _raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-_current: Worker | None = None
-
-
-def shared_bot(channel_id: int, token: str) -> Bot:
-    """A Bot for any channel on this worker's HTTP session (its own bots or others')."""
-    assert _current is not None, "only inside a fleet worker"
-    return _current.any_bot(channel_id, token)
-
-
 class Worker:
     def __init__(self, index: int, count: int) -> None:
         self.index, self.count = index, count
@@ -64,13 +59,23 @@ class Worker:
         # poll holds a connection).
         self.session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base),
                                       limit=s.fleet_max_bots_per_worker + 64)
-        self.dp = Dispatcher()
-        self.dp.include_routers(*handlers.ROUTERS)
+        # The worker's services, handed to what needs them (the routers through the
+        # dispatcher's data): nothing in the fleet is reached through a module global.
+        self.stats = FleetStats()
+        self.statuses = registry.StatusBoard(ident())
+        self.handling = asyncio.Semaphore(HANDLING_AT_ONCE)
+        self.sender = Sender(self, self.stats)
+        self.delivery = Delivery(self, self.stats, self.sender.poke)
+        self.dp: Dispatcher = build_dispatcher(self.delivery, self.stats)
         self.runners: dict[int, BotRunner] = {}
         self.bots: dict[int, Bot] = {}
-        self.sender = Sender(self)
         self._changed = asyncio.Event()
         self._transient: dict[int, Bot] = {}  # webhook bots of other shards
+
+    def _runner(self, ctx: BotContext, bot: Bot, *, webhook_secret: str = "",
+                webhook_url: str = "") -> BotRunner:
+        return BotRunner(ctx, bot, self.dp, self.statuses.report, self.stats, self.handling,
+                         webhook_secret=webhook_secret, webhook_url=webhook_url)
 
     def mine(self, channel_id: int) -> bool:
         return channel_id % self.count == self.index
@@ -96,19 +101,18 @@ class Worker:
                 del self.runners[channel_id]
                 self.bots.pop(channel_id, None)
                 if target is None:
-                    await registry.report_status(runner.ctx, "stopped", "")
+                    await self.statuses.report(runner.ctx, "stopped", "")
         for channel_id, target in wanted.items():
             if channel_id in self.runners:
                 continue
             bot = Bot(token=target.token, session=self.session)
             self.bots[channel_id] = bot
-            runner = BotRunner(target.ctx, bot, self.dp, registry.report_status,
-                               webhook_secret=target.webhook_secret,
-                               webhook_url=target.webhook_url)
+            runner = self._runner(target.ctx, bot, webhook_secret=target.webhook_secret,
+                                  webhook_url=target.webhook_url)
             self.runners[channel_id] = runner
-            await registry.report_status(target.ctx, "starting", "")
+            await self.statuses.report(target.ctx, "starting", "")
             runner.start()
-        stats.gauge("bots_running", len(self.runners))
+        self.stats.gauge("bots_running", len(self.runners))
         self.sender.channels = set(self.runners)
 
     async def _reconcile_loop(self) -> None:
@@ -145,8 +149,7 @@ class Worker:
             if target is None or target.ctx.mode != "webhook":
                 return  # removed or switched back to polling since: drop it
             bot = self.any_bot(event.channel_id, target.token)
-            runner = BotRunner(target.ctx, bot, self.dp, registry.report_status)
-        stats.count("updates")
+            runner = self._runner(target.ctx, bot)
         await runner.handle(Update.model_validate(event.update, context={"bot": runner.bot}))
 
     async def _upkeep_loop(self) -> None:
@@ -166,23 +169,22 @@ class Worker:
         ttl = int(STATS_SECONDS * 4)
         while True:
             with contextlib.suppress(Exception):
-                stats.gauge("queue_depth", await outbox_bridge.queue_depth(set(self.runners)))
-                await stats.flush(ttl)
-                await registry.refresh_statuses()
+                self.stats.gauge("queue_depth",
+                                 await self.delivery.queue_depth(set(self.runners)))
+                await self.stats.flush(ttl)
+                await self.statuses.refresh()
                 await heartbeats.beat("fleet-worker", ttl=ttl, details={
                     "index": self.index, "count": self.count, "bots": len(self.runners)})
             await asyncio.sleep(STATS_SECONDS)  # a period, not synchronisation
 
     async def run(self) -> None:
-        global _current
-        _current = self
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         outbox_consumer = events.StreamConsumer(
             DIALOG_STREAM, "fleet-outbox", f"worker-{self.index}",
-            outbox_bridge.handle_dialog_event)
+            self.delivery.handle_dialog_event)
         webhook_consumer = events.StreamConsumer(
             UPDATES_STREAM, "fleet-webhook", f"worker-{self.index}", self._on_webhook_update)
         consumer_stop = asyncio.Event()

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_services.assistants.templates import DEFAULT_INDUSTRY, TEMPLATES
 from backend_services.core import audit
 from backend_services.core.db import session_scope
-from backend_services.core.errors import ValidationFailed
+from backend_services.core.errors import NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.models import Assistant, Role
@@ -142,6 +142,26 @@ async def get_assistant(principal: Principal, assistant_id: int) -> AssistantVie
     principal.require(Role.OPERATOR)
     async with session_scope() as session:
         return view_of(await in_scope(session, principal, assistant_id))
+
+
+@dataclass(frozen=True)
+class AssistantVoice:
+    """What a channel needs to speak for an assistant on its own (a Telegram bot's /start
+    greeting and fixed replies), and nothing else of it."""
+
+    language: str
+    greeting: str
+
+
+async def voice_of(workspace_id: int, assistant_id: int) -> AssistantVoice | None:
+    """For system work (the bot fleet acts for a workspace, not a user). None when the
+    assistant is gone or not the workspace's: the caller then speaks English defaults."""
+    async with session_scope() as session:
+        try:
+            row = await in_scope(session, workspace_id, assistant_id)
+        except NotFound:
+            return None
+        return AssistantVoice(language=row.language, greeting=row.greeting)
 
 
 async def create_assistant(principal: Principal, data: AssistantInput) -> AssistantView:

@@ -79,10 +79,6 @@ def test_the_core_imports_no_domain() -> None:
 # Cycles that are still being taken apart (issue 12: the fleet's routers, the widget and
 # session states). The list may only shrink: a cycle fixed must leave it, a new one fails.
 KNOWN_CYCLES = [
-    "bot_fleet.handlers → bot_fleet.outbox_bridge → bot_fleet.handlers",
-    "bot_fleet.worker → bot_fleet.handlers → bot_fleet.outbox_bridge → bot_fleet.sender → "
-    "bot_fleet.worker",
-    "bot_fleet.worker → bot_fleet.handlers → bot_fleet.outbox_bridge → bot_fleet.worker",
     "state.session → state.live_access → state.session",
     "state.widget_chat → state.widget_answers → state.widget_chat",
 ]
@@ -141,7 +137,7 @@ def test_the_page_registry_is_the_one_source_of_routes_guards_and_navigation() -
 
 # What callers outside backend_services may take from the table models: the role enum.
 # Everything else reaches them as typed views (docs/decisions.md, 70).
-VIEW_ONLY = ("state", "components", "replyx_app.api", "replyx_app.pages")
+VIEW_ONLY = ("state", "components", "replyx_app.api", "replyx_app.pages", "bot_fleet")
 MODEL_NAMES_ALLOWED = {"Role", "ROLE_RANK"}
 
 
@@ -158,4 +154,30 @@ def test_states_pages_and_routes_get_views_not_table_rows() -> None:
             elif isinstance(node, ast.Import):
                 offending += [f"{m} line {node.lineno}: {a.name}" for a in node.names
                               if a.name.startswith("backend_services.models")]
+    assert offending == []
+
+
+def test_the_fleet_reads_no_tables_and_keeps_no_module_state() -> None:
+    """bot_fleet reaches the data through services (no sessions, no SQL), and what a worker
+    holds (counters, bots, the sender's wake-up, status reports) lives on the worker and
+    reaches handlers through the dispatcher's data: no mutable module globals, no
+    `global` statements, so two workers in one process (or a test) share nothing."""
+    data_layer = ("backend_services.core.db", "sqlmodel", "sqlalchemy")
+    mutable = {"dict", "list", "set", "Counter", "defaultdict", "Event", "Semaphore", "Lock"}
+    offending = []
+    for m, path in MODULES.items():
+        if not m.startswith("bot_fleet"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(data_layer):
+                offending.append(f"{m} line {node.lineno}: imports {node.module}")
+            elif isinstance(node, ast.Global):
+                offending.append(f"{m} line {node.lineno}: global {', '.join(node.names)}")
+        for node in tree.body:
+            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+            if isinstance(value, (ast.Dict, ast.List, ast.Set)) or (
+                    isinstance(value, ast.Call) and
+                    getattr(value.func, "attr", getattr(value.func, "id", "")) in mutable):
+                offending.append(f"{m} line {node.lineno}: module-level mutable state")
     assert offending == []
