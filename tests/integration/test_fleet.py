@@ -31,7 +31,7 @@ from backend_services.conversations import dialogs, handoff
 from backend_services.core.db import session_scope
 from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import sources
-from backend_services.models import Contact, Dialog, Message
+from backend_services.models import Assistant, Contact, Dialog, Message
 from tests.integration.conversation_helpers import Shop, eventually, shop
 from tests.support.openai_server import Hang, OpenAITestServer, Reply
 from tests.support.tcp_proxy import TcpProxy
@@ -203,6 +203,41 @@ async def test_a_telegram_user_gets_grounded_answers_and_a_human_who_replies(
             d = await db.get(Dialog, dialog.id)
         return d if d is not None and d.rating == 5 else None
     assert (await eventually(rated, "the rating", timeout=WAIT)).rated_handler == "human"
+
+
+async def test_a_russian_bot_speaks_russian_in_its_own_replies(
+    fleet: Fleet, telegram: TelegramTestServer
+) -> None:
+    """The bot's own words (greeting, "text only", rating prompt and thanks) come from the
+    catalogue in the assistant's language, not in English."""
+    s, _ = await _shop_with_bot("tg-ru")
+    async with session_scope() as db:
+        row = await db.get(Assistant, s.bot.id)
+        assert row is not None
+        row.language, row.greeting = "ru", ""
+        db.add(row)
+        await db.commit()
+    await telegram.wait_until_polling(TOKEN, timeout=WAIT)
+
+    telegram.push_message(TOKEN, 601, "/start")
+    await _said(telegram, TOKEN, 601, "Здравствуйте! Задайте вопрос", fleet)
+    telegram.push_update(TOKEN, {"message": {
+        "message_id": 9001, "date": int(time.time()), "chat": {"id": 601, "type": "private"},
+        "from": {"id": 601, "is_bot": False, "first_name": "Ann"},
+        "sticker": {"file_id": "s1", "file_unique_id": "s1", "type": "regular",
+                    "width": 512, "height": 512, "is_animated": False, "is_video": False}}})
+    await _said(telegram, TOKEN, 601, "Я понимаю только текстовые сообщения", fleet)
+
+    telegram.push_message(TOKEN, 601, "/operator")
+    await _said(telegram, TOKEN, 601, "Соединяем вас с сотрудником", fleet)
+    dialog = await _dialog_of(601)
+    await handoff.accept(s.anna, dialog.id)
+    await handoff.close(s.anna, dialog.id, "resolved")
+    await _said(telegram, TOKEN, 601, "Как прошёл разговор? Поставьте оценку.", fleet)
+    telegram.push_callback(TOKEN, 601, f"rate:{dialog.id}:4")
+    await telegram.wait_for(lambda: any(
+        c.params.get("text") == "Спасибо!" for c in telegram.calls(TOKEN, "answerCallbackQuery")),
+        WAIT)
 
 
 async def test_a_revoked_token_shows_an_error_while_neighbours_keep_answering(
