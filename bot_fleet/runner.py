@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
@@ -96,18 +97,24 @@ class ChatLocks:
                 del self._locks[chat]
 
 
+@dataclass(frozen=True)
+class RunnerServices:
+    """What every runner of a worker shares: the worker's dispatcher, status board,
+    counters and the semaphore bounding how many updates it handles at once."""
+
+    dispatcher: Dispatcher
+    report: StatusReporter
+    stats: FleetStats
+    handling: asyncio.Semaphore
+
+
 class BotRunner:
-    def __init__(self, ctx: BotContext, bot: Bot, dispatcher: Dispatcher,
-                 report: StatusReporter, stats: FleetStats, handling: asyncio.Semaphore,
+    def __init__(self, ctx: BotContext, bot: Bot, services: RunnerServices,
                  webhook_secret: str = "", webhook_url: str = "") -> None:
-        self.ctx = ctx
-        self.stats = stats
-        self.handling = handling
-        self.webhook_secret = webhook_secret
-        self.webhook_url = webhook_url
-        self.bot = bot
-        self.dp = dispatcher
-        self.report = report
+        self.ctx, self.bot = ctx, bot
+        self.dp, self.report = services.dispatcher, services.report
+        self.stats, self.handling = services.stats, services.handling
+        self.webhook_secret, self.webhook_url = webhook_secret, webhook_url
         self.task: asyncio.Task[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._done_above: set[int] = set()

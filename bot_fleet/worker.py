@@ -31,7 +31,7 @@ from bot_fleet import registry
 from bot_fleet.context import BotContext
 from bot_fleet.delivery import Delivery
 from bot_fleet.dispatcher import build_dispatcher
-from bot_fleet.runner import HANDLING_AT_ONCE, BotRunner
+from bot_fleet.runner import HANDLING_AT_ONCE, BotRunner, RunnerServices
 from bot_fleet.sender import Sender
 from bot_fleet.stats import FleetStats, ident
 
@@ -63,10 +63,11 @@ class Worker:
         # dispatcher's data): nothing in the fleet is reached through a module global.
         self.stats = FleetStats()
         self.statuses = registry.StatusBoard(ident())
-        self.handling = asyncio.Semaphore(HANDLING_AT_ONCE)
         self.sender = Sender(self, self.stats)
         self.delivery = Delivery(self, self.stats, self.sender.poke)
         self.dp: Dispatcher = build_dispatcher(self.delivery, self.stats)
+        self.services = RunnerServices(self.dp, self.statuses.report, self.stats,
+                                       asyncio.Semaphore(HANDLING_AT_ONCE))
         self.runners: dict[int, BotRunner] = {}
         self.bots: dict[int, Bot] = {}
         self._changed = asyncio.Event()
@@ -74,8 +75,8 @@ class Worker:
 
     def _runner(self, ctx: BotContext, bot: Bot, *, webhook_secret: str = "",
                 webhook_url: str = "") -> BotRunner:
-        return BotRunner(ctx, bot, self.dp, self.statuses.report, self.stats, self.handling,
-                         webhook_secret=webhook_secret, webhook_url=webhook_url)
+        return BotRunner(ctx, bot, self.services, webhook_secret=webhook_secret,
+                         webhook_url=webhook_url)
 
     def mine(self, channel_id: int) -> bool:
         return channel_id % self.count == self.index
