@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 # The stream read with XREADGROUP by the web layer: `replyx:stream:dialogs`.
 DIALOG_STREAM = "dialogs"
-DIALOG_STREAM_KEY = events.stream_key(DIALOG_STREAM)
 # Bounded: the stream is a hand-off to live consumers, not a history (that is PostgreSQL).
 DIALOG_STREAM_MAXLEN = 50_000
 

@@ -73,9 +73,3 @@ async def inbox_snapshot(workspace_id: int) -> list[DialogView]:
             .limit(INBOX_SIZE)
         )).all()
         return await dialog_views(session, list(rows))
-
-
-async def dialog_workspace(dialog_id: int) -> int | None:
-    async with session_scope() as session:
-        dialog = await session.get(Dialog, dialog_id)
-        return dialog.workspace_id if dialog else None

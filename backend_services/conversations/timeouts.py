@@ -17,7 +17,6 @@ from backend_services.core import jobs
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint()
-EXPIRE_TASK = "conversations:expire_waiting"
 
 
 @blueprint.periodic(cron="* * * * *", periodic_id="expire-waiting")

@@ -22,7 +22,6 @@ Sender = Literal["visitor", "ai", "operator", "system", "note"]
 DialogStatus = Literal["ai", "requested", "active", "closed"]
 # Who moved a dialog between statuses (HandoffEvent.actor).
 TransitionActor = Literal["user", "visitor", "system"]
-SENDERS: tuple[Sender, ...] = get_args(Sender)
 STATUSES: tuple[DialogStatus, ...] = get_args(DialogStatus)
 
 

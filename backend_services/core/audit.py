@@ -52,18 +52,6 @@ async def record_by(
     )
 
 
-async def recent_for_workspace(
-    session: AsyncSession, workspace_id: int, limit: int = 50
-) -> list[AuditLog]:
-    rows = await session.exec(
-        select(AuditLog)
-        .where(AuditLog.workspace_id == workspace_id)
-        .order_by(col(AuditLog.id).desc())
-        .limit(limit)
-    )
-    return list(rows)
-
-
 async def recent(session: AsyncSession, limit: int = 100) -> list[AuditLog]:
     rows = await session.exec(select(AuditLog).order_by(col(AuditLog.id).desc()).limit(limit))
     return list(rows)

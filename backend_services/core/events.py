@@ -100,24 +100,6 @@ class Event(BaseModel):
         return encode(self)
 
 
-class DialogMessageCreated(Event):
-    """A message was committed to a dialog; viewers reload the tail from the database."""
-
-    type: ClassVar[str] = "dialog.message_created"
-    workspace_id: int
-    dialog_id: int
-    message_id: int
-
-
-class DialogStatusChanged(Event):
-    """A dialog moved between AI, queue, operator and closed; inboxes re-sort."""
-
-    type: ClassVar[str] = "dialog.status_changed"
-    workspace_id: int
-    dialog_id: int
-    status: str
-
-
 class UserAccessChanged(Event):
     """What a user may see changed: signed out, removed from a workspace, role changed,
     blocked, password reset. Live views re-check that user's open tabs at once
@@ -130,18 +112,6 @@ class UserAccessChanged(Event):
     workspace_id: int | None = None
     user_id: int
     reason: str = ""
-
-
-class KnowledgeSourceQueued(Event):
-    """A document waits for ingestion; exactly one job worker must pick it up."""
-
-    type: ClassVar[str] = "knowledge.source_queued"
-    workspace_id: int
-    document_id: int
-
-
-def registered_types() -> dict[str, type[Event]]:
-    return dict(_REGISTRY)
 
 
 def encode(event: Event) -> str:

@@ -294,12 +294,6 @@ def _extractive(retrieval: Retrieval, language: str) -> tuple[str, AnswerMode, l
     return "\n\n".join(parts), "extractive", chosen
 
 
-def extractive_text(
-    assistant: AssistantView, retrieval: Retrieval, language: str | None = None
-) -> str:
-    return _extractive(retrieval, language or assistant.language)[0]
-
-
 # ------------------------------------------------------------------------------ answering
 
 

@@ -45,8 +45,6 @@ class SourceKind(StrEnum):
     CSV = "csv"
 
 
-TEXT_KINDS = frozenset({SourceKind.TXT, SourceKind.MD, SourceKind.HTML, SourceKind.CSV})
-
 _EXTENSIONS: dict[str, SourceKind] = {
     ".pdf": SourceKind.PDF,
     ".docx": SourceKind.DOCX,

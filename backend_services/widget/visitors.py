@@ -105,11 +105,6 @@ class VisitorClaims:
     origin: str
     expires_at: datetime
 
-    @property
-    def contact_key(self) -> str:
-        """A stable external id for this visitor of this widget (e.g. a contact row)."""
-        return f"{self.widget_public_id}:{self.visitor_id}"
-
 
 @dataclass(frozen=True)
 class IssuedToken:

@@ -7,17 +7,17 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import redis.asyncio as aioredis
 
+from backend_services.channels.telegram.events import FleetChanged
+from backend_services.conversations.events import DialogChanged
 from backend_services.core.embedded_servers import EmbeddedValkey
 from backend_services.core.events import (
     BatchStreamConsumer,
-    DialogMessageCreated,
-    DialogStatusChanged,
     Event,
-    KnowledgeSourceQueued,
     StreamConsumer,
     UnknownEvent,
     UserAccessChanged,
@@ -28,6 +28,33 @@ from backend_services.core.events import (
     stream_key,
     subscribe,
 )
+
+
+class DialogMessageCreated(Event):
+    """A test event (no product code publishes it): a message id in a dialog."""
+
+    type: ClassVar[str] = "test.dialog_message_created"
+    workspace_id: int
+    dialog_id: int
+    message_id: int
+
+
+class DialogStatusChanged(Event):
+    """A test event: a dialog's new status."""
+
+    type: ClassVar[str] = "test.dialog_status_changed"
+    workspace_id: int
+    dialog_id: int
+    status: str
+
+
+class KnowledgeSourceQueued(Event):
+    """A test event for the once-only streams: a document waiting for work."""
+
+    type: ClassVar[str] = "test.knowledge_source_queued"
+    workspace_id: int
+    document_id: int
+
 
 WAIT = 10.0  # generous upper bound for a condition; tests normally finish far sooner
 
@@ -84,6 +111,8 @@ def test_every_event_survives_a_round_trip_as_its_own_class() -> None:
         DialogStatusChanged(workspace_id=1, dialog_id=2, status="operator"),
         UserAccessChanged(user_id=7, reason="logout"),
         KnowledgeSourceQueued(workspace_id=4, document_id=5),
+        DialogChanged(workspace_id=1, dialog_id=2, status="ai", message_id=3, kind="note"),
+        FleetChanged(workspace_id=1, channel_id=2, action="added", version=1),
     ]
     for event in events:
         back = decode(event.to_json())
