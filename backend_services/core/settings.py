@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     web_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # CPU threads one web worker's query embedding uses (replyx_app/launcher.py).
     web_embed_threads: int = 1
+    # Knowledge embeddings from an OpenAI-compatible endpoint instead of the bundled local
+    # model (knowledge/embeddings.py). Unset URL = local. The model must give vectors of
+    # the index's dimension (384): text-embedding-3-* are asked for it, others must have it.
+    embeddings_url: str | None = None
+    embeddings_model: str = "text-embedding-3-small"
+    embeddings_api_key: str | None = None
     # Telegram sends, shared by every fleet worker through Redis (channels/telegram/limiter.py)
     # and the durable outbox of operator/system messages (channels/telegram/outbox.py).
     telegram_chat_messages_per_second: int = 1

@@ -29,8 +29,11 @@ from urllib.parse import urlsplit
 
 from openai import AsyncOpenAI
 
+from backend_services.core.settings import get_settings
+from backend_services.models.knowledge import EMBEDDING_DIM
+
 LOCAL_MODEL = "multilingual-e5-small-q4"
-LOCAL_DIM = 384
+LOCAL_DIM = EMBEDDING_DIM
 # A batch is one uninterruptible call into the C engine holding both cores; small batches
 # let a visitor's query embedding slip in between the batches of a large ingestion.
 LOCAL_BATCH = 8
@@ -188,8 +191,41 @@ class LocalEmbedder:
 
 @cache
 def get_default_embedder() -> Embedder:
-    """The process-wide default: the offline local model (no provider configuration)."""
-    return LocalEmbedder()
+    """The process-wide embedder: the offline local model, or the OpenAI-compatible
+    endpoint of `REPLYX_EMBEDDINGS_URL`, asked for vectors of the index's dimension."""
+    s = get_settings()
+    if not s.embeddings_url:
+        return LocalEmbedder()
+    # Many compatible servers (Ollama, llama.cpp) take no key; the SDK insists on one.
+    return OpenAIEmbedder(s.embeddings_url, s.embeddings_api_key or "unused",
+                          s.embeddings_model, EMBEDDING_DIM)
+
+
+_checked: set[str] = set()
+
+
+async def check_embedder(embedder: Embedder | None = None) -> Embedder:
+    """Embed one probe text and refuse an embedder whose vectors the index cannot hold.
+
+    The vector columns have EMBEDDING_DIM dimensions; a remote model with another length
+    must stop before any document is re-indexed with it, with the setting to change in
+    the message. Checked once per process and embedder.
+    """
+    embedder = embedder or get_default_embedder()
+    if embedder.name in _checked:
+        return embedder
+    try:
+        [vector] = await embedder.embed_queries(["dimension check"])
+    except EmbeddingDimensionError as exc:
+        raise EmbeddingDimensionError(
+            f"{exc} The knowledge index stores {EMBEDDING_DIM}-dimensional vectors: set "
+            f"REPLYX_EMBEDDINGS_MODEL to a model that gives {EMBEDDING_DIM}, or unset "
+            "REPLYX_EMBEDDINGS_URL to use the local model.") from exc
+    if len(vector) != EMBEDDING_DIM:  # pragma: no cover - both embedders check replies
+        raise EmbeddingDimensionError(f"{embedder.name} gives {len(vector)} dimensions, "
+                                      f"the index stores {EMBEDDING_DIM}.")
+    _checked.add(embedder.name)
+    return embedder
 
 
 # ----- any OpenAI-compatible embeddings API -----------------------------------------

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from backend_services.core import jobs
 from backend_services.core.db import session_scope
-from backend_services.knowledge.embeddings import get_default_embedder
+from backend_services.knowledge.embeddings import check_embedder
 from backend_services.knowledge.indexing import index_qa
 from backend_services.knowledge.sources import INGEST_TASK
 from backend_services.models import KnowledgeDocument, QAPair
@@ -48,8 +48,11 @@ REINDEX_BATCH = 20
 
 async def reindex_stale_embeddings() -> int:
     """Vectors from different models are not comparable: when the default embedder changes,
-    requeue the documents (and re-embed the Q&A pairs) whose vectors came from another."""
-    current = get_default_embedder().name
+    requeue the documents (and re-embed the Q&A pairs) whose vectors came from another.
+
+    An embedder whose vectors do not fit the index is refused first (EmbeddingDimensionError,
+    raised at the jobs process's first tick), so no document is re-indexed into failure."""
+    current = (await check_embedder()).name
     async with session_scope() as session:
         rows = await session.exec(  # type: ignore[call-overload]
             text(
