@@ -343,14 +343,16 @@ def payment_detail(text: str) -> list[str]:
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
             found.append(match.group().strip())
     found += re.findall(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,4})?\b", text)
-    found += re.findall(r"\b(?:bc1[a-z0-9]{25,60}|0x[0-9a-fA-F]{40}|T[1-9A-HJ-NP-Za-km-z]{33})\b", text)
+    found += re.findall(
+        r"\b(?:bc1[a-z0-9]{25,60}|0x[0-9a-fA-F]{40}|T[1-9A-HJ-NP-Za-km-z]{33})\b", text
+    )
     return found
 
 
 def foreign_contacts(text: str) -> list[str]:
     """Domains not owned by the tenant, and phone numbers other than the pages' own."""
     found: list[str] = []
-    for host in re.findall(r"(?:https?://)?(?:[\w-]+\.)+[a-zа-я]{2,}(?=[/\s,.;:)»\"]|$)", text):
+    for host in re.findall(r"(?:https?://)?(?:[\w-]+\.)+(?:[a-z]{2,}|рф)(?=[/\s,.;:)»\"]|$)", text):
         host = re.sub(r"^https?://", "", host).lower().rstrip(".")
         if "@" in host or re.fullmatch(r"[\d.]+", host) or re.fullmatch(r"v?\d+(\.\d+)+", host):
             continue
