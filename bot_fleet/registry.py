@@ -43,19 +43,19 @@ class StatusBoard:
 
     def __init__(self, worker: str) -> None:
         self._worker = worker
-        self._last: dict[int, tuple[BotContext, str, str]] = {}
+        self._last: dict[int, tuple[BotContext, bot_status.FleetStatus, str]] = {}
 
-    async def report(self, ctx: BotContext, status: str, error: str) -> None:
+    async def report(self, ctx: BotContext, status: bot_status.FleetStatus, error: str) -> None:
         if status == "stopped":
             self._last.pop(ctx.channel_id, None)
         else:
             self._last[ctx.channel_id] = (ctx, status, error)
-        await bot_status.report_status(ctx.channel_id, status,  # type: ignore[arg-type]
+        await bot_status.report_status(ctx.channel_id, status,
                                        error=error, worker=self._worker, version=ctx.version)
 
     async def refresh(self) -> None:
         await bot_status.report_statuses(
-            bot_status.StatusReport(ctx.channel_id, status,  # type: ignore[arg-type]
+            bot_status.StatusReport(ctx.channel_id, status,
                                     error=error, worker=self._worker, version=ctx.version)
             for ctx, status, error in list(self._last.values()))
 

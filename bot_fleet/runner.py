@@ -34,6 +34,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import Update
 
+from backend_services.channels.telegram.status import FleetStatus
 from backend_services.core import outages
 from bot_fleet.context import BotContext
 from bot_fleet.stats import FleetStats
@@ -62,7 +63,7 @@ OUTAGE_FIRST, OUTAGE_MAX = 0.5, 5.0
 # redelivery: below the consumer group's claim time (30 s).
 WEBHOOK_OUTAGE_SECONDS = 20.0
 
-StatusReporter = Callable[[BotContext, str, str], Awaitable[None]]
+StatusReporter = Callable[[BotContext, FleetStatus, str], Awaitable[None]]
 
 
 def _chat_of(update: Update) -> int:
@@ -137,7 +138,7 @@ class BotRunner:
             t.cancel()
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
-    async def _say(self, status: str, error: str) -> None:
+    async def _say(self, status: FleetStatus, error: str) -> None:
         """Report to the Channels page; a failing report (Redis busy or down) must never
         end the bot's loop."""
         try:

@@ -10,5 +10,5 @@
 - `migrations`: Alembic from code. `embedded_servers`: PostgreSQL and Valkey for one machine.
 - `mailer`: outgoing e-mail. `ratelimit`, `bans`, `client_ip`: abuse protection.
 - `outages`: telling an infrastructure failure from bad input. `text_safety`: text
-  PostgreSQL cannot store.
+  PostgreSQL cannot store. `literals`: stored strings narrowed to status/mode `Literal`s.
 """

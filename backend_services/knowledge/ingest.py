@@ -31,6 +31,7 @@ from backend_services.knowledge.safety import (
 )
 from backend_services.knowledge.sources import INGEST_TASK, stored_path
 from backend_services.models import Assistant, KnowledgeChunk, KnowledgeDocument
+from backend_services.models.knowledge import DocumentStatus
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint()
@@ -42,7 +43,8 @@ class PermanentFailure(Exception):
     """The source itself is bad; retrying cannot help. The message is for the user."""
 
 
-async def _set(document_id: int, status: str, progress: int, error: str = "") -> bool:
+async def _set(document_id: int, status: DocumentStatus, progress: int,
+               error: str = "") -> bool:
     """Returns False when the document was deleted meanwhile (then the job just stops)."""
     async with session_scope() as session:
         doc = await session.get(KnowledgeDocument, document_id, with_for_update=True)

@@ -24,6 +24,7 @@ from backend_services.assistants import service as assistants
 from backend_services.core import audit, jobs
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.literals import one_of
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.settings import get_settings
@@ -42,6 +43,7 @@ from backend_services.models import (
     Role,
     Workspace,
 )
+from backend_services.models.knowledge import DOCUMENT_STATUSES, DocumentStatus
 
 INGEST_TASK = jobs.TaskRef("knowledge", "ingest_document", queue="ingest")
 
@@ -51,7 +53,7 @@ class DocumentView:
     id: int
     title: str
     source_type: str
-    status: str
+    status: DocumentStatus
     progress: int
     error: str
     size_bytes: int
@@ -80,7 +82,7 @@ def _view(d: KnowledgeDocument) -> DocumentView:
         id=d.id or 0,
         title=d.title,
         source_type=d.source_type,
-        status=d.status,
+        status=one_of(d.status, DOCUMENT_STATUSES) or "failed",
         progress=d.progress,
         error=d.error,
         size_bytes=d.size_bytes,

@@ -141,7 +141,8 @@ class HandoffEvent(SQLModel, table=True):
     actor_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     reason: str = Field(default="", max_length=300)
     created_at: datetime = created_at_field()
-    actor: str = Field(default="system", max_length=16)  # user | visitor | system
+    # Who moved the dialog (conversations.store.TransitionActor): "user", "visitor", "system".
+    actor: str = Field(default="system", max_length=16)
 
 
 class HandoffPolicyRow(SQLModel, table=True):

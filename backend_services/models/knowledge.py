@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
@@ -13,6 +13,9 @@ from sqlmodel import Column, Field, SQLModel
 from backend_services.models.base import created_at_field, ts_field, workspace_fk
 
 EMBEDDING_DIM = 384
+# A document's way through ingestion (knowledge/ingest.py); "ready" and "failed" are final.
+DocumentStatus = Literal["queued", "extracting", "chunking", "embedding", "ready", "failed"]
+DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = get_args(DocumentStatus)
 
 
 class KnowledgeDocument(SQLModel, table=True):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -12,7 +12,8 @@ from sqlmodel import Column, Field, SQLModel
 
 from backend_services.models.base import created_at_field, ts_field, workspace_fk
 
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
+OutboxStatus = Literal["queued", "sending", "sent", "failed"]
+_STATUS_LIST = ", ".join(f"'{s}'" for s in get_args(OutboxStatus))
 
 
 class TelegramOutbox(SQLModel, table=True):
@@ -34,7 +35,7 @@ class TelegramOutbox(SQLModel, table=True):
             postgresql_where=sa.text("status IN ('queued', 'sending')"),
         ),
         sa.CheckConstraint(
-            "status IN ('queued', 'sending', 'sent', 'failed')",
+            f"status IN ({_STATUS_LIST})",
             name="ck_telegram_outbox_status",
         ),
     )

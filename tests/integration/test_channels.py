@@ -443,7 +443,7 @@ async def test_deleting_a_bot_keeps_its_conversations_and_stops_its_webhook(
     assert (await fleet_stream())[-1].action == "removed"
     assert [c.ok for c in telegram.calls(TOKEN, "deleteWebhook")] == [True]
     gone = (await bot_status.statuses([view.id]))[view.id]
-    assert (gone.status, gone.messages_today, gone.last_activity) == ("", 0, None)
+    assert (gone.status, gone.messages_today, gone.last_activity) == (None, 0, None)
     # The bot can be connected again, to any workspace.
     assert (await connected(await shop("b"))).username == "shop_help_bot"
 
@@ -516,5 +516,5 @@ async def test_a_bot_the_fleet_stopped_reporting_on_shows_fleet_offline(
 async def test_statuses_of_unknown_bots_are_empty_and_stale(clean: None) -> None:
     seen = await bot_status.statuses([424242, 424242])
     assert list(seen) == [424242]
-    assert (seen[424242].status, seen[424242].stale, seen[424242].messages_today) == ("", True, 0)
+    assert (seen[424242].status, seen[424242].stale, seen[424242].messages_today) == (None, True, 0)
     assert await bot_status.statuses([]) == {}

@@ -22,7 +22,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,7 @@ from backend_services.channels.telegram.events import FleetAction, publish_fleet
 from backend_services.core import audit, ratelimit
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
+from backend_services.core.literals import one_of
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.security import decrypt_secret, encrypt_secret
@@ -45,9 +46,10 @@ from backend_services.models import Assistant, Channel, Role
 log = logging.getLogger(__name__)
 
 KIND = "telegram"
-MODES: tuple[str, ...] = ("polling", "webhook")
-DESIRED: tuple[str, ...] = ("running", "stopped")
 Mode = Literal["polling", "webhook"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+Desired = Literal["running", "stopped"]
+DESIRED: tuple[Desired, ...] = get_args(Desired)
 # Shown on the page: the fleet's report combined with what the tenant asked for.
 DisplayStatus = Literal["running", "starting", "stopping", "stopped", "error", "offline"]
 WEBHOOK_PATH = "/api/telegram/webhook/{channel_id}"
@@ -69,9 +71,9 @@ class BotView:
     bot_id: int
     username: str
     name: str
-    mode: str
-    desired: str
-    status: str
+    mode: Mode
+    desired: Desired
+    status: DisplayStatus
     error: str
     worker: str
     last_activity: datetime | None
@@ -95,7 +97,7 @@ class FleetBot:
     bot_id: int
     username: str
     token: str = field(repr=False)
-    mode: str
+    mode: Mode
     webhook_secret: str = field(repr=False)
     webhook_url: str
     version: int
@@ -113,19 +115,17 @@ def webhook_url(channel_id: int) -> str:
 
 def display_status(
     desired_running: bool, version: int, st: bot_status.BotStatus | None
-) -> tuple[str, str]:
+) -> tuple[DisplayStatus, str]:
     """(status, error) for the page, from the desired state and the fleet's last report.
 
     A report that is missing or stale means nobody runs the bot: "offline" when it should
     run, "stopped" when it should not. A report about an older version of the channel
     means the fleet has not applied the latest change yet: "starting" (or "stopping").
     """
-    fresh = st is not None and st.status != "" and not st.stale
+    reported = st.status if st is not None and not st.stale else None
     if not desired_running:
-        if fresh and st is not None and st.status in ("running", "starting"):
-            return "stopping", ""
-        return "stopped", ""
-    if not fresh or st is None:
+        return ("stopping", "") if reported in ("running", "starting") else ("stopped", "")
+    if reported is None or st is None:
         seconds = bot_status.stale_after()
         return "offline", (
             f"The bot fleet has not reported on this bot for over {seconds} s. "
@@ -133,11 +133,11 @@ def display_status(
         )
     if st.version is not None and st.version < version:
         return "starting", ""
-    if st.status == "error":
+    if reported == "error":
         return "error", st.error or "The bot stopped with an error."
-    if st.status == "stopped":
+    if reported == "stopped":
         return "starting", ""
-    return st.status, ""
+    return reported, ""
 
 
 def _view(row: Channel, assistant_name: str, st: bot_status.BotStatus | None) -> BotView:
@@ -150,7 +150,7 @@ def _view(row: Channel, assistant_name: str, st: bot_status.BotStatus | None) ->
         bot_id=int(row.external_id or 0),
         username=row.username,
         name=row.name,
-        mode=row.mode,
+        mode=_stored_mode(row.mode),
         desired="running" if row.is_active else "stopped",
         status=shown,
         error=error,
@@ -171,7 +171,7 @@ def _fleet_bot(row: Channel) -> FleetBot:
         bot_id=int(row.external_id),
         username=row.username,
         token=decrypt_secret(row.token_encrypted),
-        mode=row.mode,
+        mode=_stored_mode(row.mode),
         webhook_secret=decrypt_secret(row.webhook_secret_encrypted),
         webhook_url=webhook_url(row.id),
         version=row.version,
@@ -181,8 +181,14 @@ def _fleet_bot(row: Channel) -> FleetBot:
 # --------------------------------------------------------------------------- helpers
 
 
-def _clean_mode(mode: str) -> str:
-    if mode not in MODES:
+def _stored_mode(mode: str) -> Mode:
+    """The column's value as a Mode (only `_clean_mode` output is ever stored)."""
+    return one_of(mode, MODES) or "polling"
+
+
+def _clean_mode(posted: str) -> Mode:
+    mode = one_of(posted, MODES)
+    if mode is None:
         raise ValidationFailed("Choose long polling or webhook mode.")
     if mode == "webhook":
         official = urlsplit(telegram_api.api_base()).hostname == "api.telegram.org"
@@ -339,7 +345,7 @@ async def get_bot(principal: Principal, channel_id: int) -> BotView:
 async def set_desired(principal: Principal, channel_id: int, desired: str) -> BotView:
     """Start ("running") or stop ("stopped") a bot; the fleet follows within seconds."""
     principal.require(Role.ADMIN)
-    if desired not in DESIRED:
+    if one_of(desired, DESIRED) is None:
         raise ValidationFailed("A bot is either running or stopped.")
     running = desired == "running"
     async with session_scope() as session:

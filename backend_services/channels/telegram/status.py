@@ -19,14 +19,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from backend_services.channels.telegram.api import redact
+from backend_services.core.literals import one_of
 from backend_services.core.redis_client import get_redis
 from backend_services.core.settings import get_settings
 
 FleetStatus = Literal["starting", "running", "error", "stopped"]
-FLEET_STATUSES: tuple[str, ...] = ("starting", "running", "error", "stopped")
+FLEET_STATUSES: tuple[FleetStatus, ...] = get_args(FleetStatus)
 _PREFIX = "replyx:bot:"
 _KEEP_SECONDS = 7 * 24 * 3600  # a bot nobody reports on for a week is long gone
 _DAY_KEEP_SECONDS = 2 * 24 * 3600
@@ -64,12 +65,12 @@ class StatusReport:
 class BotStatus:
     """The last thing the fleet said about a bot, with today's message counts.
 
-    `status` is "" when nothing was ever reported. `stale` is true when the report is
+    `status` is None when nothing was ever reported. `stale` is true when the report is
     missing or older than `telegram_status_stale_seconds`.
     """
 
     channel_id: int
-    status: str
+    status: FleetStatus | None
     error: str
     worker: str
     reported_at: datetime | None
@@ -178,7 +179,7 @@ async def statuses(
         version = data.get("version") or ""
         out[channel_id] = BotStatus(
             channel_id=channel_id,
-            status=data.get("status", ""),
+            status=one_of(data.get("status"), FLEET_STATUSES),
             error=data.get("error", ""),
             worker=data.get("worker", ""),
             reported_at=reported,
