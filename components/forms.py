@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import reflex as rx
@@ -26,13 +27,27 @@ def textarea_field(label: str, name: str, **props: Any) -> rx.Component:
     )
 
 
-def error_callout(message: rx.Var[str]) -> rx.Component:
+def error_callout(message: rx.Var[str], id: str = "form-error") -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert",
-                   width="100%", id="form-error"),
+                   width="100%", id=id),
     )
 
 
 def success_callout(message: str | rx.Var[str], **props: Any) -> rx.Component:
     return rx.callout(message, icon="circle_check", color_scheme="green", width="100%", **props)
+
+
+def select_field(label: str, name: str, items: Iterable[tuple[str, str]],
+                 **props: Any) -> rx.Component:
+    """A labelled select of (value, text) items posted with the form as `name`."""
+    return rx.vstack(
+        rx.text(label, size="2", weight="medium"),
+        rx.select.root(
+            rx.select.trigger(width="100%", id=name),
+            rx.select.content(*[rx.select.item(text, value=value) for value, text in items]),
+            name=name, **props,
+        ),
+        spacing="1", width="100%",
+    )

@@ -13,13 +13,13 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.assistants import service as assistants
 from backend_services.channels.telegram import bots
 from backend_services.channels.telegram.bots import BotView
 from backend_services.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.arguments import id_from_text
+from state.assistant_scoped import assistant_choices
 from state.session import SessionState, guarded
 
 STATUS_LABEL = {
@@ -73,8 +73,7 @@ class ChannelsState(SessionState):
     @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
-        rows = await assistants.list_assistants(principal)
-        self.assistant_options = [{"id": str(a.id), "name": a.name} for a in rows]
+        self.assistant_options = await assistant_choices(principal)
         ids = [o["id"] for o in self.assistant_options]
         if self.new_assistant_id not in ids:
             self.new_assistant_id = ids[0] if ids else ""

@@ -78,7 +78,7 @@ class ConsoleState(SessionState):
             self.selected_id = id_from_text(wanted)
         if self.selected_id:
             try:
-                await self._show(principal, self.selected_id)
+                await self._show_dialog(principal, self.selected_id)
             except DomainError:
                 self.selected_id = 0
                 raise
@@ -140,7 +140,7 @@ class ConsoleState(SessionState):
 
     # ------------------------------------------------------------------ one dialog
 
-    async def _show(self, principal: Principal, dialog_id: int) -> None:
+    async def _show_dialog(self, principal: Principal, dialog_id: int) -> None:
         # get_dialog refuses other workspaces' dialogs.
         await self._show_view(principal, await dialogs.get_dialog(principal, dialog_id))
 
@@ -173,7 +173,7 @@ class ConsoleState(SessionState):
     @rx.event
     @guarded(Role.OPERATOR)
     async def open(self, dialog_id: int, *, principal: Principal) -> None:
-        await self._show(principal, int(dialog_id))
+        await self._show_dialog(principal, int(dialog_id))
 
     @rx.event
     @guarded(Role.OPERATOR)
@@ -189,7 +189,7 @@ class ConsoleState(SessionState):
         if view is not None:
             await self._show_view(principal, view)
         elif self.selected_id:
-            await self._show(principal, self.selected_id)
+            await self._show_dialog(principal, self.selected_id)
         apply_inbox(await self.get_state(InboxLive),
                     await snapshots.inbox_snapshot(principal.workspace_id))
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.assistants import service as assistants
 from backend_services.conversations import dialogs
 from backend_services.conversations.dialogs import DialogFilter
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.arguments import id_from_text
+from state.assistant_scoped import assistant_choices
 from state.session import SessionState, guarded
 
 PAGE = 50
@@ -41,8 +41,7 @@ class DialogsState(SessionState):
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         if principal.has_role(Role.ADMIN):
-            self.assistant_options = [{"id": str(a.id), "name": a.name}
-                                      for a in await assistants.list_assistants(principal)]
+            self.assistant_options = await assistant_choices(principal)
         await self._run(principal, {}, reset=True)
 
     async def _run(self, principal: Principal, form: dict[str, Any], *, reset: bool) -> None:

@@ -19,13 +19,13 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.assistants import service as assistants
 from backend_services.conversations import policy as handoff_policy
 from backend_services.conversations.policy import BusinessHours, HandoffPolicy
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.arguments import id_from_text
+from state.assistant_scoped import AssistantScoped
 from state.session import SessionState, guarded
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -93,9 +93,7 @@ def policy_from_form(form: dict[str, Any]) -> HandoffPolicy:
     )
 
 
-class HandoffSettingsState(SessionState):
-    assistant_options: list[dict[str, str]] = []
-    assistant_id: str = ""
+class HandoffSettingsState(AssistantScoped, SessionState):
     loaded: bool = False
     form_key: int = 0
     _shown: str = ""  # which assistant and policy the form was last mounted with
@@ -145,12 +143,7 @@ class HandoffSettingsState(SessionState):
     @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
-        rows = await assistants.list_assistants(principal)
-        self.assistant_options = [{"id": str(a.id), "name": a.name} for a in rows]
-        ids = [o["id"] for o in self.assistant_options]
-        wanted = self.router.url.query_parameters.get("assistant", "")
-        chosen = wanted if wanted in ids else (
-            self.assistant_id if self.assistant_id in ids else (ids[0] if ids else ""))
+        chosen = await self._pick_assistant(principal)
         if chosen:
             policy = await handoff_policy.get_policy(principal, int(chosen))
             self._show_policy(int(chosen), policy, remount=False)

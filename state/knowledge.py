@@ -15,7 +15,7 @@ from backend_services.knowledge import answers as answer_engine
 from backend_services.knowledge import sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
-from state.arguments import id_from_text
+from state.assistant_scoped import AssistantScoped
 from state.session import SessionState, fail, guarded
 
 ACTIVE = ("queued", "extracting", "chunking", "embedding")
@@ -29,9 +29,7 @@ STAGE_LABEL = {
 }
 
 
-class KnowledgeState(SessionState):
-    assistant_options: list[dict[str, str]] = []
-    assistant_id: str = ""
+class KnowledgeState(AssistantScoped, SessionState):
     documents: list[dict[str, Any]] = []
     qa_pairs: list[dict[str, Any]] = []
     loaded: bool = False
@@ -52,10 +50,6 @@ class KnowledgeState(SessionState):
     chat_mode: str = ""
     chat_busy: bool = False
 
-    @rx.var
-    def selected(self) -> int:
-        return id_from_text(self.assistant_id)
-
     async def _reload(self, principal: Principal) -> None:
         if not self.selected:
             self.documents, self.qa_pairs = [], []
@@ -71,14 +65,7 @@ class KnowledgeState(SessionState):
     @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> Any:
-        rows = await assistants.list_assistants(principal)
-        self.assistant_options = [{"id": str(a.id), "name": a.name} for a in rows]
-        wanted = self.router.url.query_parameters.get("assistant", "")
-        ids = [o["id"] for o in self.assistant_options]
-        if wanted in ids:
-            self.assistant_id = wanted
-        elif self.assistant_id not in ids:
-            self.assistant_id = ids[0] if ids else ""
+        self.assistant_id = await self._pick_assistant(principal)
         await self._reload(principal)
         self.loaded = True
         return KnowledgeState.watch_progress

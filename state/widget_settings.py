@@ -11,7 +11,6 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.assistants import service as assistants
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.settings import get_settings
@@ -19,15 +18,14 @@ from backend_services.models import Role
 from backend_services.widget import settings as widget
 from backend_services.widget.settings import WIDGET_STRINGS, WidgetInput, WidgetSettingsView
 from state.arguments import id_from_text
+from state.assistant_scoped import AssistantScoped
 from state.session import SessionState, guarded
 
 DRAFT_FIELDS = frozenset({"title", "greeting", "primary_color", "position", "avatar_url",
                           "launcher_text", "language", "origins_text"})
 
 
-class WidgetSettingsState(SessionState):
-    assistant_options: list[dict[str, str]] = []
-    assistant_id: str = ""
+class WidgetSettingsState(AssistantScoped, SessionState):
     loaded: bool = False
     public_id: str = ""
     snippet: str = ""
@@ -43,10 +41,6 @@ class WidgetSettingsState(SessionState):
     language: str = "en"
     origins_text: str = ""
     error: str = ""
-
-    @rx.var
-    def selected(self) -> int:
-        return id_from_text(self.assistant_id)
 
     @rx.var
     def strings(self) -> dict[str, str]:
@@ -94,14 +88,7 @@ class WidgetSettingsState(SessionState):
     @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
-        rows = await assistants.list_assistants(principal)
-        self.assistant_options = [{"id": str(a.id), "name": a.name} for a in rows]
-        wanted = self.router.url.query_parameters.get("assistant", "")
-        ids = [o["id"] for o in self.assistant_options]
-        if wanted in ids:
-            self.assistant_id = wanted
-        elif self.assistant_id not in ids:
-            self.assistant_id = ids[0] if ids else ""
+        self.assistant_id = await self._pick_assistant(principal)
         await self._reload(principal)
         self.loaded = True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.panels import data_table
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.admin import AdminState
 
@@ -47,13 +48,7 @@ def _bans_tab() -> rx.Component:
                 "at once and resets its counts.", size="2", color_scheme="gray"),
         rx.cond(
             AdminState.bans.length() > 0,
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Address", "Reason", "Failures", "Until",
-                                                "")])),
-                rx.table.body(rx.foreach(AdminState.bans, _ban_row)),
-                width="100%", variant="surface",
-            ),
+            data_table(("Address", "Reason", "Failures", "Until", ""), AdminState.bans, _ban_row),
             rx.text("No address is banned.", id="no-bans"),
         ),
         spacing="3", padding_top="1rem",
@@ -79,25 +74,16 @@ def admin_page() -> rx.Component:
                 rx.form(rx.hstack(rx.input(name="q", placeholder="Search by e-mail"),
                                   rx.button("Search", type="submit")),
                         on_submit=AdminState.search),
-                rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                   ("Account", "Confirmed", "", "Created", "")])),
-                    rx.table.body(rx.foreach(AdminState.users, _user_row)),
-                    width="100%", variant="surface",
-                ),
+                data_table(("Account", "Confirmed", "", "Created", ""),
+                           AdminState.users, _user_row),
                 spacing="3", padding_top="1rem",
             ),
             value="users",
         ),
         rx.tabs.content(_bans_tab(), value="bans"),
         rx.tabs.content(
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("When", "Action", "Actor", "Workspace",
-                                                "Target", "IP")])),
-                rx.table.body(rx.foreach(AdminState.audit, _audit_row)),
-                width="100%", variant="surface", size="1",
-            ),
+            data_table(("When", "Action", "Actor", "Workspace", "Target", "IP"),
+                       AdminState.audit, _audit_row, size="1"),
             value="audit", padding_top="1rem",
         ),
         default_value="users",

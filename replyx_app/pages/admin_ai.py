@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import error_callout, field
+from components.panels import data_table
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.admin_ai import AdminAIState
 
@@ -74,13 +75,8 @@ def admin_ai_page() -> rx.Component:
             AdminAIState.items.length() == 0,
             rx.callout("No provider configured: assistants answer in extractive mode (best "
                        "matching passages with sources).", icon="info"),
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Endpoint", "Models", "Limits", "Last 24 h",
-                                                "State", "")])),
-                rx.table.body(rx.foreach(AdminAIState.items, _key_row)),
-                width="100%", variant="surface",
-            ),
+            data_table(("Endpoint", "Models", "Limits", "Last 24 h", "State", ""),
+                       AdminAIState.items, _key_row),
         ),
         spacing="4", width="100%",
     )

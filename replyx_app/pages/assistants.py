@@ -6,7 +6,9 @@ import reflex as rx
 
 from backend_services.assistants.service import LANGUAGES
 from backend_services.assistants.templates import TEMPLATES
-from components.forms import error_callout, field, textarea_field
+from components.dialogs import confirm_dialog, dialog_buttons, editor_dialog
+from components.forms import error_callout, field, select_field, textarea_field
+from components.panels import data_table, empty_state, loading
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.assistants import AssistantsState
 
@@ -34,76 +36,52 @@ def _assistant_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
 
 def _assistant_editor() -> rx.Component:
     d = AssistantsState.draft
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.cond(AssistantsState.editing_id == 0, "New assistant",
-                                    "Edit assistant")),
-            rx.form(
-                rx.vstack(
-                    error_callout(AssistantsState.form_error),
-                    field("Name", "name", default_value=d["name"].to(str), required=True,
-                          auto_focus=True, max_length=80),
-                    textarea_field("System prompt", "system_prompt",
-                                   default_value=d["system_prompt"].to(str), rows="5",
-                                   placeholder="You are the support assistant of …"),
-                    rx.hstack(
-                        field("Model", "model", default_value=d["model"].to(str)),
-                        field("Temperature (0–2)", "temperature", type="number", step="0.1",
-                              min="0", max="2", default_value=d["temperature"].to(str)),
-                        width="100%", spacing="3",
-                    ),
-                    rx.hstack(
-                        rx.vstack(
-                            rx.text("Language", size="2", weight="medium"),
-                            rx.select.root(
-                                rx.select.trigger(width="100%", id="language"),
-                                rx.select.content(*[rx.select.item(label, value=code)
-                                                    for code, label in LANGUAGES.items()]),
-                                name="language", default_value=d["language"].to(str),
-                            ),
-                            spacing="1", width="100%",
-                        ),
-                        rx.vstack(
-                            rx.text("Industry template", size="2", weight="medium"),
-                            rx.select.root(
-                                rx.select.trigger(width="100%", id="industry"),
-                                rx.select.content(*[rx.select.item(t.label, value=t.key)
-                                                    for t in TEMPLATES.values()]),
-                                name="industry", default_value=d["industry"].to(str),
-                            ),
-                            spacing="1", width="100%",
-                        ),
-                        width="100%", spacing="3",
-                    ),
-                    textarea_field("Greeting", "greeting", default_value=d["greeting"].to(str),
-                                   rows="2", placeholder="Hi! How can I help?"),
-                    field("Fallback models (comma separated, tried in order)", "fallback_models",
-                          default_value=d["fallback_models"].to(str),
-                          placeholder="gpt-4o, llama3.1"),
-                    rx.hstack(
-                        field("Chunk size (tokens)", "chunk_max_tokens", type="number",
-                              min="100", max="1000", default_value=d["chunk_max_tokens"].to(str)),
-                        field("Chunk overlap (tokens)", "chunk_overlap_tokens", type="number",
-                              min="0", max="500",
-                              default_value=d["chunk_overlap_tokens"].to(str)),
-                        width="100%", spacing="3",
-                    ),
-                    rx.hstack(rx.switch(name="is_active", default_checked=d["is_active"].to(bool),
-                                        id="is_active"),
-                              rx.text("Active (answers visitors)", as_="label",
-                                      html_for="is_active", size="2")),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                  type="button")),
-                        rx.button("Save", type="submit", id="assistant-save"),
-                        justify="end", width="100%",
-                    ),
-                    spacing="3",
+    return editor_dialog(
+        rx.cond(AssistantsState.editing_id == 0, "New assistant", "Edit assistant"),
+        rx.form(
+            rx.vstack(
+                error_callout(AssistantsState.form_error),
+                field("Name", "name", default_value=d["name"].to(str), required=True,
+                      auto_focus=True, max_length=80),
+                textarea_field("System prompt", "system_prompt",
+                               default_value=d["system_prompt"].to(str), rows="5",
+                               placeholder="You are the support assistant of …"),
+                rx.hstack(
+                    field("Model", "model", default_value=d["model"].to(str)),
+                    field("Temperature (0–2)", "temperature", type="number", step="0.1",
+                          min="0", max="2", default_value=d["temperature"].to(str)),
+                    width="100%", spacing="3",
                 ),
-                on_submit=AssistantsState.save,
-                reset_on_submit=False,
+                rx.hstack(
+                    select_field("Language", "language", LANGUAGES.items(),
+                                 default_value=d["language"].to(str)),
+                    select_field("Industry template", "industry",
+                                 [(t.key, t.label) for t in TEMPLATES.values()],
+                                 default_value=d["industry"].to(str)),
+                    width="100%", spacing="3",
+                ),
+                textarea_field("Greeting", "greeting", default_value=d["greeting"].to(str),
+                               rows="2", placeholder="Hi! How can I help?"),
+                field("Fallback models (comma separated, tried in order)", "fallback_models",
+                      default_value=d["fallback_models"].to(str),
+                      placeholder="gpt-4o, llama3.1"),
+                rx.hstack(
+                    field("Chunk size (tokens)", "chunk_max_tokens", type="number",
+                          min="100", max="1000", default_value=d["chunk_max_tokens"].to(str)),
+                    field("Chunk overlap (tokens)", "chunk_overlap_tokens", type="number",
+                          min="0", max="500",
+                          default_value=d["chunk_overlap_tokens"].to(str)),
+                    width="100%", spacing="3",
+                ),
+                rx.hstack(rx.switch(name="is_active", default_checked=d["is_active"].to(bool),
+                                    id="is_active"),
+                          rx.text("Active (answers visitors)", as_="label",
+                                  html_for="is_active", size="2")),
+                dialog_buttons("Save", "assistant-save"),
+                spacing="3",
             ),
-            max_width="40rem",
+            on_submit=AssistantsState.save,
+            reset_on_submit=False,
         ),
         open=AssistantsState.editor_open,
         on_open_change=AssistantsState.set_editor_open,
@@ -111,22 +89,11 @@ def _assistant_editor() -> rx.Component:
 
 
 def _delete_confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete this assistant?"),
-            rx.alert_dialog.description(
-                "Its knowledge, channels and conversations are deleted with it. "
-                "This cannot be undone."),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=AssistantsState.cancel_delete)),
-                rx.alert_dialog.action(rx.button(
-                    "Delete", color_scheme="red", id="confirm-delete",
-                    on_click=AssistantsState.delete(AssistantsState.confirm_delete_id))),
-                justify="end", spacing="3", margin_top="1rem",
-            ),
-        ),
-        open=AssistantsState.confirm_delete_id != 0,
+    return confirm_dialog(
+        "Delete this assistant?",
+        "Its knowledge, channels and conversations are deleted with it. This cannot be undone.",
+        confirm="Delete", on_confirm=AssistantsState.delete(AssistantsState.confirm_delete_id),
+        on_cancel=AssistantsState.cancel_delete, open=AssistantsState.confirm_delete_id != 0,
     )
 
 
@@ -145,26 +112,14 @@ def assistants_page() -> rx.Component:
         ),
         rx.cond(
             ~AssistantsState.loaded,
-            rx.center(rx.spinner(), padding="2rem", width="100%"),
+            loading(),
             rx.cond(
                 AssistantsState.items.length() == 0,
-                rx.center(
-                    rx.vstack(rx.icon("bot", size=36, color=rx.color("gray", 8)),
-                              rx.text("No assistants yet."),
-                              rx.button("Create your first assistant",
-                                        on_click=AssistantsState.open_new),
-                              align="center"),
-                    padding="3rem", width="100%",
-                    border=f"1px dashed {rx.color('gray', 6)}",
-                    border_radius="var(--radius-4)",
-                ),
-                rx.table.root(
-                    rx.table.header(rx.table.row(
-                        *[rx.table.column_header_cell(h) for h in
-                          ("Name", "Model", "Language", "Temperature", "Status", "")])),
-                    rx.table.body(rx.foreach(AssistantsState.items, _assistant_row)),
-                    width="100%", variant="surface",
-                ),
+                empty_state("bot", rx.text("No assistants yet."),
+                            rx.button("Create your first assistant",
+                                      on_click=AssistantsState.open_new)),
+                data_table(("Name", "Model", "Language", "Temperature", "Status", ""),
+                           AssistantsState.items, _assistant_row),
             ),
         ),
         _assistant_editor(),

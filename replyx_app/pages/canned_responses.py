@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.dialogs import confirm_dialog, dialog_buttons, editor_dialog
 from components.forms import error_callout, field, textarea_field
+from components.panels import data_table, empty_state, loading
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.canned_responses import CannedResponsesState
 
@@ -62,78 +64,64 @@ def _row(c: rx.Var) -> rx.Component:  # type: ignore[type-arg]
 
 
 def _editor() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(
-                rx.cond(
-                    CannedResponsesState.editing_id == 0,
-                    "New canned response",
-                    "Edit canned response",
-                )
-            ),
-            rx.dialog.description(
-                "Operators type “/” and the shortcut in the console to insert the reply.",
-                size="2",
-                color=rx.color("gray", 11),
-                margin_bottom="1rem",
-            ),
-            rx.form(
-                rx.vstack(
-                    rx.el.input(
-                        type="hidden",
-                        name="canned_id",
-                        value=CannedResponsesState.editing_id.to(str),
-                    ),
-                    error_callout(CannedResponsesState.form_error),
-                    rx.hstack(
-                        rx.box(
-                            field(
-                                "Shortcut",
-                                "shortcut",
-                                default_value=CannedResponsesState.draft["shortcut"],
-                                required=True,
-                                max_length=33,
-                                auto_focus=True,
-                                placeholder="refund",
-                                auto_complete="off",
-                            ),
-                            width="12rem",
-                            flex_shrink="0",
-                        ),
+    return editor_dialog(
+        rx.cond(
+            CannedResponsesState.editing_id == 0, "New canned response", "Edit canned response"
+        ),
+        rx.dialog.description(
+            "Operators type “/” and the shortcut in the console to insert the reply.",
+            size="2",
+            color=rx.color("gray", 11),
+            margin_bottom="1rem",
+        ),
+        rx.form(
+            rx.vstack(
+                rx.el.input(
+                    type="hidden",
+                    name="canned_id",
+                    value=CannedResponsesState.editing_id.to(str),
+                ),
+                error_callout(CannedResponsesState.form_error),
+                rx.hstack(
+                    rx.box(
                         field(
-                            "Title",
-                            "title",
-                            default_value=CannedResponsesState.draft["title"],
-                            max_length=120,
-                            placeholder="Refund policy",
+                            "Shortcut",
+                            "shortcut",
+                            default_value=CannedResponsesState.draft["shortcut"],
+                            required=True,
+                            max_length=33,
+                            auto_focus=True,
+                            placeholder="refund",
+                            auto_complete="off",
                         ),
-                        width="100%",
-                        spacing="3",
+                        width="12rem",
+                        flex_shrink="0",
                     ),
-                    textarea_field(
-                        "Reply",
-                        "body",
-                        default_value=CannedResponsesState.draft["body"],
-                        rows="7",
-                        max_length=4000,
-                        required=True,
-                        placeholder="You can return any item within 30 days…",
+                    field(
+                        "Title",
+                        "title",
+                        default_value=CannedResponsesState.draft["title"],
+                        max_length=120,
+                        placeholder="Refund policy",
                     ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
-                        ),
-                        rx.button("Save", type="submit", id="canned-save"),
-                        justify="end",
-                        width="100%",
-                    ),
+                    width="100%",
                     spacing="3",
                 ),
-                key=CannedResponsesState.editor_key,
-                on_submit=CannedResponsesState.save,
-                reset_on_submit=False,
+                textarea_field(
+                    "Reply",
+                    "body",
+                    default_value=CannedResponsesState.draft["body"],
+                    rows="7",
+                    max_length=4000,
+                    required=True,
+                    placeholder="You can return any item within 30 days…",
+                ),
+                dialog_buttons("Save", "canned-save"),
+                spacing="3",
             ),
-            max_width="40rem",
+            key=CannedResponsesState.editor_key,
+            on_submit=CannedResponsesState.save,
+            reset_on_submit=False,
         ),
         open=CannedResponsesState.editor_open,
         on_open_change=CannedResponsesState.set_editor_open,
@@ -141,36 +129,12 @@ def _editor() -> rx.Component:
 
 
 def _delete_confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete /", CannedResponsesState.confirm_delete_shortcut, "?"),
-            rx.alert_dialog.description(
-                "Operators can no longer insert it. This cannot be undone."
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button(
-                        "Cancel",
-                        variant="soft",
-                        color_scheme="gray",
-                        on_click=CannedResponsesState.cancel_delete,
-                    )
-                ),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Delete",
-                        color_scheme="red",
-                        id="confirm-delete",
-                        on_click=CannedResponsesState.delete(
-                            CannedResponsesState.confirm_delete_id
-                        ),
-                    )
-                ),
-                justify="end",
-                spacing="3",
-                margin_top="1rem",
-            ),
-        ),
+    return confirm_dialog(
+        ["Delete /", CannedResponsesState.confirm_delete_shortcut, "?"],
+        "Operators can no longer insert it. This cannot be undone.",
+        confirm="Delete",
+        on_confirm=CannedResponsesState.delete(CannedResponsesState.confirm_delete_id),
+        on_cancel=CannedResponsesState.cancel_delete,
         open=CannedResponsesState.confirm_delete_id != 0,
     )
 
@@ -202,39 +166,24 @@ def canned_responses_page() -> rx.Component:
         ),
         rx.cond(
             ~CannedResponsesState.loaded,
-            rx.center(rx.spinner(), padding="2rem", width="100%"),
+            loading(),
             rx.cond(
                 CannedResponsesState.items.length() == 0,
-                rx.center(
-                    rx.vstack(
-                        rx.icon("message_square_text", size=36, color=rx.color("gray", 8)),
-                        rx.text("No canned responses yet."),
-                        rx.text(
-                            "Save the answers your team types again and again.",
-                            size="2",
-                            color_scheme="gray",
-                        ),
-                        rx.button("Create the first one", on_click=CannedResponsesState.open_new),
-                        align="center",
+                empty_state(
+                    "message_square_text",
+                    rx.text("No canned responses yet."),
+                    rx.text(
+                        "Save the answers your team types again and again.",
+                        size="2",
+                        color_scheme="gray",
                     ),
-                    padding="3rem",
-                    width="100%",
+                    rx.button("Create the first one", on_click=CannedResponsesState.open_new),
                     id="canned-empty",
-                    border=f"1px dashed {rx.color('gray', 6)}",
-                    border_radius="var(--radius-4)",
                 ),
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Shortcut", width="10rem"),
-                            rx.table.column_header_cell("Title", width="14rem"),
-                            rx.table.column_header_cell("Reply"),
-                            rx.table.column_header_cell("", width="10rem"),
-                        )
-                    ),
-                    rx.table.body(rx.foreach(CannedResponsesState.items, _row)),
-                    width="100%",
-                    variant="surface",
+                data_table(
+                    [("Shortcut", "10rem"), ("Title", "14rem"), "Reply", ("", "10rem")],
+                    CannedResponsesState.items,
+                    _row,
                 ),
             ),
         ),

@@ -7,7 +7,10 @@ from typing import Any
 
 import reflex as rx
 
+from components.dialogs import confirm_dialog, dialog_buttons, editor_dialog
 from components.forms import error_callout
+from components.panels import data_table, empty_state, hint, label, loading
+from components.pickers import assistant_select
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.channels import MODE_LABEL, ChannelsState
 
@@ -22,28 +25,17 @@ _STATUS_COLOR = {
 REFRESH_MS = 5000
 
 
-def _label(text: str, for_id: str) -> rx.Component:
-    return rx.text(text, as_="label", html_for=for_id, size="2", weight="medium")
-
-
-def _hint(*children: Any) -> rx.Component:
-    return rx.text(*children, size="1", color_scheme="gray")
-
-
 def _assistant_select(
-    value: Any, on_change: Any, element_id: Any, size: str = "2", disabled: Any = False
+    value: Any, on_change: Any, element_id: Any, size: str = "2"
 ) -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(id=element_id, width="100%", placeholder="Choose an assistant"),
-        rx.select.content(
-            rx.foreach(
-                ChannelsState.assistant_options, lambda o: rx.select.item(o["name"], value=o["id"])
-            )
-        ),
+    return assistant_select(
+        ChannelsState.assistant_options,
+        element_id,
+        size=size,
+        trigger={"width": "100%", "placeholder": "Choose an assistant"},
         value=value,
         on_change=on_change,
-        size=size,
-        disabled=disabled,
+        disabled=False,
     )
 
 
@@ -52,7 +44,7 @@ def _connect_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Connect a Telegram bot", size="3"),
-                _hint(
+                hint(
                     "In Telegram, open ",
                     rx.link("@BotFather", href="https://t.me/BotFather", is_external=True),
                     ", send /newbot (or /token for a bot you have) and paste the token it "
@@ -62,7 +54,7 @@ def _connect_form() -> rx.Component:
                 error_callout(ChannelsState.form_error),
                 rx.grid(
                     rx.vstack(
-                        _label("Bot token", "bot-token"),
+                        label("Bot token", "bot-token"),
                         rx.input(
                             id="bot-token",
                             name="token",
@@ -76,7 +68,7 @@ def _connect_form() -> rx.Component:
                         width="100%",
                     ),
                     rx.vstack(
-                        _label("Answers as", "bot-assistant"),
+                        label("Answers as", "bot-assistant"),
                         _assistant_select(
                             ChannelsState.new_assistant_id,
                             ChannelsState.set_new_assistant,
@@ -90,7 +82,7 @@ def _connect_form() -> rx.Component:
                     width="100%",
                 ),
                 rx.vstack(
-                    _label("How the bot receives messages", "bot-mode"),
+                    label("How the bot receives messages", "bot-mode"),
                     rx.segmented_control.root(
                         rx.segmented_control.item("Long polling", value="polling"),
                         rx.segmented_control.item("Webhook", value="webhook"),
@@ -98,7 +90,7 @@ def _connect_form() -> rx.Component:
                         on_change=ChannelsState.set_new_mode,
                         id="bot-mode",
                     ),
-                    _hint(
+                    hint(
                         "Long polling works everywhere. Webhooks need this app to be "
                         "reachable from the internet over HTTPS and scale further."
                     ),
@@ -257,132 +249,67 @@ def _row(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
 
 
 def _table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                *[
-                    rx.table.column_header_cell(h)
-                    for h in (
-                        "Bot",
-                        "Answers as",
-                        "Mode",
-                        "Status",
-                        "Last activity",
-                        "Messages today",
-                        "",
-                    )
-                ]
-            )
-        ),
-        rx.table.body(rx.foreach(ChannelsState.bots, _row)),
-        width="100%",
-        variant="surface",
+    return data_table(
+        ("Bot", "Answers as", "Mode", "Status", "Last activity", "Messages today", ""),
+        ChannelsState.bots,
+        _row,
         id="bots-table",
     )
 
 
 def _empty() -> rx.Component:
-    return rx.center(
-        rx.vstack(
-            rx.icon("send", size=36, color=rx.color("gray", 8)),
-            rx.text("No Telegram bots yet.", weight="medium"),
-            _hint("Paste a token above to connect your first bot."),
-            align="center",
-            spacing="2",
-        ),
-        padding="3rem",
-        width="100%",
+    return empty_state(
+        "send",
+        rx.text("No Telegram bots yet.", weight="medium"),
+        hint("Paste a token above to connect your first bot."),
+        spacing="2",
         id="bots-empty",
-        border=f"1px dashed {rx.color('gray', 6)}",
-        border_radius="var(--radius-4)",
     )
 
 
 def _delete_confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Disconnect @", ChannelsState.confirm_delete_name, "?"),
-            rx.alert_dialog.description(
-                "The bot stops answering and its token is deleted from ReplyX. Its "
-                "conversations stay in Dialogs. You can connect it again later with its "
-                "token."
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button(
-                        "Cancel",
-                        variant="soft",
-                        color_scheme="gray",
-                        on_click=ChannelsState.cancel_delete,
-                    )
-                ),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Disconnect",
-                        color_scheme="red",
-                        id="confirm-delete",
-                        on_click=ChannelsState.delete(ChannelsState.confirm_delete_id),
-                    )
-                ),
-                justify="end",
-                spacing="3",
-                margin_top="1rem",
-            ),
-        ),
+    return confirm_dialog(
+        ["Disconnect @", ChannelsState.confirm_delete_name, "?"],
+        "The bot stops answering and its token is deleted from ReplyX. Its "
+        "conversations stay in Dialogs. You can connect it again later with its "
+        "token.",
+        confirm="Disconnect",
+        on_confirm=ChannelsState.delete(ChannelsState.confirm_delete_id),
+        on_cancel=ChannelsState.cancel_delete,
         open=ChannelsState.confirm_delete_id != 0,
     )
 
 
 def _token_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("New token for @", ChannelsState.token_dialog_name),
-            rx.dialog.description(
-                "After /revoke in @BotFather the old token stops working. Paste the new "
-                "token of the same bot here.",
-                size="2",
-            ),
-            rx.form(
-                rx.vstack(
-                    rx.cond(
-                        ChannelsState.token_error != "",
-                        rx.callout(
-                            ChannelsState.token_error,
-                            icon="triangle_alert",
-                            color_scheme="red",
-                            role="alert",
-                            width="100%",
-                            id="token-error",
-                        ),
-                    ),
-                    rx.input(
-                        id="replace-token",
-                        name="token",
-                        type="password",
-                        placeholder="123456789:AAH…",
-                        auto_complete="off",
-                        width="100%",
-                        auto_focus=True,
-                    ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
-                        ),
-                        rx.button("Save token", type="submit", id="replace-token-save"),
-                        justify="end",
-                        width="100%",
-                        spacing="3",
-                    ),
-                    spacing="3",
-                    margin_top="1rem",
+    return editor_dialog(
+        ["New token for @", ChannelsState.token_dialog_name],
+        rx.dialog.description(
+            "After /revoke in @BotFather the old token stops working. Paste the new "
+            "token of the same bot here.",
+            size="2",
+        ),
+        rx.form(
+            rx.vstack(
+                error_callout(ChannelsState.token_error, id="token-error"),
+                rx.input(
+                    id="replace-token",
+                    name="token",
+                    type="password",
+                    placeholder="123456789:AAH…",
+                    auto_complete="off",
+                    width="100%",
+                    auto_focus=True,
                 ),
-                on_submit=ChannelsState.replace_token,
-                reset_on_submit=True,
+                dialog_buttons("Save token", "replace-token-save", spacing="3"),
+                spacing="3",
+                margin_top="1rem",
             ),
-            max_width="30rem",
+            on_submit=ChannelsState.replace_token,
+            reset_on_submit=True,
         ),
         open=ChannelsState.token_dialog_id != 0,
         on_open_change=ChannelsState.set_token_dialog_open,
+        max_width="30rem",
     )
 
 
@@ -416,13 +343,13 @@ def channels_page() -> rx.Component:
         rx.hstack(
             rx.heading("Telegram bots", size="4"),
             rx.spacer(),
-            _hint("Statuses refresh every few seconds."),
+            hint("Statuses refresh every few seconds."),
             width="100%",
             align="end",
         ),
         rx.cond(
             ~ChannelsState.loaded,
-            rx.center(rx.spinner(), padding="2rem", width="100%"),
+            loading(),
             rx.fragment(
                 rx.cond(ChannelsState.bots.length() == 0, _empty(), _table()),
                 rx.moment(interval=REFRESH_MS, on_change=ChannelsState.refresh, display="none"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.panels import data_table
+from components.pickers import assistant_select
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.dialogs import DialogsState
 
@@ -51,17 +53,11 @@ def _filters() -> rx.Component:
                 DialogsState.assistant_options.length() > 0,
                 rx.vstack(
                     rx.text("Assistant", size="1", weight="medium"),
-                    rx.select.root(
-                        rx.select.trigger(
-                            placeholder="Any assistant", width="10rem", id="assistant"
-                        ),
-                        rx.select.content(
-                            rx.foreach(
-                                DialogsState.assistant_options,
-                                lambda a: rx.select.item(a["name"], value=a["id"]),
-                            )
-                        ),
+                    assistant_select(
+                        DialogsState.assistant_options,
+                        "assistant",
                         name="assistant",
+                        trigger={"placeholder": "Any assistant", "width": "10rem"},
                     ),
                     spacing="1",
                 ),
@@ -131,27 +127,12 @@ def dialogs_page() -> rx.Component:
                     padding="2rem",
                     id="dialogs-empty",
                 ),
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in (
-                                    "Id",
-                                    "Contact",
-                                    "Last message",
-                                    "Status",
-                                    "Channel",
-                                    "Assistant",
-                                    "Operator",
-                                    "Rating",
-                                    "Started",
-                                )
-                            ]
-                        )
-                    ),
-                    rx.table.body(rx.foreach(DialogsState.rows, _row)),
-                    width="100%",
+                data_table(
+                    ("Id", "Contact", "Last message", "Status", "Channel", "Assistant",
+                     "Operator", "Rating", "Started"),
+                    DialogsState.rows,
+                    _row,
+                    variant="ghost",
                     size="1",
                 ),
             ),

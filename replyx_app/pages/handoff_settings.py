@@ -9,6 +9,8 @@ from zoneinfo import available_timezones
 import reflex as rx
 
 from components.forms import error_callout, field, textarea_field
+from components.panels import hint, loading, section
+from components.pickers import assistant_picker
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.handoff_settings import WEEKDAYS, HandoffSettingsState
 
@@ -26,16 +28,12 @@ _REGIONS = (
 TIMEZONES = ["UTC", *sorted(z for z in available_timezones() if z.startswith(_REGIONS))]
 
 
-def _hint(text: str) -> rx.Component:
-    return rx.text(text, size="1", color_scheme="gray")
-
-
-def _switch(name: str, label: str, checked: Any, hint: str = "") -> rx.Component:
+def _switch(name: str, title: str, checked: Any, note: str = "") -> rx.Component:
     return rx.hstack(
         rx.switch(name=name, id=name, default_checked=checked, margin_top="2px"),
         rx.vstack(
-            rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
-            *([_hint(hint)] if hint else []),
+            rx.text(title, as_="label", html_for=name, size="2", weight="medium"),
+            *([hint(note)] if note else []),
             spacing="0",
         ),
         align="start",
@@ -43,25 +41,17 @@ def _switch(name: str, label: str, checked: Any, hint: str = "") -> rx.Component
     )
 
 
-def _section(title: str, *children: rx.Component, **props: Any) -> rx.Component:
-    return rx.card(
-        rx.vstack(rx.heading(title, size="3", as_="h2"), *children, spacing="4", width="100%"),
-        width="100%",
-        **props,
-    )
-
-
-def _lines_field(label: str, name: str, value: Any, hint: str, **props: Any) -> rx.Component:
+def _lines_field(title: str, name: str, value: Any, note: str, **props: Any) -> rx.Component:
     return rx.vstack(
-        textarea_field(label, name, default_value=value, **{"rows": "6", **props}),
-        _hint(hint),
+        textarea_field(title, name, default_value=value, **{"rows": "6", **props}),
+        hint(note),
         spacing="1",
         width="100%",
     )
 
 
 def _triggers() -> rx.Component:
-    return _section(
+    return section(
         "When to hand over",
         _switch(
             "on_visitor_request",
@@ -109,7 +99,7 @@ def _triggers() -> rx.Component:
                 max="20",
                 default_value=HandoffSettingsState.failed_answers_threshold,
             ),
-            _hint("Hand over after this many unhelpful AI answers in a row; 0 turns it off."),
+            hint("Hand over after this many unhelpful AI answers in a row; 0 turns it off."),
             width="100%",
             max_width="20rem",
         ),
@@ -134,7 +124,7 @@ def _day(i: int, name: str) -> rx.Component:
 
 
 def _business_hours() -> rx.Component:
-    return _section(
+    return section(
         "Business hours",
         rx.hstack(
             rx.box(
@@ -174,7 +164,7 @@ def _business_hours() -> rx.Component:
             width="100%",
             max_width="28rem",
         ),
-        _hint(
+        hint(
             "Write 09:00-18:00; several intervals separated by commas "
             "(09:00-13:00, 14:00-18:00); leave a day empty when you are closed."
         ),
@@ -182,7 +172,7 @@ def _business_hours() -> rx.Component:
 
 
 def _no_one_accepts() -> rx.Component:
-    return _section(
+    return section(
         "When nobody accepts",
         rx.box(
             field(
@@ -218,7 +208,7 @@ def _no_one_accepts() -> rx.Component:
             ),
             spacing="2",
         ),
-        _hint("Outside business hours this happens at once, without waiting."),
+        hint("Outside business hours this happens at once, without waiting."),
         rx.grid(
             textarea_field(
                 "Offline message (English)",
@@ -247,7 +237,7 @@ def _form() -> rx.Component:
             rx.el.input(
                 type="hidden", name="assistant_id", value=HandoffSettingsState.assistant_id
             ),
-            _section(
+            section(
                 "Handoff",
                 _switch(
                     "enabled",
@@ -294,34 +284,17 @@ def _form() -> rx.Component:
 def handoff_page() -> rx.Component:
     return rx.cond(
         ~HandoffSettingsState.loaded,
-        rx.center(rx.spinner(), padding="2rem", width="100%"),
+        loading(),
         rx.cond(
             HandoffSettingsState.assistant_options.length() == 0,
             rx.callout(
                 "Create an assistant first: each assistant has its own handoff policy.", icon="info"
             ),
             rx.vstack(
-                rx.hstack(
-                    rx.text(
-                        "Assistant",
-                        as_="label",
-                        html_for="handoff-assistant",
-                        size="2",
-                        weight="medium",
-                    ),
-                    rx.select.root(
-                        rx.select.trigger(id="handoff-assistant"),
-                        rx.select.content(
-                            rx.foreach(
-                                HandoffSettingsState.assistant_options,
-                                lambda o: rx.select.item(o["name"], value=o["id"]),
-                            )
-                        ),
-                        value=HandoffSettingsState.assistant_id,
-                        on_change=HandoffSettingsState.choose_assistant,
-                    ),
-                    align="center",
-                ),
+                assistant_picker(HandoffSettingsState.assistant_options,
+                                 HandoffSettingsState.assistant_id,
+                                 HandoffSettingsState.choose_assistant, "handoff-assistant",
+                                 as_label=True),
                 _form(),
                 spacing="4",
                 width="100%",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import error_callout
+from components.panels import data_table
+from components.pickers import assistant_picker
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.knowledge import KnowledgeState
 
@@ -108,12 +110,7 @@ def _sources_tab() -> rx.Component:
             KnowledgeState.documents.length() == 0,
             rx.text("No sources yet. Upload your help-centre pages, FAQs or manuals.",
                     color_scheme="gray"),
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Source", "Status", "")])),
-                rx.table.body(rx.foreach(KnowledgeState.documents, _doc_row)),
-                width="100%", variant="surface",
-            ),
+            data_table(("Source", "Status", ""), KnowledgeState.documents, _doc_row),
         ),
         _preview_dialog(),
         spacing="3", width="100%", padding_top="1rem",
@@ -249,18 +246,8 @@ def knowledge_page() -> rx.Component:
         KnowledgeState.assistant_options.length() == 0,
         rx.callout("Create an assistant first: knowledge belongs to an assistant.", icon="info"),
         rx.vstack(
-            rx.hstack(
-                rx.text("Assistant", size="2", weight="medium"),
-                rx.select.root(
-                    rx.select.trigger(id="knowledge-assistant"),
-                    rx.select.content(rx.foreach(
-                        KnowledgeState.assistant_options,
-                        lambda o: rx.select.item(o["name"], value=o["id"]))),
-                    value=KnowledgeState.assistant_id,
-                    on_change=KnowledgeState.choose_assistant,
-                ),
-                align="center",
-            ),
+            assistant_picker(KnowledgeState.assistant_options, KnowledgeState.assistant_id,
+                             KnowledgeState.choose_assistant, "knowledge-assistant"),
             rx.grid(
                 rx.tabs.root(
                     rx.tabs.list(rx.tabs.trigger("Sources", value="sources"),

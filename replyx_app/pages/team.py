@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import error_callout
+from components.panels import data_table
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.team import TeamState
 
@@ -65,22 +66,13 @@ def team_page() -> rx.Component:
             width="100%",
         ),
         rx.heading("Members", size="4"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("Member", "Role", "Joined", "")])),
-            rx.table.body(rx.foreach(TeamState.members, _member_row)),
-            width="100%", variant="surface",
-        ),
+        data_table(("Member", "Role", "Joined", ""), TeamState.members, _member_row),
         rx.cond(
             TeamState.invitations.length() > 0,
             rx.vstack(
                 rx.heading("Pending invitations", size="4"),
-                rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                   ("E-mail", "Role", "Expires", "")])),
-                    rx.table.body(rx.foreach(TeamState.invitations, _invitation_row)),
-                    width="100%", variant="surface",
-                ),
+                data_table(("E-mail", "Role", "Expires", ""),
+                           TeamState.invitations, _invitation_row),
                 width="100%",
             ),
         ),

@@ -7,25 +7,19 @@ from typing import Any
 import reflex as rx
 
 from components.forms import error_callout
+from components.panels import hint, label
+from components.pickers import assistant_picker
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.widget_settings import WidgetSettingsState
 
 _LANGUAGES = [("en", "English"), ("ru", "Русский")]
 
 
-def _label(text: str, for_id: str) -> rx.Component:
-    return rx.text(text, as_="label", html_for=for_id, size="2", weight="medium")
-
-
-def _hint(text: str) -> rx.Component:
-    return rx.text(text, size="1", color_scheme="gray")
-
-
-def _text_field(label: str, field: str, value: Any, **props: Any) -> rx.Component:
+def _text_field(title: str, field: str, value: Any, **props: Any) -> rx.Component:
     element_id = f"widget-{field.replace('_', '-')}"
-    hint = props.pop("hint", None)
+    note = props.pop("hint", None)
     return rx.vstack(
-        _label(label, element_id),
+        label(title, element_id),
         rx.input(
             id=element_id,
             value=value,
@@ -33,7 +27,7 @@ def _text_field(label: str, field: str, value: Any, **props: Any) -> rx.Componen
             width="100%",
             **props,
         ),
-        *([_hint(hint)] if hint else []),
+        *([hint(note)] if note else []),
         spacing="1",
         width="100%",
     )
@@ -48,7 +42,7 @@ def _form() -> rx.Component:
                     checked=WidgetSettingsState.enabled,
                     on_change=WidgetSettingsState.set_enabled,
                 ),
-                _label("Widget switched on", "widget-enabled"),
+                label("Widget switched on", "widget-enabled"),
                 align="center",
                 spacing="2",
             ),
@@ -61,7 +55,7 @@ def _form() -> rx.Component:
                 hint="Empty: the assistant's name.",
             ),
             rx.vstack(
-                _label("Greeting", "widget-greeting"),
+                label("Greeting", "widget-greeting"),
                 rx.text_area(
                     id="widget-greeting",
                     value=WidgetSettingsState.greeting,
@@ -71,7 +65,7 @@ def _form() -> rx.Component:
                     width="100%",
                     placeholder="Hi! Ask me anything about our products.",
                 ),
-                _hint("The assistant's first message. Shared with the assistant's settings."),
+                hint("The assistant's first message. Shared with the assistant's settings."),
                 spacing="1",
                 width="100%",
             ),
@@ -84,7 +78,7 @@ def _form() -> rx.Component:
             ),
             rx.grid(
                 rx.vstack(
-                    _label("Colour", "widget-color"),
+                    label("Colour", "widget-color"),
                     rx.hstack(
                         rx.el.input(
                             type="color",
@@ -114,7 +108,7 @@ def _form() -> rx.Component:
                     spacing="1",
                 ),
                 rx.vstack(
-                    _label("Position", "widget-position"),
+                    label("Position", "widget-position"),
                     rx.segmented_control.root(
                         rx.segmented_control.item("Left", value="left"),
                         rx.segmented_control.item("Right", value="right"),
@@ -125,7 +119,7 @@ def _form() -> rx.Component:
                     spacing="1",
                 ),
                 rx.vstack(
-                    _label("Language", "widget-language"),
+                    label("Language", "widget-language"),
                     rx.select.root(
                         rx.select.trigger(id="widget-language"),
                         rx.select.content(
@@ -149,7 +143,7 @@ def _form() -> rx.Component:
                 hint="An https:// address, or empty for none.",
             ),
             rx.vstack(
-                _label("Allowed websites", "widget-origins"),
+                label("Allowed websites", "widget-origins"),
                 rx.text_area(
                     id="widget-origins",
                     value=WidgetSettingsState.origins_text,
@@ -159,7 +153,7 @@ def _form() -> rx.Component:
                     placeholder="https://www.example.com\nhttps://shop.example.com",
                     font_family="var(--code-font-family)",
                 ),
-                _hint(
+                hint(
                     "One origin per line (scheme and host, optionally :port), up to 20. "
                     "The widget loads only on these sites; with none it loads nowhere."
                 ),
@@ -419,21 +413,9 @@ def widget_settings_page() -> rx.Component:
         WidgetSettingsState.assistant_options.length() == 0,
         rx.callout("Create an assistant first: the widget belongs to an assistant.", icon="info"),
         rx.vstack(
-            rx.hstack(
-                rx.text("Assistant", size="2", weight="medium"),
-                rx.select.root(
-                    rx.select.trigger(id="widget-assistant"),
-                    rx.select.content(
-                        rx.foreach(
-                            WidgetSettingsState.assistant_options,
-                            lambda o: rx.select.item(o["name"], value=o["id"]),
-                        )
-                    ),
-                    value=WidgetSettingsState.assistant_id,
-                    on_change=WidgetSettingsState.choose_assistant,
-                ),
-                align="center",
-            ),
+            assistant_picker(WidgetSettingsState.assistant_options,
+                             WidgetSettingsState.assistant_id,
+                             WidgetSettingsState.choose_assistant, "widget-assistant"),
             rx.grid(
                 _form(),
                 rx.vstack(
