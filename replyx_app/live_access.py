@@ -32,7 +32,7 @@ from backend_services.core.events import UserAccessChanged
 from backend_services.core.redis_client import get_redis
 from backend_services.core.settings import get_settings
 from backend_services.identity.access_events import ACCESS_STREAM
-from state import live_access
+from state import live_access, live_tabs
 from state.session import SessionState
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def recheck_tab(app: Any, user_id: int, token: str) -> bool:
     key = rx.BaseStateToken(ident=token, cls=SessionState)
     peek = await (await app.state_manager.get_state(key)).get_state(SessionState)
     if peek._live_user_id != user_id:
-        await live_access.forget_tab(user_id, token)  # expired, or relinked by someone else
+        await live_tabs.forget_tab(user_id, token)  # expired, or relinked by someone else
         return False
     if await live_access.current_binding(peek) == peek._live_binding:
         return False
@@ -86,7 +86,7 @@ async def recheck_tab(app: Any, user_id: int, token: str) -> bool:
 
 async def recheck_user(app: Any, user_id: int) -> int:
     revoked = 0
-    for token in await live_access.tabs_of(user_id):
+    for token in await live_tabs.tabs_of(user_id):
         try:
             revoked += await recheck_tab(app, user_id, token)
         except Exception:  # one broken tab state must not shield the others

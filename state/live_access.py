@@ -23,29 +23,22 @@ more is pushed to it) and the tab's session-bound state is reset.
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import reflex as rx
 
 from backend_services.core.errors import NotAuthenticated
 from backend_services.core.principal import Principal
-from backend_services.core.redis_client import get_redis
 from backend_services.identity import auth
 from backend_services.models import Role
+from state import live_tabs
 from state.session import SessionState, read_session_cookie
 
 log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=rx.State)
 
-# Tabs that linked live states, per user: who to re-check when that user's access changes.
-# Longer than any session lives; a stale entry only costs one re-check.
-TAB_REGISTRY_TTL_SECONDS = 8 * 24 * 3600
 _MINIMUM_ROLE = Role.OPERATOR
-
-
-def _tabs_key(user_id: int) -> str:
-    return f"replyx:live-tabs:{user_id}"
 
 
 def _binding(p: Principal) -> str:
@@ -59,7 +52,7 @@ async def link_staff(state: rx.State, cls: type[S], token: str, principal: Princ
     binding = _binding(principal)
     if session._live_binding and session._live_binding != binding:
         # Made under another login: the reconnect check normally catches this first.
-        await revoke(session)
+        await session._revoke_live_links()
     linked = await (await state.get_state(cls))._link_to(token)  # type: ignore[attr-defined]
     name = cls.get_full_name()
     if session._live_links.get(name) != token:
@@ -67,27 +60,8 @@ async def link_staff(state: rx.State, cls: type[S], token: str, principal: Princ
     if session._live_binding != binding:
         session._live_binding = binding
         session._live_user_id = principal.user_id
-    await _remember_tab(principal.user_id, session.router.session.client_token)
+    await live_tabs.remember_tab(principal.user_id, session.router.session.client_token)
     return linked  # type: ignore[no-any-return]
-
-
-async def _remember_tab(user_id: int, client_token: str) -> None:
-    redis = get_redis()
-    key = _tabs_key(user_id)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.sadd(key, client_token)
-        pipe.expire(key, TAB_REGISTRY_TTL_SECONDS)
-        await pipe.execute()
-
-
-async def tabs_of(user_id: int) -> list[str]:
-    """Client tokens of the tabs in which this user linked live states."""
-    members = await get_redis().smembers(_tabs_key(user_id))  # type: ignore[misc]
-    return sorted(str(m) for m in members)
-
-
-async def forget_tab(user_id: int, client_token: str) -> None:
-    await get_redis().srem(_tabs_key(user_id), client_token)  # type: ignore[misc]
 
 
 async def current_binding(session: SessionState) -> str | None:
@@ -102,10 +76,6 @@ async def current_binding(session: SessionState) -> str | None:
     return _binding(principal) if principal.has_role(_MINIMUM_ROLE) else None
 
 
-def has_live_links(session: SessionState) -> bool:
-    return bool(session._live_binding)
-
-
 async def revalidate(state: rx.State) -> bool:
     """Re-check this tab's staff links; revoke them when their login no longer holds.
     Returns True when something was revoked (the tab's state was reset)."""
@@ -114,40 +84,5 @@ async def revalidate(state: rx.State) -> bool:
         return False
     if await current_binding(session) == session._live_binding:
         return False
-    await revoke(session)
+    await session._revoke_live_links()
     return True
-
-
-async def revoke(session: SessionState) -> None:
-    """Unlink every staff link of this tab and reset what it showed its user."""
-    root = session._get_root_state()
-    links: dict[str, str] = getattr(root, "_reflex_internal_links", None) or {}
-    for name, token in list(session._live_links.items()):
-        if links.get(name) != token:
-            continue  # already unlinked, or linked again elsewhere (the widget)
-        cls = root.get_class_substate(name)
-        linked: Any = await root.get_state(cls)
-        await linked._unlink()
-    user_id = session._live_user_id
-    # Every page state of the dashboard is a SessionState below it: load them all so the
-    # reset reaches each one (only loaded substates are reset), then reset the subtree.
-    for cls in _session_state_classes():
-        await session.get_state(cls)
-    session.reset()  # type: ignore[no-untyped-call]
-    session._live_links = {}
-    session._live_binding = ""
-    session._live_user_id = 0
-    if user_id:
-        await forget_tab(user_id, session.router.session.client_token)
-    log.info("revoked the live links of a tab of user %s", user_id)
-
-
-def _session_state_classes() -> list[type[rx.State]]:
-    out: list[type[rx.State]] = []
-    todo: list[type[rx.State]] = [SessionState]
-    while todo:
-        cls = todo.pop()
-        for sub in cls.get_substates():
-            out.append(sub)  # type: ignore[arg-type]
-            todo.append(sub)  # type: ignore[arg-type]
-    return out

@@ -21,6 +21,7 @@ from backend_services.core.errors import DomainError, NotAuthenticated
 from backend_services.core.principal import Principal
 from backend_services.identity import auth
 from backend_services.models import Role
+from state import live_tabs
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,16 @@ def fail(exc: DomainError) -> Any:
     if isinstance(exc, NotAuthenticated):
         return [rx.toast.error(exc.message), rx.redirect("/login")]
     return rx.toast.error(exc.message)
+
+
+def _substates_of(cls: type[rx.State]) -> list[type[rx.State]]:
+    out: list[type[rx.State]] = []
+    todo: list[type[rx.State]] = [cls]
+    while todo:
+        for sub in todo.pop().get_substates():
+            out.append(sub)  # type: ignore[arg-type]
+            todo.append(sub)  # type: ignore[arg-type]
+    return out
 
 
 class SessionState(rx.State):
@@ -99,12 +110,33 @@ class SessionState(rx.State):
 
     async def _end_live_access(self) -> None:
         """The session is gone: this tab's live links go with it (state/live_access.py)."""
-        # Imported here: live_access imports this module (a KNOWN_CYCLES entry).
-        from state import live_access
-
         session = await self.get_state(SessionState)
-        if live_access.has_live_links(session):
-            await live_access.revoke(session)
+        if session._live_binding:
+            await session._revoke_live_links()
+
+    async def _revoke_live_links(self) -> None:
+        """Unlink every staff link of this tab and reset what it showed its user."""
+        root = self._get_root_state()
+        links: dict[str, str] = getattr(root, "_reflex_internal_links", None) or {}
+        for name, token in list(self._live_links.items()):
+            if links.get(name) != token:
+                continue  # already unlinked, or linked again elsewhere (the widget)
+            cls = root.get_class_substate(name)
+            linked: Any = await root.get_state(cls)
+            await linked._unlink()
+        user_id = self._live_user_id
+        # Every page state of the dashboard is a SessionState below it: load them all so
+        # the reset reaches each one (only loaded substates are reset), then reset the
+        # subtree.
+        for cls in _substates_of(SessionState):
+            await self.get_state(cls)
+        self.reset()  # type: ignore[no-untyped-call]
+        self._live_links = {}
+        self._live_binding = ""
+        self._live_user_id = 0
+        if user_id:
+            await live_tabs.forget_tab(user_id, self.router.session.client_token)
+        log.info("revoked the live links of a tab of user %s", user_id)
 
     @rx.event
     async def guard_operator(self) -> Any:

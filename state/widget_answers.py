@@ -24,6 +24,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import reflex as rx
 
 from backend_services.conversations import handoff, pending_answers, turns
 from backend_services.conversations.actors import ContactActor
@@ -68,14 +71,21 @@ def notice_for(exc: DomainError, strings: dict[str, str]) -> str:
     return exc.message
 
 
+@dataclass(frozen=True)
+class NoticeTo:
+    """Where a failed answer's notice goes: the visitor's tab and the state showing it."""
+
+    client_token: str
+    state: type[rx.State]
+
+
 def start_answer(actor: ContactActor, dialog_id: int, question_id: int,
-                 strings: dict[str, str], client_token: str = "") -> None:
-    """Answer `question_id` in a task of this worker (which holds its lease).
-    `client_token` names the visitor's tab for a notice when the answer fails; a taken-over
-    answer has none."""
+                 strings: dict[str, str], notice_to: NoticeTo | None = None) -> None:
+    """Answer `question_id` in a task of this worker (which holds its lease). A taken-over
+    answer has no tab to tell when it fails (`notice_to` None)."""
     if question_id in _answers:
         return
-    task = asyncio.create_task(_answer(actor, dialog_id, question_id, strings, client_token))
+    task = asyncio.create_task(_answer(actor, dialog_id, question_id, strings, notice_to))
     _answers[question_id] = task
     task.add_done_callback(lambda _t: _answers.pop(question_id, None))
 
@@ -105,7 +115,7 @@ async def _renewing(question_id: int) -> AsyncIterator[None]:
 
 
 async def _answer(actor: ContactActor, dialog_id: int, question_id: int,
-                  strings: dict[str, str], client_token: str) -> None:
+                  strings: dict[str, str], notice_to: NoticeTo | None) -> None:
     """Stream the answer into the shared dialog state, then show the stored answer."""
     text, pushed = "", 0.0
     done: turns.AiReplyDone | None = None
@@ -138,12 +148,9 @@ async def _answer(actor: ContactActor, dialog_id: int, question_id: int,
             notice = strings.get("answer_delayed", strings.get("error", ""))
         finally:
             await _converge(dialog_id, done)
-    if notice and client_token:
-        # Imported here: widget_chat imports this module (a KNOWN_CYCLES entry).
-        from state.widget_chat import WidgetChatState
-
+    if notice and notice_to is not None and notice_to.client_token:
         with contextlib.suppress(Exception):
-            await show_notice(client_token, WidgetChatState, notice)
+            await show_notice(notice_to.client_token, notice_to.state, notice)
 
 
 async def _converge(dialog_id: int, done: turns.AiReplyDone | None) -> None:

@@ -37,7 +37,7 @@ from state.live import (
     merge_messages,
     refresh_linked,
 )
-from state.widget_answers import answer_gate, notice_for, start_answer
+from state.widget_answers import NoticeTo, answer_gate, notice_for, start_answer
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class WidgetChatState(rx.State):
         self.rated = False
         if started.ai_should_answer:
             start_answer(actor, dialog_id, started.posted.message.id, dict(self.s),
-                         self.router.session.client_token)
+                         NoticeTo(self.router.session.client_token, WidgetChatState))
         # The box is emptied only if it still holds the text just stored (the visitor may
         # have typed on while this was on its way).
         return rx.call_script(f"window.__replyxSent && window.__replyxSent({_js_str(client_id)})")

@@ -76,14 +76,6 @@ def test_the_core_imports_no_domain() -> None:
     assert offending == []
 
 
-# Cycles that are still being taken apart (issue 12: the fleet's routers, the widget and
-# session states). The list may only shrink: a cycle fixed must leave it, a new one fails.
-KNOWN_CYCLES = [
-    "state.session → state.live_access → state.session",
-    "state.widget_chat → state.widget_answers → state.widget_chat",
-]
-
-
 def test_no_import_cycle_in_product_code() -> None:
     graph = _graph()
     cycles: list[list[str]] = []
@@ -104,7 +96,7 @@ def test_no_import_cycle_in_product_code() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module)
-    assert [" → ".join(c) for c in cycles] == KNOWN_CYCLES
+    assert [" → ".join(c) for c in cycles] == []
 
 
 def test_the_rules_see_the_imports_they_check() -> None:
