@@ -24,7 +24,7 @@ _RANK = {"operator": 1, "admin": 2, "owner": 3}
 
 def _visible(item: NavItem) -> rx.Var[bool]:
     if item.role == "platform_admin":
-        return rx.Var.create(SessionState.is_platform_admin)
+        return SessionState.is_platform_admin
     need = _RANK[item.role]
     rank = rx.cond(SessionState.role == "owner", 3, rx.cond(SessionState.role == "admin", 2, 1))
     return rank >= need

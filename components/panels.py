@@ -16,10 +16,12 @@ def hint(*children: Any) -> rx.Component:
     return rx.text(*children, size="1", color_scheme="gray")
 
 
-def section(title: str, *children: rx.Component, **props: Any) -> rx.Component:
+def section(title: str, *children: rx.Component, spacing: str = "4",
+            **props: Any) -> rx.Component:
     """A card with a heading over its children."""
     return rx.card(
-        rx.vstack(rx.heading(title, size="3", as_="h2"), *children, spacing="4", width="100%"),
+        rx.vstack(rx.heading(title, size="3", as_="h2"), *children, spacing=spacing,
+                  width="100%"),
         width="100%",
         **props,
     )
@@ -52,4 +54,23 @@ def data_table(columns: Sequence[str | tuple[str, str]], rows: Any,
         rx.table.header(rx.table.row(*cells)),
         rx.table.body(rx.foreach(rows, row)),
         width="100%", **{"variant": "surface", **props},
+    )
+
+
+def loaded_list(loaded: Any, items: Any, empty: rx.Component,
+                listing: rx.Component) -> rx.Component:
+    """A spinner until `loaded`, then `empty` when `items` has none, else `listing`."""
+    return rx.cond(~loaded, loading(), rx.cond(items.length() == 0, empty, listing))
+
+
+def list_page(intro: str, new: rx.Component, loaded: Any, items: Any, empty: rx.Component,
+              listing: rx.Component, *dialogs: rx.Component) -> rx.Component:
+    """A page listing the workspace's items: the intro line with the `new` button, the list
+    (see `loaded_list`), and the page's dialogs."""
+    return rx.vstack(
+        rx.hstack(rx.text(intro, color_scheme="gray"), rx.spacer(), new, width="100%",
+                  align="center"),
+        loaded_list(loaded, items, empty, listing),
+        *dialogs,
+        spacing="4", width="100%",
     )

@@ -31,3 +31,15 @@ def assistant_picker(options: Any, value: Any, on_change: Any, element_id: str, 
         assistant_select(options, element_id, value=value, on_change=on_change),
         align="center",
     )
+
+
+def assistant_scoped(options: Any, value: Any, on_change: Any, element_id: str,
+                     missing: str, *body: rx.Component, as_label: bool = False) -> rx.Component:
+    """An assistant-scoped page: the picker over `body`, or the `missing` note while the
+    workspace has no assistant."""
+    return rx.cond(
+        options.length() == 0,
+        rx.callout(missing, icon="info"),
+        rx.vstack(assistant_picker(options, value, on_change, element_id, as_label=as_label),
+                  *body, spacing="4", width="100%"),
+    )

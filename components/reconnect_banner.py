@@ -28,7 +28,7 @@ _BROWSER_RU = rx.Var(
 def reconnecting_text() -> rx.Var[str]:
     fallback = rx.cond(W.language == "ru", TEXTS["ru"], TEXTS["en"])
     page_text = rx.cond(_BROWSER_RU, TEXTS["ru"], TEXTS["en"])
-    return rx.cond(rx.Var.create(W.s).length() > 0, W.s.get("connection_lost", fallback).to(str),
+    return rx.cond(W.s.length() > 0, W.s.get("connection_lost", fallback).to(str),
                    page_text).to(str)
 
 

@@ -14,10 +14,10 @@ from state.session import SessionState, guarded
 
 
 class AdminState(SessionState):
-    users: list[dict[str, Any]] = []
-    audit: list[dict[str, Any]] = []
-    bans: list[dict[str, Any]] = []
-    query: str = ""
+    users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    audit: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    bans: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    query: rx.Field[str] = rx.field("")
 
     async def _reload(self, principal: Principal) -> None:
         self.users = [asdict(u) for u in await platform_admin.list_users(principal, self.query)]
@@ -43,25 +43,21 @@ class AdminState(SessionState):
             for b in await bans.list_bans(principal)
         ]
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def load(self, *, principal: Principal) -> None:
         await self._reload(principal)
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def search(self, form: dict[str, Any], *, principal: Principal) -> None:
         self.query = str(form.get("q", ""))[:100]
         await self._reload(principal)
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def set_blocked(self, user_id: int, blocked: bool, *, principal: Principal) -> Any:
         await platform_admin.set_blocked(principal, int(user_id), bool(blocked))
         await self._reload(principal)
         return rx.toast.success("Account blocked." if blocked else "Account unblocked.")
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def lift_ban(self, address: str, *, principal: Principal) -> Any:
         lifted = await bans.lift_ban(principal, str(address))

@@ -35,18 +35,16 @@ def _row(k: keys.KeyView) -> dict[str, Any]:
 
 
 class AdminAIState(SessionState):
-    items: list[dict[str, Any]] = []
-    form_error: str = ""
+    items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    form_error: rx.Field[str] = rx.field("")
 
     async def _reload(self, principal: Principal) -> None:
         self.items = [_row(k) for k in await keys.list_keys(principal)]
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def load(self, *, principal: Principal) -> None:
         await self._reload(principal)
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def add(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.form_error = ""
@@ -67,13 +65,11 @@ class AdminAIState(SessionState):
         return [rx.toast.success("Key added. It is stored encrypted and will not be shown "
                                  "again."), rx.set_value("ai-api-key", "")]
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def set_enabled(self, key_id: int, enabled: bool, *, principal: Principal) -> None:
         await keys.set_enabled(principal, int(key_id), bool(enabled))
         await self._reload(principal)
 
-    @rx.event
     @guarded(None, platform_admin=True)
     async def delete(self, key_id: int, *, principal: Principal) -> Any:
         await keys.delete_key(principal, int(key_id))

@@ -21,8 +21,8 @@ async def assistant_choices(principal: Principal) -> list[dict[str, str]]:
 
 
 class AssistantScoped(rx.State, mixin=True):
-    assistant_options: list[dict[str, str]] = []
-    assistant_id: str = ""
+    assistant_options: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    assistant_id: rx.Field[str] = rx.field("")
 
     @rx.var
     def selected(self) -> int:

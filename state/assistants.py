@@ -11,24 +11,16 @@ from backend_services.assistants.service import AssistantInput
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
+from state.editable_list import EditableList
+from state.reflex_typing import ObjectField, event, object_field
+from state.rows import picked
 from state.session import SessionState, guarded
 
 
 def _row(a: Any) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "name": a.name,
-        "model": a.model,
-        "language": a.language,
-        "temperature": a.temperature,
-        "greeting": a.greeting,
-        "system_prompt": a.system_prompt,
-        "is_active": a.is_active,
-        "fallback_models": ", ".join(a.fallback_models or []),
-        "chunk_max_tokens": a.chunk_max_tokens,
-        "chunk_overlap_tokens": a.chunk_overlap_tokens,
-        "industry": a.industry,
-    }
+    return picked(a, "id", "name", "model", "language", "temperature", "greeting",
+                  "system_prompt", "is_active", "chunk_max_tokens", "chunk_overlap_tokens",
+                  "industry", fallback_models=", ".join(a.fallback_models or []))
 
 
 def _input(form: dict[str, Any]) -> AssistantInput:
@@ -56,22 +48,14 @@ def _input(form: dict[str, Any]) -> AssistantInput:
     )
 
 
-class AssistantsState(SessionState):
-    items: list[dict[str, Any]] = []
-    loaded: bool = False
-    editor_open: bool = False
-    editing_id: int = 0
-    form_error: str = ""
-    draft: dict[str, Any] = {}
-    confirm_delete_id: int = 0
+class AssistantsState(EditableList, SessionState):
+    draft: ObjectField[dict[str, Any]] = object_field(dict)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         self.items = [_row(a) for a in await assistants.list_assistants(principal)]
         self.loaded = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def open_new(self, *, principal: Principal) -> None:
         self.editing_id = 0
@@ -82,7 +66,6 @@ class AssistantsState(SessionState):
                       "industry": "general"}
         self.editor_open = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def open_edit(self, assistant_id: int, *, principal: Principal) -> None:
         row = await assistants.get_assistant(principal, int(assistant_id))
@@ -91,15 +74,10 @@ class AssistantsState(SessionState):
         self.draft = _row(row)
         self.editor_open = True
 
-    @rx.event
+    @event
     def close_editor(self) -> None:
         self.editor_open = False
 
-    @rx.event
-    def set_editor_open(self, value: bool) -> None:
-        self.editor_open = value
-
-    @rx.event
     @guarded(Role.ADMIN)
     async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.form_error = ""
@@ -114,19 +92,13 @@ class AssistantsState(SessionState):
         except ValidationFailed as exc:
             self.form_error = exc.message
             return None
-        self.editor_open = False
         self.items = [_row(a) for a in await assistants.list_assistants(principal)]
-        return rx.toast.success(msg)
+        return self._saved(msg)
 
-    @rx.event
+    @event
     def ask_delete(self, assistant_id: int) -> None:
         self.confirm_delete_id = int(assistant_id)
 
-    @rx.event
-    def cancel_delete(self) -> None:
-        self.confirm_delete_id = 0
-
-    @rx.event
     @guarded(Role.ADMIN)
     async def delete(self, assistant_id: int, *, principal: Principal) -> Any:
         await assistants.delete_assistant(principal, int(assistant_id))

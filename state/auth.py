@@ -2,75 +2,88 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
 from backend_services.core.errors import DomainError
 from backend_services.core.mailer import MailError
 from backend_services.identity import auth, team
+from state.reflex_typing import ObjectField, event, object_field
 from state.session import BROWSER_COOKIE, read_cookie
 
+if TYPE_CHECKING:
+    from reflex_base.event import EventCallback
 
-class LoginState(rx.State):
-    error: str = ""
-    busy: bool = False
 
-    @rx.event
-    async def submit(self, form: dict[str, Any]) -> Any:
-        self.error = ""
-        self.busy = True
+class FormState(rx.State, mixin=True):
+    """A page with one form: what went wrong, and whether it is being sent."""
+
+    error: rx.Field[str] = rx.field("")
+    busy: rx.Field[bool] = rx.field(False)
+
+
+def submits(
+    fn: Callable[[Any, dict[str, Any]], Awaitable[Any]],
+) -> EventCallback[dict[str, Any]]:
+    """The form's submit handler: the button shows it is busy while `fn` runs, and a domain
+    or mail error is shown as the form's `error`. What `fn` returns (a redirect…) is sent."""
+
+    @functools.wraps(fn)
+    async def handler(self: Any, form: dict[str, Any]) -> AsyncIterator[Any]:
+        self.error, self.busy = "", True
         yield
         try:
-            result = await auth.login(
-                email=str(form.get("email", "")),
-                password=str(form.get("password", "")),
-                ip=self.router.session.client_ip,
-                user_agent=self.router.headers.user_agent,
-            )
-            ticket = await auth.issue_login_ticket(
-                result.session_id,
-                read_cookie(self.router.headers.cookie, BROWSER_COOKIE) or "")
-        except DomainError as exc:
-            self.error = exc.message
-            self.busy = False
-            return
+            result = await fn(self, form)
+        except (DomainError, MailError) as exc:
+            self.error, result = getattr(exc, "message", str(exc)), None
         self.busy = False
+        if result is not None:
+            yield result
+
+    return event(handler)
+
+
+class LoginState(FormState, rx.State):
+    @submits
+    async def submit(self, form: dict[str, Any]) -> Any:
+        result = await auth.login(
+            email=str(form.get("email", "")),
+            password=str(form.get("password", "")),
+            ip=self.router.session.client_ip,
+            user_agent=self.router.headers.user_agent,
+        )
+        ticket = await auth.issue_login_ticket(
+            result.session_id, read_cookie(self.router.headers.cookie, BROWSER_COOKIE) or "")
         target = auth.safe_next(self.router.url.query_parameters.get("next", "/dashboard"))
         url = f"/api/auth/session?ticket={ticket}&next={target}"
-        yield rx.call_script(f"window.location.assign({url!r})")
+        return rx.call_script(f"window.location.assign({url!r})")
 
 
-class SignupState(rx.State):
-    error: str = ""
-    done_email: str = ""
-    busy: bool = False
+class SignupState(FormState, rx.State):
+    done_email: rx.Field[str] = rx.field("")
 
-    @rx.event
-    async def submit(self, form: dict[str, Any]) -> Any:
-        self.error = ""
-        self.busy = True
-        yield
-        try:
-            await auth.signup(
-                email=str(form.get("email", "")),
-                password=str(form.get("password", "")),
-                name=str(form.get("name", "")),
-                workspace_name=str(form.get("workspace", "")),
-                ip=self.router.session.client_ip,
-            )
-            self.done_email = str(form.get("email", "")).strip().lower()
-        except (DomainError, MailError) as exc:
-            self.error = getattr(exc, "message", str(exc))
-        self.busy = False
+    @submits
+    async def submit(self, form: dict[str, Any]) -> None:
+        await auth.signup(
+            email=str(form.get("email", "")),
+            password=str(form.get("password", "")),
+            name=str(form.get("name", "")),
+            workspace_name=str(form.get("workspace", "")),
+            ip=self.router.session.client_ip,
+        )
+        self.done_email = str(form.get("email", "")).strip().lower()
 
 
 class ConfirmState(rx.State):
-    status: str = "working"
-    message: str = ""
-    resend_done: bool = False
+    status: rx.Field[str] = rx.field("working")
+    message: rx.Field[str] = rx.field("")
+    resend_done: rx.Field[bool] = rx.field(False)
 
-    @rx.event
+    @event
     async def on_load(self) -> None:
         token = self.router.url.query_parameters.get("token", "")
         try:
@@ -81,7 +94,7 @@ class ConfirmState(rx.State):
             self.status = "error"
             self.message = exc.message
 
-    @rx.event
+    @event
     async def resend(self, form: dict[str, Any]) -> Any:
         try:
             await auth.resend_confirmation(
@@ -93,56 +106,39 @@ class ConfirmState(rx.State):
         return None
 
 
-class ForgotState(rx.State):
-    sent: bool = False
-    error: str = ""
+class ForgotState(FormState, rx.State):
+    sent: rx.Field[bool] = rx.field(False)
 
-    @rx.event
+    @submits
     async def submit(self, form: dict[str, Any]) -> None:
-        self.error = ""
-        try:
-            await auth.request_password_reset(
-                str(form.get("email", "")), ip=self.router.session.client_ip
-            )
-            self.sent = True
-        except (DomainError, MailError) as exc:
-            self.error = getattr(exc, "message", str(exc))
+        await auth.request_password_reset(str(form.get("email", "")),
+                                          ip=self.router.session.client_ip)
+        self.sent = True
 
 
-class ResetState(rx.State):
-    error: str = ""
-    done: bool = False
+class ResetState(FormState, rx.State):
+    done: rx.Field[bool] = rx.field(False)
 
-    @rx.event
+    @submits
     async def submit(self, form: dict[str, Any]) -> None:
-        self.error = ""
         password = str(form.get("password", ""))
         if password != str(form.get("password2", "")):
             self.error = "The two passwords differ."
             return
-        try:
-            await auth.reset_password(
-                self.router.url.query_parameters.get("token", ""),
-                password,
-                ip=self.router.session.client_ip,
-            )
-            self.done = True
-        except DomainError as exc:
-            self.error = exc.message
+        await auth.reset_password(self.router.url.query_parameters.get("token", ""), password,
+                                  ip=self.router.session.client_ip)
+        self.done = True
 
 
-class InviteState(rx.State):
-    loaded: bool = False
-    valid: bool = False
-    message: str = ""
-    email: str = ""
-    workspace: str = ""
-    role: str = ""
-    has_account: bool = False
-    done: bool = False
-    error: str = ""
+class InviteState(FormState, rx.State):
+    loaded: rx.Field[bool] = rx.field(False)
+    valid: rx.Field[bool] = rx.field(False)
+    message: rx.Field[str] = rx.field("")
+    # what the invitation is for: {"email", "workspace_name", "role", "has_account"}
+    invitation: ObjectField[dict[str, Any]] = object_field(dict)
+    done: rx.Field[bool] = rx.field(False)
 
-    @rx.event
+    @event
     async def on_load(self) -> None:
         self.done = False
         try:
@@ -150,22 +146,17 @@ class InviteState(rx.State):
                 self.router.url.query_parameters.get("token", "")
             )
             self.valid = True
-            self.email, self.workspace = info.email, info.workspace_name
-            self.role, self.has_account = info.role, info.has_account
+            self.invitation = dataclasses.asdict(info)
         except DomainError as exc:
             self.valid = False
             self.message = exc.message
         self.loaded = True
 
-    @rx.event
+    @submits
     async def accept(self, form: dict[str, Any]) -> None:
-        self.error = ""
-        try:
-            await team.accept_invitation(
-                self.router.url.query_parameters.get("token", ""),
-                name=str(form.get("name", "")),
-                password=str(form.get("password", "")),
-            )
-            self.done = True
-        except DomainError as exc:
-            self.error = exc.message
+        await team.accept_invitation(
+            self.router.url.query_parameters.get("token", ""),
+            name=str(form.get("name", "")),
+            password=str(form.get("password", "")),
+        )
+        self.done = True

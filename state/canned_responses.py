@@ -17,27 +17,22 @@ from backend_services.core.errors import Conflict, NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.arguments import id_from_text
+from state.editable_list import EditableList
+from state.reflex_typing import ObjectField, event, object_field
 from state.session import SessionState, guarded
 
 EMPTY_DRAFT = {"shortcut": "", "title": "", "body": ""}
 
 
-class CannedResponsesState(SessionState):
-    items: list[dict[str, Any]] = []
-    loaded: bool = False
-    editor_open: bool = False
-    editing_id: int = 0
-    editor_key: int = 0
-    draft: dict[str, str] = dict(EMPTY_DRAFT)
-    form_error: str = ""
-    confirm_delete_id: int = 0
-    confirm_delete_shortcut: str = ""
+class CannedResponsesState(EditableList, SessionState):
+    editor_key: rx.Field[int] = rx.field(0)
+    draft: ObjectField[dict[str, str]] = object_field(lambda: dict(EMPTY_DRAFT))
+    confirm_delete_shortcut: rx.Field[str] = rx.field("")
 
     async def _reload(self, principal: Principal) -> None:
         self.items = [asdict(c) for c in await canned.list_canned(principal)]
         self.loaded = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         await self._reload(principal)
@@ -47,12 +42,10 @@ class CannedResponsesState(SessionState):
         self.editor_key += 1  # the form's inputs re-mount with this draft
         self.editor_open = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def open_new(self, *, principal: Principal) -> None:
         self._open(0, dict(EMPTY_DRAFT))
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def open_edit(self, canned_id: int, *, principal: Principal) -> None:
         await self._reload(principal)  # edit what the database holds now
@@ -61,11 +54,6 @@ class CannedResponsesState(SessionState):
             raise NotFound("Canned response not found.")
         self._open(int(canned_id), {k: str(row[k]) for k in EMPTY_DRAFT})
 
-    @rx.event
-    def set_editor_open(self, value: bool) -> None:
-        self.editor_open = value
-
-    @rx.event
     @guarded(Role.ADMIN)
     async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.form_error = ""
@@ -83,19 +71,13 @@ class CannedResponsesState(SessionState):
         except (ValidationFailed, Conflict) as exc:
             self.form_error = exc.message
             return None
-        self.editor_open = False
         await self._reload(principal)
-        return rx.toast.success(f"Saved /{view.shortcut}.")
+        return self._saved(f"Saved /{view.shortcut}.")
 
-    @rx.event
+    @event
     def ask_delete(self, canned_id: int, shortcut: str) -> None:
         self.confirm_delete_id, self.confirm_delete_shortcut = int(canned_id), shortcut
 
-    @rx.event
-    def cancel_delete(self) -> None:
-        self.confirm_delete_id = 0
-
-    @rx.event
     @guarded(Role.ADMIN)
     async def delete(self, canned_id: int, *, principal: Principal) -> Any:
         self.confirm_delete_id = 0

@@ -20,6 +20,8 @@ from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.arguments import id_from_text
 from state.assistant_scoped import assistant_choices
+from state.reflex_typing import event
+from state.rows import picked
 from state.session import SessionState, guarded
 
 STATUS_LABEL = {
@@ -36,41 +38,33 @@ _FORM_ERRORS = (ValidationFailed, Conflict, NotFound, RateLimited)
 
 
 def _row(b: BotView) -> dict[str, Any]:
-    return {
-        "id": b.id,
-        "username": b.username,
-        "name": b.name,
-        "link": b.link,
-        "assistant_id": str(b.assistant_id),
-        "assistant_name": b.assistant_name,
-        "mode": b.mode,
-        "running": b.desired == "running",
-        "status": b.status,
-        "status_label": STATUS_LABEL.get(b.status, b.status),
-        "error": b.error,
-        "last_activity": b.last_activity.isoformat() if b.last_activity else "",
-        "messages_today": b.messages_today,
-    }
+    return picked(
+        b, "id", "username", "name", "link", "assistant_name", "mode", "status", "error",
+        "messages_today",
+        assistant_id=str(b.assistant_id),
+        running=b.desired == "running",
+        status_label=STATUS_LABEL.get(b.status, b.status),
+        last_activity=b.last_activity.isoformat() if b.last_activity else "",
+    )
 
 
 class ChannelsState(SessionState):
-    bots: list[dict[str, Any]] = []
-    assistant_options: list[dict[str, str]] = []
-    loaded: bool = False
-    adding: bool = False
-    form_error: str = ""
-    new_assistant_id: str = ""
-    new_mode: str = "polling"
-    confirm_delete_id: int = 0
-    confirm_delete_name: str = ""
-    token_dialog_id: int = 0
-    token_dialog_name: str = ""
-    token_error: str = ""
+    bots: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    assistant_options: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    loaded: rx.Field[bool] = rx.field(False)
+    adding: rx.Field[bool] = rx.field(False)
+    form_error: rx.Field[str] = rx.field("")
+    new_assistant_id: rx.Field[str] = rx.field("")
+    new_mode: rx.Field[str] = rx.field("polling")
+    confirm_delete_id: rx.Field[int] = rx.field(0)
+    confirm_delete_name: rx.Field[str] = rx.field("")
+    token_dialog_id: rx.Field[int] = rx.field(0)
+    token_dialog_name: rx.Field[str] = rx.field("")
+    token_error: rx.Field[str] = rx.field("")
 
     async def _reload(self, principal: Principal) -> None:
         self.bots = [_row(b) for b in await bots.list_bots(principal)]
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         self.assistant_options = await assistant_choices(principal)
@@ -81,27 +75,25 @@ class ChannelsState(SessionState):
         await self._reload(principal)
         self.loaded = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def refresh(self, *, principal: Principal) -> None:
         """Called every few seconds by the page: statuses come from the fleet."""
         await self._reload(principal)
 
-    @rx.event
+    @event
     def set_new_assistant(self, value: str) -> None:
         self.new_assistant_id = value
 
-    @rx.event
+    @event
     def set_new_mode(self, value: str | list[str]) -> None:
         self.new_mode = value if isinstance(value, str) and value in bots.MODES else "polling"
 
-    @rx.event
+    @event
     def mark_adding(self) -> None:
         """The submit button's click, just before the form's submit: show "Checking…"."""
         self.adding = True
         self.form_error = ""
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def add(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.form_error = ""
@@ -119,7 +111,6 @@ class ChannelsState(SessionState):
         return [rx.set_value("bot-token", ""),
                 rx.toast.success(f"Connected @{view.username}. It starts in a few seconds.")]
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def set_running(self, channel_id: int, running: bool, *, principal: Principal) -> Any:
         view = await bots.set_desired(principal, int(channel_id),
@@ -128,21 +119,18 @@ class ChannelsState(SessionState):
         return rx.toast.success(f"@{view.username} will {'start' if running else 'stop'} "
                                 "in a few seconds.")
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def restart(self, channel_id: int, *, principal: Principal) -> Any:
         view = await bots.restart(principal, int(channel_id))
         await self._reload(principal)
         return rx.toast.success(f"Restarting @{view.username}.")
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def change_mode(self, channel_id: int, mode: str, *, principal: Principal) -> Any:
         view = await bots.set_mode(principal, int(channel_id), str(mode))
         await self._reload(principal)
         return rx.toast.success(f"@{view.username} now uses {MODE_LABEL[view.mode].lower()}.")
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def change_assistant(
         self, channel_id: int, assistant_id: str, *, principal: Principal
@@ -153,15 +141,14 @@ class ChannelsState(SessionState):
         await self._reload(principal)
         return rx.toast.success(f"@{view.username} now answers as “{view.assistant_name}”.")
 
-    @rx.event
+    @event
     def ask_delete(self, channel_id: int, username: str) -> None:
         self.confirm_delete_id, self.confirm_delete_name = int(channel_id), str(username)
 
-    @rx.event
+    @event
     def cancel_delete(self) -> None:
         self.confirm_delete_id, self.confirm_delete_name = 0, ""
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def delete(self, channel_id: int, *, principal: Principal) -> Any:
         self.confirm_delete_id, self.confirm_delete_name = 0, ""
@@ -169,21 +156,20 @@ class ChannelsState(SessionState):
         await self._reload(principal)
         return rx.toast.success("Bot disconnected. Its conversations are kept.")
 
-    @rx.event
+    @event
     def open_token_dialog(self, channel_id: int, username: str) -> None:
         self.token_dialog_id, self.token_dialog_name = int(channel_id), str(username)
         self.token_error = ""
 
-    @rx.event
+    @event
     def close_token_dialog(self) -> None:
         self.token_dialog_id, self.token_dialog_name, self.token_error = 0, "", ""
 
-    @rx.event
+    @event
     def set_token_dialog_open(self, value: bool) -> None:
         if not value:
             self.token_dialog_id, self.token_dialog_name, self.token_error = 0, "", ""
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def replace_token(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.token_error = ""

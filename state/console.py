@@ -29,43 +29,42 @@ from state.live import (
     apply_dialog,
     apply_inbox,
     apply_notes,
-    dialog_token,
-    inbox_token,
-    notes_token,
+    link_token,
     refresh_linked,
 )
 from state.live_access import link_staff
+from state.reflex_typing import ObjectField, event, object_field
 from state.session import SessionState, fail, guarded
 
 PRESENCE = ("online", "away", "offline")
 
 
 class ConsoleState(SessionState):
-    my_user_id: int = 0
-    presence: str = "offline"
-    tab: str = "queue"  # queue | mine | all
-    selected_id: int = 0
+    my_user_id: rx.Field[int] = rx.field(0)
+    presence: rx.Field[str] = rx.field("offline")
+    tab: rx.Field[str] = rx.field("queue")  # queue | mine | all
+    selected_id: rx.Field[int] = rx.field(0)
     # details of the open conversation (for this operator: unread, SLA)
-    contact_email: str = ""
-    channel: str = ""
-    assistant: str = ""
-    handoff_reason: str = ""
-    first_reply_seconds: int = -1
-    transitions: list[dict[str, str]] = []
-    mode: str = "reply"  # reply | note
-    teammates: list[dict[str, Any]] = []
-    canned: list[dict[str, str]] = []
-    seen: dict[str, int] = {}  # dialog id -> newest message id this operator has seen
-    taken_by: str = ""  # shown when another operator won the race
-    sla_today: str = ""  # median time to first human reply over the last 24 h
+    contact_email: rx.Field[str] = rx.field("")
+    channel: rx.Field[str] = rx.field("")
+    assistant: rx.Field[str] = rx.field("")
+    handoff_reason: rx.Field[str] = rx.field("")
+    first_reply_seconds: rx.Field[int] = rx.field(-1)
+    transitions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    mode: rx.Field[str] = rx.field("reply")  # reply | note
+    teammates: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    canned: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    # dialog id -> newest message id this operator has seen
+    seen: ObjectField[dict[str, int]] = object_field(dict)
+    taken_by: rx.Field[str] = rx.field("")  # shown when another operator won the race
+    sla_today: rx.Field[str] = rx.field("")  # median time to first human reply over the last 24 h
 
     # ------------------------------------------------------------------ console
-
-    @rx.event
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         self.my_user_id = principal.user_id
-        inbox = await link_staff(self, InboxLive, inbox_token(principal.workspace_id), principal)
+        inbox_token = link_token(InboxLive, principal.workspace_id)
+        inbox = await link_staff(self, InboxLive, inbox_token, principal)
         apply_inbox(inbox, await snapshots.inbox_snapshot(principal.workspace_id))
         # Coming back keeps what the operator chose ("away" stays away); otherwise online.
         previous = (await presence.statuses(principal.workspace_id)).get(principal.user_id)
@@ -83,7 +82,6 @@ class ConsoleState(SessionState):
                 self.selected_id = 0
                 raise
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def heartbeat(self, _: Any = None, *, principal: Principal) -> None:
         """Sent by the page every few seconds; a closed tab stops sending and goes offline."""
@@ -106,7 +104,6 @@ class ConsoleState(SessionState):
             else ""
         )
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def typing(self, active: bool, *, principal: Principal) -> None:
         """The reply box got or lost focus: the visitor sees "<name> is typing…"."""
@@ -120,7 +117,6 @@ class ConsoleState(SessionState):
         elif live.operator_typing == name:
             live.operator_typing = ""
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def set_presence(self, status: str, *, principal: Principal) -> None:
         if status not in PRESENCE:
@@ -128,12 +124,12 @@ class ConsoleState(SessionState):
         await presence.set_status(principal, status)
         self.presence = status
 
-    @rx.event
+    @event
     def set_tab(self, tab: str | list[str]) -> None:
         if tab in ("queue", "mine", "all"):
             self.tab = str(tab)
 
-    @rx.event
+    @event
     def set_mode(self, mode: str | list[str]) -> None:
         if mode in ("reply", "note"):
             self.mode = str(mode)
@@ -146,8 +142,9 @@ class ConsoleState(SessionState):
 
     async def _show_view(self, principal: Principal, view: DialogView) -> None:
         await self.get_state(InboxLive)  # lock order (state/live.py): inbox first
-        live = await link_staff(self, DialogLive, dialog_token(view.id), principal)
-        notes = await link_staff(self, DialogNotesLive, notes_token(view.id), principal)
+        live = await link_staff(self, DialogLive, link_token(DialogLive, view.id), principal)
+        notes = await link_staff(self, DialogNotesLive, link_token(DialogNotesLive, view.id),
+                                 principal)
         snap = await snapshots.dialog_snapshot(view.id)
         if snap is not None:
             apply_dialog(live, snap)
@@ -170,12 +167,10 @@ class ConsoleState(SessionState):
             self.seen[str(view.id)] = view.last_message_id
         self.taken_by = ""
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def open(self, dialog_id: int, *, principal: Principal) -> None:
         await self._show_dialog(principal, int(dialog_id))
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def mark_seen(self, *, principal: Principal) -> None:
         live = await self.get_state(DialogLive)
@@ -193,7 +188,6 @@ class ConsoleState(SessionState):
         apply_inbox(await self.get_state(InboxLive),
                     await snapshots.inbox_snapshot(principal.workspace_id))
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def take(self, *, principal: Principal) -> Any:
         try:
@@ -205,24 +199,20 @@ class ConsoleState(SessionState):
         await self._after(principal, view)
         return None
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def release(self, *, principal: Principal) -> None:
         await self._after(principal, await handoff.release(principal, self.selected_id))
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def close(self, *, principal: Principal) -> None:
         view = await handoff.close(principal, self.selected_id, "closed by the operator")
         await self._after(principal, view)
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def transfer(self, user_id: str, *, principal: Principal) -> None:
         view = await handoff.transfer(principal, self.selected_id, id_from_text(user_id))
         await self._after(principal, view)
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def send(self, form: dict[str, Any], *, principal: Principal) -> Any:
         text = str(form.get("text", "")).strip()
@@ -243,7 +233,7 @@ class ConsoleState(SessionState):
             self.seen[str(self.selected_id)] = live.version
         return rx.set_value("console-input", "")
 
-    @rx.event
+    @event
     def use_canned(self, body: str) -> Any:
         return rx.set_value("console-input", body)
 

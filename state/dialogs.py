@@ -30,14 +30,13 @@ def _day(value: Any, what: str) -> date | None:
 
 
 class DialogsState(SessionState):
-    rows: list[dict[str, Any]] = []
-    assistant_options: list[dict[str, str]] = []
-    loaded: bool = False
-    more: bool = False
+    rows: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    assistant_options: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    loaded: rx.Field[bool] = rx.field(False)
+    more: rx.Field[bool] = rx.field(False)
     _filters: dict[str, Any] = {}
     _offset: int = 0
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         if principal.has_role(Role.ADMIN):
@@ -69,12 +68,10 @@ class DialogsState(SessionState):
         self._offset += PAGE
         self.loaded = True
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def search(self, form: dict[str, Any], *, principal: Principal) -> None:
         await self._run(principal, form, reset=True)
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def load_more(self, *, principal: Principal) -> None:
         await self._run(principal, {}, reset=False)

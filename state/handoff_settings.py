@@ -94,27 +94,27 @@ def policy_from_form(form: dict[str, Any]) -> HandoffPolicy:
 
 
 class HandoffSettingsState(AssistantScoped, SessionState):
-    loaded: bool = False
-    form_key: int = 0
+    loaded: rx.Field[bool] = rx.field(False)
+    form_key: rx.Field[int] = rx.field(0)
     _shown: str = ""  # which assistant and policy the form was last mounted with
-    error: str = ""
-    open_now: bool = True
+    error: rx.Field[str] = rx.field("")
+    open_now: rx.Field[bool] = rx.field(True)
     # the stored policy, as the form shows it
-    enabled: bool = True
-    on_visitor_request: bool = True
-    phrases_en: str = ""
-    phrases_ru: str = ""
-    on_low_confidence: bool = True
-    on_no_answer: bool = True
-    keywords: str = ""
-    failed_answers_threshold: str = "0"
-    timezone: str = "UTC"
-    always_open: bool = True
-    hours: list[str] = [""] * 7
-    accept_timeout_minutes: str = "5"
-    on_timeout: str = "offline_message"
-    offline_message_en: str = ""
-    offline_message_ru: str = ""
+    enabled: rx.Field[bool] = rx.field(True)
+    on_visitor_request: rx.Field[bool] = rx.field(True)
+    phrases_en: rx.Field[str] = rx.field("")
+    phrases_ru: rx.Field[str] = rx.field("")
+    on_low_confidence: rx.Field[bool] = rx.field(True)
+    on_no_answer: rx.Field[bool] = rx.field(True)
+    keywords: rx.Field[str] = rx.field("")
+    failed_answers_threshold: rx.Field[str] = rx.field("0")
+    timezone: rx.Field[str] = rx.field("UTC")
+    always_open: rx.Field[bool] = rx.field(True)
+    hours: rx.Field[list[str]] = rx.field(default_factory=lambda: [""] * 7)
+    accept_timeout_minutes: rx.Field[str] = rx.field("5")
+    on_timeout: rx.Field[str] = rx.field("offline_message")
+    offline_message_en: rx.Field[str] = rx.field("")
+    offline_message_ru: rx.Field[str] = rx.field("")
 
     def _show_policy(self, assistant_id: int, p: HandoffPolicy, *, remount: bool = True) -> None:
         shown = json.dumps([assistant_id, handoff_policy.to_json(p)], sort_keys=True)
@@ -140,7 +140,6 @@ class HandoffSettingsState(AssistantScoped, SessionState):
         self.open_now = handoff_policy.is_open(p.business_hours)
         self.error = ""
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         chosen = await self._pick_assistant(principal)
@@ -151,7 +150,6 @@ class HandoffSettingsState(AssistantScoped, SessionState):
             self.assistant_id = ""
         self.loaded = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
         # Read first: a refused id (another workspace's) leaves the page as it was.
@@ -159,7 +157,6 @@ class HandoffSettingsState(AssistantScoped, SessionState):
         policy = await handoff_policy.get_policy(principal, assistant_id)
         self._show_policy(assistant_id, policy)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def save(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.error = ""

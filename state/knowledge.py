@@ -16,6 +16,7 @@ from backend_services.knowledge import sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
 from state.assistant_scoped import AssistantScoped
+from state.reflex_typing import event
 from state.session import SessionState, fail, guarded
 
 ACTIVE = ("queued", "extracting", "chunking", "embedding")
@@ -30,25 +31,25 @@ STAGE_LABEL = {
 
 
 class KnowledgeState(AssistantScoped, SessionState):
-    documents: list[dict[str, Any]] = []
-    qa_pairs: list[dict[str, Any]] = []
-    loaded: bool = False
-    uploading: bool = False
-    upload_errors: list[str] = []
-    watching: bool = False
-    preview_title: str = ""
-    preview_chunks: list[dict[str, Any]] = []
-    preview_open: bool = False
-    qa_editing_id: int = 0
-    qa_question: str = ""
-    qa_answer: str = ""
-    qa_error: str = ""
-    chat_question: str = ""
-    chat_answer: str = ""
-    chat_sources: list[dict[str, str]] = []
-    chat_confidence: float = 0.0
-    chat_mode: str = ""
-    chat_busy: bool = False
+    documents: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    qa_pairs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    loaded: rx.Field[bool] = rx.field(False)
+    uploading: rx.Field[bool] = rx.field(False)
+    upload_errors: rx.Field[list[str]] = rx.field(default_factory=list)
+    watching: rx.Field[bool] = rx.field(False)
+    preview_title: rx.Field[str] = rx.field("")
+    preview_chunks: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    preview_open: rx.Field[bool] = rx.field(False)
+    qa_editing_id: rx.Field[int] = rx.field(0)
+    qa_question: rx.Field[str] = rx.field("")
+    qa_answer: rx.Field[str] = rx.field("")
+    qa_error: rx.Field[str] = rx.field("")
+    chat_question: rx.Field[str] = rx.field("")
+    chat_answer: rx.Field[str] = rx.field("")
+    chat_sources: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    chat_confidence: rx.Field[float] = rx.field(0.0)
+    chat_mode: rx.Field[str] = rx.field("")
+    chat_busy: rx.Field[bool] = rx.field(False)
 
     async def _reload(self, principal: Principal) -> None:
         if not self.selected:
@@ -62,7 +63,6 @@ class KnowledgeState(AssistantScoped, SessionState):
         ]
         self.qa_pairs = [asdict(q) for q in await sources.list_qa(principal, self.selected)]
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> Any:
         self.assistant_id = await self._pick_assistant(principal)
@@ -70,14 +70,12 @@ class KnowledgeState(AssistantScoped, SessionState):
         self.loaded = True
         return KnowledgeState.watch_progress
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
         self.assistant_id = value
         self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
         await self._reload(principal)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def upload(self, files: list[rx.UploadFile], *, principal: Principal) -> Any:
         self.upload_errors = []
@@ -101,7 +99,6 @@ class KnowledgeState(AssistantScoped, SessionState):
         return [rx.clear_selected_files("knowledge-files"), KnowledgeState.watch_progress,
                 *( [rx.toast.success(f"{added} file(s) queued for indexing.")] if added else [])]
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def add_url(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.upload_errors = []
@@ -117,7 +114,7 @@ class KnowledgeState(AssistantScoped, SessionState):
         await self._reload(principal)
         return [rx.set_value("knowledge-url", ""), KnowledgeState.watch_progress]
 
-    @rx.event(background=True)
+    @event(background=True)
     async def watch_progress(self) -> None:
         """Poll while anything is being indexed so progress bars move without a reload."""
         async with self:
@@ -139,21 +136,18 @@ class KnowledgeState(AssistantScoped, SessionState):
             async with self:
                 self.watching = False
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def delete_document(self, document_id: int, *, principal: Principal) -> Any:
         await sources.delete_document(principal, int(document_id))
         await self._reload(principal)
         return rx.toast.success("Source deleted; it no longer feeds answers.")
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def retry_document(self, document_id: int, *, principal: Principal) -> Any:
         await sources.retry_document(principal, int(document_id))
         await self._reload(principal)
         return KnowledgeState.watch_progress
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def open_preview(self, document_id: int, *, principal: Principal) -> None:
         chunks = await sources.preview_chunks(principal, int(document_id))
@@ -162,20 +156,19 @@ class KnowledgeState(AssistantScoped, SessionState):
             (d["title"] for d in self.documents if d["id"] == int(document_id)), "")
         self.preview_open = True
 
-    @rx.event
+    @event
     def set_preview_open(self, value: bool) -> None:
         self.preview_open = value
 
-    @rx.event
+    @event
     def edit_qa(self, qa_id: int, question: str, answer: str) -> None:
         self.qa_editing_id, self.qa_question, self.qa_answer = int(qa_id), question, answer
         self.qa_error = ""
 
-    @rx.event
+    @event
     def new_qa(self) -> None:
         self.qa_editing_id, self.qa_question, self.qa_answer, self.qa_error = 0, "", "", ""
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def save_qa(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.qa_error = ""
@@ -190,14 +183,13 @@ class KnowledgeState(AssistantScoped, SessionState):
         return [rx.toast.success("Q&A pair saved."), rx.set_value("qa-question", ""),
                 rx.set_value("qa-answer", "")]
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def delete_qa(self, qa_id: int, *, principal: Principal) -> Any:
         await sources.delete_qa(principal, int(qa_id))
         await self._reload(principal)
         return rx.toast.success("Q&A pair deleted.")
 
-    @rx.event(background=True)
+    @event(background=True)
     async def ask(self, form: dict[str, Any]) -> Any:
         """Test chat: stream the answer exactly as a visitor would get it."""
         question = str(form.get("question", "")).strip()

@@ -104,30 +104,31 @@ def dialog_item(d: DialogView) -> DialogItem:
 class DialogLive(rx.SharedState):
     """One conversation as its visitor and operators see it (never notes)."""
 
-    dialog_id: int = 0
-    status: str = ""
-    assigned_name: str = ""
-    awaiting_contact: bool = False
-    rating: int = 0
-    version: int = 0
-    messages: list[MessageItem] = []
-    streaming: str = ""  # the AI answer while it is being written
-    ai_typing: bool = False
-    operator_typing: str = ""  # the name of the operator whose reply box has focus
-    visitor_typing: bool = False
+    dialog_id: rx.Field[int] = rx.field(0)
+    status: rx.Field[str] = rx.field("")
+    assigned_name: rx.Field[str] = rx.field("")
+    awaiting_contact: rx.Field[bool] = rx.field(False)
+    rating: rx.Field[int] = rx.field(0)
+    version: rx.Field[int] = rx.field(0)
+    messages: rx.Field[list[MessageItem]] = rx.field(default_factory=list)
+    streaming: rx.Field[str] = rx.field("")  # the AI answer while it is being written
+    ai_typing: rx.Field[bool] = rx.field(False)
+    # the name of the operator whose reply box has focus
+    operator_typing: rx.Field[str] = rx.field("")
+    visitor_typing: rx.Field[bool] = rx.field(False)
 
 
 class DialogNotesLive(rx.SharedState):
     """Internal notes of one conversation: linked by operators only."""
 
-    notes: list[MessageItem] = []
+    notes: rx.Field[list[MessageItem]] = rx.field(default_factory=list)
 
 
 class InboxLive(rx.SharedState):
     """The open conversations of one workspace; each console filters its own view."""
 
-    dialogs: list[DialogItem] = []
-    version: int = 0
+    dialogs: rx.Field[list[DialogItem]] = rx.field(default_factory=list)
+    version: rx.Field[int] = rx.field(0)
 
     @rx.var
     def queue_count(self) -> int:
@@ -137,16 +138,13 @@ class InboxLive(rx.SharedState):
 LOCK_ORDER = ("InboxLive", "DialogLive", "DialogNotesLive")
 
 
-def dialog_token(dialog_id: int) -> str:
-    return f"dlg-{dialog_id}"
+# The link token of each shared state ("dlg-<dialog id>", "dlgn-<dialog id>",
+# "inbox-<workspace id>"); no "_" in link tokens.
+_TOKEN_PREFIX = {"DialogLive": "dlg", "DialogNotesLive": "dlgn", "InboxLive": "inbox"}
 
 
-def notes_token(dialog_id: int) -> str:
-    return f"dlgn-{dialog_id}"
-
-
-def inbox_token(workspace_id: int) -> str:
-    return f"inbox-{workspace_id}"
+def link_token(shared: type[rx.State], ident: int) -> str:
+    return f"{_TOKEN_PREFIX[shared.__name__]}-{ident}"
 
 
 def apply_dialog(state: DialogLive, snap: snapshots.DialogSnapshot) -> None:
@@ -195,6 +193,10 @@ def _modify(token: str, cls: type[rx.State]) -> Any:
     return _app.modify_state(rx.BaseStateToken(ident=token, cls=cls))
 
 
+def _modify_linked(cls: type[rx.State], ident: int) -> Any:
+    return _modify(link_token(cls, ident), cls)
+
+
 async def refresh_linked(state: rx.State, dialog_id: int, *, notes: bool = False,
                          inbox: bool = False) -> int | None:
     """Reload a dialog into the shared states *this client's event* holds linked.
@@ -227,10 +229,10 @@ async def refresh_dialog(dialog_id: int, *, notes: bool = True) -> int | None:
     snap = await snapshots.dialog_snapshot(dialog_id)
     if snap is None:
         return None
-    async with _modify(dialog_token(dialog_id), DialogLive) as root:
+    async with _modify_linked(DialogLive, dialog_id) as root:
         apply_dialog(await root.get_state(DialogLive), snap)
     if notes:
-        async with _modify(notes_token(dialog_id), DialogNotesLive) as root:
+        async with _modify_linked(DialogNotesLive, dialog_id) as root:
             apply_notes(await root.get_state(DialogNotesLive), snap)
     return snap.dialog.workspace_id
 
@@ -241,7 +243,7 @@ async def show_stored_answer(dialog_id: int, message: MessageView) -> None:
     changed)."""
     if _app is None:
         return
-    async with _modify(dialog_token(dialog_id), DialogLive) as root:
+    async with _modify_linked(DialogLive, dialog_id) as root:
         state = await root.get_state(DialogLive)
         if state.dialog_id == dialog_id:
             merge_messages(state, [message])
@@ -252,7 +254,7 @@ async def refresh_inbox(workspace_id: int) -> None:
     if _app is None:
         return
     dialogs = await snapshots.inbox_snapshot(workspace_id)
-    async with _modify(inbox_token(workspace_id), InboxLive) as root:
+    async with _modify_linked(InboxLive, workspace_id) as root:
         apply_inbox(await root.get_state(InboxLive), dialogs)
 
 
@@ -260,7 +262,7 @@ async def show_streaming(dialog_id: int, text: str, *, typing: bool = True) -> N
     """The AI's partial answer, seen by the visitor and any operator watching."""
     if _app is None:
         return
-    async with _modify(dialog_token(dialog_id), DialogLive) as root:
+    async with _modify_linked(DialogLive, dialog_id) as root:
         state = await root.get_state(DialogLive)
         state.streaming, state.ai_typing = text, typing
 

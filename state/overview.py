@@ -11,11 +11,10 @@ from state.session import SessionState, guarded
 
 
 class OverviewState(SessionState):
-    assistant_count: int = 0
-    active_count: int = 0
-    loaded: bool = False
+    assistant_count: rx.Field[int] = rx.field(0)
+    active_count: rx.Field[int] = rx.field(0)
+    loaded: rx.Field[bool] = rx.field(False)
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         rows = await assistants.list_assistants(principal)

@@ -13,7 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
@@ -22,6 +22,10 @@ from backend_services.core.principal import Principal
 from backend_services.identity import auth
 from backend_services.models import Role
 from state import live_tabs
+from state.reflex_typing import event
+
+if TYPE_CHECKING:
+    from reflex_base.event import EventCallback
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +69,12 @@ def _substates_of(cls: type[rx.State]) -> list[type[rx.State]]:
 class SessionState(rx.State):
     """Display data about the signed-in user. Nothing here is a secret."""
 
-    user_name: str = ""
-    user_email: str = ""
-    workspace_name: str = ""
-    role: str = ""
-    is_platform_admin: bool = False
-    signed_in: bool = False
+    user_name: rx.Field[str] = rx.field("")
+    user_email: rx.Field[str] = rx.field("")
+    workspace_name: rx.Field[str] = rx.field("")
+    role: rx.Field[str] = rx.field("")
+    is_platform_admin: rx.Field[bool] = rx.field(False)
+    signed_in: rx.Field[bool] = rx.field(False)
     # Live links this tab made as staff, and the login they were made under (see
     # state/live_access.py): backend-only, re-checked whenever the tab reconnects.
     _live_links: dict[str, str] = {}
@@ -138,23 +142,23 @@ class SessionState(rx.State):
             await live_tabs.forget_tab(user_id, self.router.session.client_token)
         log.info("revoked the live links of a tab of user %s", user_id)
 
-    @rx.event
+    @event
     async def guard_operator(self) -> Any:
         return await self._guard_page(Role.OPERATOR)
 
-    @rx.event
+    @event
     async def guard_admin(self) -> Any:
         return await self._guard_page(Role.ADMIN)
 
-    @rx.event
+    @event
     async def guard_owner(self) -> Any:
         return await self._guard_page(Role.OWNER)
 
-    @rx.event
+    @event
     async def guard_platform_admin(self) -> Any:
         return await self._guard_page(None, platform_admin=True)
 
-    @rx.event
+    @event
     async def redirect_home(self) -> Any:
         """`/`: signed-in users go to their dashboard, everyone else to sign-in."""
         try:
@@ -163,7 +167,7 @@ class SessionState(rx.State):
             return rx.redirect("/login")
         return rx.redirect("/dashboard")
 
-    @rx.event
+    @event
     async def logout(self) -> Any:
         sid = read_session_cookie(self.router.headers.cookie)
         await auth.logout(sid, ip=self.router.session.client_ip)
@@ -177,16 +181,16 @@ class SessionState(rx.State):
 
 
 def guarded(minimum: Role | None = Role.OPERATOR, *, platform_admin: bool = False) -> Callable[
-    [Callable[..., Any]], Callable[..., Any]
+    [Callable[..., Any]], EventCallback[*tuple[Any, ...]]
 ]:
-    """Wrap an event handler so it runs only for a principal with `minimum` role.
+    """Make an event handler (`rx.event`) that runs only for a principal with `minimum` role.
 
     Any handler can be invoked by a crafted websocket message, so the check lives in the
     handler itself, not in the page's on_load. The body receives the checked principal as
     the keyword `principal`; its domain errors are shown through `fail`.
     """
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(fn: Callable[..., Any]) -> EventCallback[*tuple[Any, ...]]:
         params = list(inspect.signature(fn).parameters.values())
         public = [p for p in params if p.name != "principal"]
 
@@ -205,6 +209,6 @@ def guarded(minimum: Role | None = Role.OPERATOR, *, platform_admin: bool = Fals
 
         handler.__signature__ = inspect.Signature(public)  # type: ignore[attr-defined]
         del handler.__wrapped__  # type: ignore[attr-defined]
-        return handler
+        return event(handler)
 
     return wrap

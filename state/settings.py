@@ -14,15 +14,13 @@ from state.session import SessionState, guarded
 
 
 class SettingsState(SessionState):
-    profile_name: str = ""
-    password_error: str = ""
+    profile_name: rx.Field[str] = rx.field("")
+    password_error: rx.Field[str] = rx.field("")
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         self.profile_name = principal.name
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def save_profile(self, form: dict[str, Any], *, principal: Principal) -> Any:
         await auth.update_profile(principal, str(form.get("name", "")))
@@ -30,7 +28,6 @@ class SettingsState(SessionState):
         self.profile_name = self.user_name
         return rx.toast.success("Profile saved.")
 
-    @rx.event
     @guarded(Role.OPERATOR)
     async def change_password(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.password_error = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import asdict
 from typing import Any
 
@@ -16,11 +17,11 @@ from state.session import SessionState, guarded
 
 
 class TeamState(SessionState):
-    members: list[dict[str, Any]] = []
-    invitations: list[dict[str, Any]] = []
-    loaded: bool = False
-    invite_error: str = ""
-    me_id: int = 0
+    members: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    invitations: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    loaded: rx.Field[bool] = rx.field(False)
+    invite_error: rx.Field[str] = rx.field("")
+    me_id: rx.Field[int] = rx.field(0)
 
     async def _reload(self, principal: Principal) -> None:
         self.members = [asdict(m) for m in await team.list_members(principal)]
@@ -28,12 +29,10 @@ class TeamState(SessionState):
         self.me_id = principal.user_id
         self.loaded = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         await self._reload(principal)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def invite(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.invite_error = ""
@@ -55,23 +54,23 @@ class TeamState(SessionState):
         return [rx.toast.success(f"Invitation sent to {email.strip()}."),
                 rx.set_value("invite-email", "")]
 
-    @rx.event
-    @guarded(Role.ADMIN)
-    async def change_role(self, membership_id: int, role: str, *, principal: Principal) -> Any:
-        await team.change_role(principal, int(membership_id), Role(role))
+    async def _done(self, principal: Principal, change: Awaitable[object], message: str) -> Any:
+        """Make `change`, show the lists as they are now, and say what was done."""
+        await change
         await self._reload(principal)
-        return rx.toast.success("Role changed.")
+        return rx.toast.success(message)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def remove(self, membership_id: int, *, principal: Principal) -> Any:
-        await team.remove_member(principal, int(membership_id))
-        await self._reload(principal)
-        return rx.toast.success("Member removed.")
+        return await self._done(principal, team.remove_member(principal, int(membership_id)),
+                                "Member removed.")
 
-    @rx.event
+    @guarded(Role.ADMIN)
+    async def change_role(self, membership_id: int, role: str, *, principal: Principal) -> Any:
+        changed = team.change_role(principal, int(membership_id), Role(role))
+        return await self._done(principal, changed, "Role changed.")
+
     @guarded(Role.ADMIN)
     async def revoke(self, invitation_id: int, *, principal: Principal) -> Any:
-        await team.revoke_invitation(principal, int(invitation_id))
-        await self._reload(principal)
-        return rx.toast.success("Invitation revoked.")
+        return await self._done(principal, team.revoke_invitation(principal, int(invitation_id)),
+                                "Invitation revoked.")

@@ -33,11 +33,13 @@ from backend_services.widget import visitors
 from state.live import (
     DialogLive,
     apply_dialog,
-    dialog_token,
+    link_token,
     merge_messages,
     refresh_linked,
 )
+from state.reflex_typing import ObjectField, event, object_field
 from state.widget_answers import NoticeTo, answer_gate, notice_for, start_answer
+from state.widget_look import WidgetLook
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +64,24 @@ def _new_client_id() -> str:
     return uuid.uuid4().hex
 
 
-class WidgetChatState(rx.State):
-    # visible configuration (nothing secret)
-    ready: bool = False
-    error: str = ""
-    title: str = ""
-    greeting: str = ""
-    color: str = "#4f46e5"
-    avatar_url: str = ""
-    language: str = "en"
-    s: dict[str, str] = {}
-    host_origin: str = ""  # where postMessage goes; the iframe's embedder
+class WidgetChatState(WidgetLook, rx.State):
+    # visible configuration (nothing secret), with the look (title, greeting…) of WidgetLook
+    ready: rx.Field[bool] = rx.field(False)
+    error: rx.Field[str] = rx.field("")
+    color: rx.Field[str] = rx.field("#4f46e5")
+    s: ObjectField[dict[str, str]] = object_field(dict)
+    host_origin: rx.Field[str] = rx.field("")  # where postMessage goes; the iframe's embedder
     # conversation
-    notice: str = ""
-    linked: bool = False
-    rated: bool = False
-    contact_sent: bool = False
+    notice: rx.Field[str] = rx.field("")
+    linked: rx.Field[bool] = rx.field(False)
+    rated: rx.Field[bool] = rx.field(False)
+    contact_sent: rx.Field[bool] = rx.field(False)
 
     _claims: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ session
 
-    @rx.event
+    @event
     def boot(self) -> Any:
         """Read the token from the URL fragment (never sent to the server in a request)."""
         return rx.call_script(
@@ -91,7 +89,7 @@ class WidgetChatState(rx.State):
             callback=WidgetChatState.start,
         )
 
-    @rx.event
+    @event
     async def start(self, token: str) -> Any:
         try:
             claims = visitors.verify_token(str(token or ""))
@@ -112,11 +110,8 @@ class WidgetChatState(rx.State):
             "visitor_id": claims.visitor_id,
             "expires": claims.expires_at.timestamp(),
         }
-        self.title = config.title
-        self.greeting = config.greeting
+        self._show_look(config)
         self.color = config.primary_color
-        self.avatar_url = config.avatar_url
-        self.language = config.language
         self.s = dict(config.strings)
         self.host_origin = claims.origin
         self.error = ""
@@ -147,7 +142,7 @@ class WidgetChatState(rx.State):
 
     async def _link(self, dialog_id: int) -> None:
         live = await self.get_state(DialogLive)
-        live = await live._link_to(dialog_token(dialog_id))
+        live = await live._link_to(link_token(DialogLive, dialog_id))
         snap = await snapshots.dialog_snapshot(dialog_id)
         if snap is not None:
             apply_dialog(live, snap)
@@ -158,7 +153,7 @@ class WidgetChatState(rx.State):
 
     # ------------------------------------------------------------------ sending
 
-    @rx.event
+    @event
     async def send(self, form: dict[str, Any]) -> Any:
         text = str(form.get("text", "")).strip()
         client_id = str(form.get("client_id", ""))
@@ -211,7 +206,7 @@ class WidgetChatState(rx.State):
         # have typed on while this was on its way).
         return rx.call_script(f"window.__replyxSent && window.__replyxSent({_js_str(client_id)})")
 
-    @rx.event
+    @event
     async def ask_human(self) -> Any:
         try:
             actor = await self._actor()
@@ -223,7 +218,7 @@ class WidgetChatState(rx.State):
         await self._link(current.id)
         return None
 
-    @rx.event
+    @event
     async def rate(self, score: int) -> None:
         try:
             actor = await self._actor()
@@ -241,7 +236,7 @@ class WidgetChatState(rx.State):
         self.rated = True
         await refresh_linked(self, dialog_id)
 
-    @rx.event
+    @event
     async def leave_contact(self, form: dict[str, Any]) -> None:
         try:
             actor = await self._actor()
@@ -255,7 +250,7 @@ class WidgetChatState(rx.State):
         self.notice = ""
         await refresh_linked(self, current.id)
 
-    @rx.event
+    @event
     async def end_chat(self) -> None:
         """The visitor ends the conversation; the rating prompt follows."""
         try:
@@ -269,7 +264,7 @@ class WidgetChatState(rx.State):
             return
         await refresh_linked(self, current.id)
 
-    @rx.event
+    @event
     async def typing(self, active: bool) -> None:
         """The message box got or lost focus: operators watching see "typing…"."""
         live = await self.get_state(DialogLive)
@@ -286,7 +281,7 @@ class WidgetChatState(rx.State):
             await dialogs.typing(actor, current.id)
         live.visitor_typing = bool(active)
 
-    @rx.event
+    @event
     def close_widget(self) -> Any:
         if not self.host_origin:
             return None

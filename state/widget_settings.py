@@ -19,28 +19,26 @@ from backend_services.widget import settings as widget
 from backend_services.widget.settings import WIDGET_STRINGS, WidgetInput, WidgetSettingsView
 from state.arguments import id_from_text
 from state.assistant_scoped import AssistantScoped
+from state.reflex_typing import event
 from state.session import SessionState, guarded
+from state.widget_look import WidgetLook
 
 DRAFT_FIELDS = frozenset({"title", "greeting", "primary_color", "position", "avatar_url",
                           "launcher_text", "language", "origins_text"})
 
 
-class WidgetSettingsState(AssistantScoped, SessionState):
-    loaded: bool = False
-    public_id: str = ""
-    snippet: str = ""
-    saved_origins: list[str] = []
-    # the draft
-    enabled: bool = True
-    title: str = ""
-    greeting: str = ""
-    primary_color: str = widget.DEFAULT_COLOR
-    position: str = "right"
-    avatar_url: str = ""
-    launcher_text: str = ""
-    language: str = "en"
-    origins_text: str = ""
-    error: str = ""
+class WidgetSettingsState(AssistantScoped, WidgetLook, SessionState):
+    loaded: rx.Field[bool] = rx.field(False)
+    public_id: rx.Field[str] = rx.field("")
+    snippet: rx.Field[str] = rx.field("")
+    saved_origins: rx.Field[list[str]] = rx.field(default_factory=list)
+    # the draft, with the look (title, greeting, avatar, language) of WidgetLook
+    enabled: rx.Field[bool] = rx.field(True)
+    primary_color: rx.Field[str] = rx.field(widget.DEFAULT_COLOR)
+    position: rx.Field[str] = rx.field("right")
+    launcher_text: rx.Field[str] = rx.field("")
+    origins_text: rx.Field[str] = rx.field("")
+    error: rx.Field[str] = rx.field("")
 
     @rx.var
     def strings(self) -> dict[str, str]:
@@ -71,13 +69,10 @@ class WidgetSettingsState(AssistantScoped, SessionState):
         self.snippet = widget.snippet(get_settings().base_url, view.public_id)
         self.saved_origins = list(view.allowed_origins)
         self.enabled = view.enabled
-        self.title = view.title
-        self.greeting = view.greeting
+        self._show_look(view)
         self.primary_color = view.primary_color
         self.position = view.position
-        self.avatar_url = view.avatar_url
         self.launcher_text = view.launcher_text
-        self.language = view.language
         self.origins_text = "\n".join(view.allowed_origins)
         self.error = ""
 
@@ -85,14 +80,12 @@ class WidgetSettingsState(AssistantScoped, SessionState):
         if self.selected:
             self._show_view(await widget.get_settings(principal, self.selected))
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         self.assistant_id = await self._pick_assistant(principal)
         await self._reload(principal)
         self.loaded = True
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
         if not id_from_text(value):
@@ -102,7 +95,7 @@ class WidgetSettingsState(AssistantScoped, SessionState):
         self.assistant_id = value
         self._show_view(view)
 
-    @rx.event
+    @event
     def edit(self, field: str, value: str | list[str]) -> None:
         """A draft change (no session check: it touches nothing but this page's draft)."""
         if isinstance(value, list):  # the segmented control may send a list
@@ -110,16 +103,14 @@ class WidgetSettingsState(AssistantScoped, SessionState):
         if field in DRAFT_FIELDS:
             setattr(self, field, str(value)[:8000])
 
-    @rx.event
+    @event
     def set_enabled(self, value: bool) -> None:
         self.enabled = bool(value)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def discard(self, *, principal: Principal) -> None:
         await self._reload(principal)
 
-    @rx.event
     @guarded(Role.ADMIN)
     async def save(self, *, principal: Principal) -> Any:
         if not self.selected:
@@ -145,6 +136,6 @@ class WidgetSettingsState(AssistantScoped, SessionState):
         self._show_view(view)
         return rx.toast.success("Widget settings saved.")
 
-    @rx.event
+    @event
     def copy_snippet(self) -> Any:
         return [rx.set_clipboard(self.snippet), rx.toast.success("Snippet copied.")]

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any
 
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from components.actions import action_button, toggle_button
 from components.panels import data_table
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.admin import AdminState
 
 
-def _user_row(u: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _user_row(u: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(rx.text(u["email"], weight="medium"),
                                 rx.text(u["name"], size="1", color_scheme="gray"), spacing="0")),
         rx.table.cell(rx.cond(u["confirmed"], "yes", "no")),
         rx.table.cell(rx.cond(u["platform_admin"], rx.badge("platform admin"), "")),
         rx.table.cell(u["created"]),
-        rx.table.cell(rx.cond(
-            u["blocked"],
-            rx.button("Unblock", size="1", variant="soft",
-                      on_click=AdminState.set_blocked(u["id"], False)),
-            rx.button("Block", size="1", variant="soft", color_scheme="red",
-                      on_click=AdminState.set_blocked(u["id"], True)),
-        )),
+        rx.table.cell(toggle_button(u["blocked"],
+                                    ("Unblock", AdminState.set_blocked(u["id"], False)),
+                                    ("Block", AdminState.set_blocked(u["id"], True)),
+                                    color_scheme="red")),
         class_name="admin-user-row",
     )
 
 
-def _ban_row(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _ban_row(b: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.code(b["address"])),
         rx.table.cell(rx.vstack(rx.text(b["reason"]),
@@ -35,8 +36,7 @@ def _ban_row(b: rx.Var) -> rx.Component:  # type: ignore[type-arg]
                                 spacing="0")),
         rx.table.cell(b["failures"]),
         rx.table.cell(b["until"]),
-        rx.table.cell(rx.button("Lift ban", size="1", variant="soft",
-                                on_click=AdminState.lift_ban(b["address"]))),
+        rx.table.cell(action_button(None, "Lift ban", AdminState.lift_ban(b["address"]))),
         class_name="admin-ban-row",
     )
 
@@ -55,7 +55,7 @@ def _bans_tab() -> rx.Component:
     )
 
 
-def _audit_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _audit_row(a: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(*[rx.table.cell(a[k]) for k in
                           ("at", "action", "actor", "workspace", "target", "ip")])
 

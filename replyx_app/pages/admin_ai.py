@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any
 
-from components.forms import error_callout, field
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from components.actions import delete_icon_button, toggle_button
+from components.forms import error_callout, field, form_card
 from components.panels import data_table
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.admin_ai import AdminAIState
 
 
-def _key_row(k: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _key_row(k: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(rx.text(k["name"], weight="medium"),
                                 rx.text(k["base_url"], size="1", color_scheme="gray"),
@@ -27,13 +31,9 @@ def _key_row(k: rx.Var) -> rx.Component:  # type: ignore[type-arg]
                                                max_width="16rem")),
             spacing="1")),
         rx.table.cell(rx.hstack(
-            rx.cond(k["enabled"],
-                    rx.button("Disable", size="1", variant="soft",
-                              on_click=AdminAIState.set_enabled(k["id"], False)),
-                    rx.button("Enable", size="1", variant="soft",
-                              on_click=AdminAIState.set_enabled(k["id"], True))),
-            rx.button(rx.icon("trash_2", size=14), size="1", variant="soft", color_scheme="red",
-                      aria_label="Delete key", on_click=AdminAIState.delete(k["id"])),
+            toggle_button(k["enabled"], ("Disable", AdminAIState.set_enabled(k["id"], False)),
+                          ("Enable", AdminAIState.set_enabled(k["id"], True))),
+            delete_icon_button("Delete key", AdminAIState.delete(k["id"])),
         )),
         class_name="ai-key-row",
     )
@@ -44,33 +44,21 @@ def _key_row(k: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     nav=Nav("AI providers", "cpu", 150),
 )
 def admin_ai_page() -> rx.Component:
+    fields = rx.grid(
+        field("Name", "name", placeholder="OpenAI main", required=True),
+        field("Base URL", "base_url", placeholder="https://api.openai.com/v1", required=True),
+        field("API key", "api_key", type="password", id="ai-api-key", auto_complete="off",
+              required=True),
+        field("Models (comma separated, empty = any)", "models",
+              placeholder="gpt-4o-mini, gpt-4o"),
+        field("Requests per minute", "rpm", type="number", default_value="60"),
+        field("Tokens per minute", "tpm", type="number", default_value="100000"),
+        columns="2", spacing="3", width="100%",
+    )
     return rx.vstack(
-        rx.card(
-            rx.form(
-                rx.vstack(
-                    rx.heading("Add an OpenAI-compatible endpoint", size="3"),
-                    error_callout(AdminAIState.form_error),
-                    rx.grid(
-                        field("Name", "name", placeholder="OpenAI main", required=True),
-                        field("Base URL", "base_url", placeholder="https://api.openai.com/v1",
-                              required=True),
-                        field("API key", "api_key", type="password", id="ai-api-key",
-                              auto_complete="off", required=True),
-                        field("Models (comma separated, empty = any)", "models",
-                              placeholder="gpt-4o-mini, gpt-4o"),
-                        field("Requests per minute", "rpm", type="number", default_value="60"),
-                        field("Tokens per minute", "tpm", type="number",
-                              default_value="100000"),
-                        columns="2", spacing="3", width="100%",
-                    ),
-                    rx.button("Add key", type="submit", id="ai-add"),
-                    spacing="3",
-                ),
-                on_submit=AdminAIState.add,
-                reset_on_submit=True,
-            ),
-            width="100%",
-        ),
+        form_card("Add an OpenAI-compatible endpoint", error_callout(AdminAIState.form_error),
+                  fields, rx.button("Add key", type="submit", id="ai-add"),
+                  on_submit=AdminAIState.add, reset_on_submit=True),
         rx.cond(
             AdminAIState.items.length() == 0,
             rx.callout("No provider configured: assistants answer in extractive mode (best "

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from backend_services.assistants.service import LANGUAGES
 from backend_services.assistants.templates import TEMPLATES
+from components.actions import action_button, new_button, row_actions
 from components.dialogs import confirm_dialog, dialog_buttons, editor_dialog
 from components.forms import error_callout, field, select_field, textarea_field
-from components.panels import data_table, empty_state, loading
+from components.panels import data_table, empty_state, list_page
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.assistants import AssistantsState
 
 
-def _assistant_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _assistant_row(a: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(a["name"], weight="medium")),
         rx.table.cell(a["model"]),
@@ -21,15 +25,11 @@ def _assistant_row(a: rx.Var) -> rx.Component:  # type: ignore[type-arg]
         rx.table.cell(a["temperature"]),
         rx.table.cell(rx.cond(a["is_active"], rx.badge("active", color_scheme="green"),
                               rx.badge("paused", color_scheme="gray"))),
-        rx.table.cell(
-            rx.hstack(
-                rx.button(rx.icon("pencil", size=14), "Edit", size="1", variant="soft",
-                          on_click=AssistantsState.open_edit(a["id"])),
-                rx.button(rx.icon("trash_2", size=14), "Delete", size="1", variant="soft",
-                          color_scheme="red", on_click=AssistantsState.ask_delete(a["id"])),
-                spacing="2",
-            )
-        ),
+        rx.table.cell(row_actions(
+            action_button("pencil", "Edit", AssistantsState.open_edit(a["id"])),
+            action_button("trash_2", "Delete", AssistantsState.ask_delete(a["id"]),
+                          color_scheme="red"),
+        )),
         class_name="assistant-row",
     )
 
@@ -97,32 +97,15 @@ def _delete_confirm() -> rx.Component:
     )
 
 
-@dashboard_page(
-    "/assistants", "Assistants", role="admin", on_load=[AssistantsState.load],
-    nav=Nav("Assistants", "bot", 20),
-)
+@dashboard_page("/assistants", "Assistants", role="admin", on_load=[AssistantsState.load],
+                nav=Nav("Assistants", "bot", 20))
 def assistants_page() -> rx.Component:
-    return rx.vstack(
-        rx.hstack(
-            rx.text("Assistants answer your visitors from your knowledge.", color_scheme="gray"),
-            rx.spacer(),
-            rx.button(rx.icon("plus", size=16), "New assistant",
-                      on_click=AssistantsState.open_new, id="new-assistant"),
-            width="100%", align="center",
-        ),
-        rx.cond(
-            ~AssistantsState.loaded,
-            loading(),
-            rx.cond(
-                AssistantsState.items.length() == 0,
-                empty_state("bot", rx.text("No assistants yet."),
-                            rx.button("Create your first assistant",
-                                      on_click=AssistantsState.open_new)),
-                data_table(("Name", "Model", "Language", "Temperature", "Status", ""),
-                           AssistantsState.items, _assistant_row),
-            ),
-        ),
-        _assistant_editor(),
-        _delete_confirm(),
-        spacing="4", width="100%",
-    )
+    empty = empty_state("bot", rx.text("No assistants yet."),
+                        rx.button("Create your first assistant",
+                                  on_click=AssistantsState.open_new))
+    table = data_table(("Name", "Model", "Language", "Temperature", "Status", ""),
+                       AssistantsState.items, _assistant_row)
+    return list_page("Assistants answer your visitors from your knowledge.",
+                     new_button("New assistant", AssistantsState.open_new, "new-assistant"),
+                     AssistantsState.loaded, AssistantsState.items, empty, table,
+                     _assistant_editor(), _delete_confirm())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from components.forms import error_callout, field, success_callout
@@ -16,64 +18,71 @@ from state.auth import (
 )
 
 
+def _submit(text: str, **props: Any) -> rx.Component:
+    return rx.button(text, type="submit", width="100%", size="3", **props)
+
+
+def _form(on_submit: Any, *children: rx.Component) -> rx.Component:
+    return rx.form(rx.vstack(*children, spacing="3"), on_submit=on_submit)
+
+
+def _with_error(error: rx.Var[str], form: rx.Component, *more: rx.Component,
+                **props: Any) -> rx.Component:
+    """The form's error over the form, in a full-width column."""
+    return rx.vstack(error_callout(error), form, *more, width="100%", **props)
+
+
+def _done(message: str, element_id: str) -> rx.Component:
+    """What a finished step says, with the way to sign in."""
+    return rx.vstack(success_callout(message, id=element_id),
+                     rx.link(rx.button("Sign in", size="3"), href="/login"))
+
+
+def _new_password(title: str, name: str, **props: Any) -> rx.Component:
+    return field(title, name, type="password", auto_complete="new-password", required=True,
+                 **props)
+
+
 @public_page("/login", "Sign in")
 def login() -> list[rx.Component]:
     return [
         error_callout(LoginState.error),
-        rx.form(
-            rx.vstack(
-                field("E-mail", "email", type="email", auto_complete="username", required=True,
-                      auto_focus=True),
-                field("Password", "password", type="password", auto_complete="current-password",
-                      required=True),
-                rx.button("Sign in", type="submit", width="100%", size="3",
-                          loading=LoginState.busy, id="login-submit"),
-                spacing="3",
-            ),
-            on_submit=LoginState.submit,
+        _form(
+            LoginState.submit,
+            field("E-mail", "email", type="email", auto_complete="username", required=True,
+                  auto_focus=True),
+            field("Password", "password", type="password", auto_complete="current-password",
+                  required=True),
+            _submit("Sign in", loading=LoginState.busy, id="login-submit"),
         ),
-        rx.hstack(
-            rx.link("Create an account", href="/signup"),
-            rx.spacer(),
-            rx.link("Forgot password?", href="/forgot"),
-            width="100%",
-        ),
+        rx.hstack(rx.link("Create an account", href="/signup"), rx.spacer(),
+                  rx.link("Forgot password?", href="/forgot"), width="100%"),
     ]
 
 
 @public_page("/signup", "Create your workspace")
 def signup() -> list[rx.Component]:
+    sent = rx.text("We sent a confirmation link to ", rx.text.strong(SignupState.done_email),
+                   ". Open it to activate your account.")
     return [
         rx.cond(
             SignupState.done_email != "",
-            rx.vstack(
-                success_callout(
-                    rx.text("We sent a confirmation link to ", rx.text.strong(
-                        SignupState.done_email), ". Open it to activate your account."),
-                    id="signup-done",
-                ),
-                rx.link("Go to sign in", href="/login"),
-            ),
-            rx.vstack(
-                error_callout(SignupState.error),
-                rx.form(
-                    rx.vstack(
-                        field("Your name", "name", auto_complete="name", required=True,
-                              auto_focus=True),
-                        field("Work e-mail", "email", type="email", auto_complete="email",
-                              required=True),
-                        field("Password (10+ characters)", "password", type="password",
-                              auto_complete="new-password", required=True),
-                        field("Workspace name", "workspace", placeholder="Acme Support"),
-                        rx.button("Create account", type="submit", width="100%", size="3",
-                                  loading=SignupState.busy, id="signup-submit"),
-                        spacing="3",
-                    ),
-                    on_submit=SignupState.submit,
+            rx.vstack(success_callout(sent, id="signup-done"),
+                      rx.link("Go to sign in", href="/login")),
+            _with_error(
+                SignupState.error,
+                _form(
+                    SignupState.submit,
+                    field("Your name", "name", auto_complete="name", required=True,
+                          auto_focus=True),
+                    field("Work e-mail", "email", type="email", auto_complete="email",
+                          required=True),
+                    _new_password("Password (10+ characters)", "password"),
+                    field("Workspace name", "workspace", placeholder="Acme Support"),
+                    _submit("Create account", loading=SignupState.busy, id="signup-submit"),
                 ),
                 rx.text("Already have an account? ", rx.link("Sign in", href="/login"),
                         size="2"),
-                width="100%",
                 spacing="3",
             ),
         )
@@ -82,6 +91,12 @@ def signup() -> list[rx.Component]:
 
 @public_page("/confirm", "Confirm e-mail", on_load=[ConfirmState.on_load])
 def confirm() -> list[rx.Component]:
+    resend = rx.form(
+        rx.hstack(rx.input(name="email", type="email", placeholder="you@company.com",
+                           required=True),
+                  rx.button("Send a new link", type="submit")),
+        on_submit=ConfirmState.resend,
+    )
     return [
         rx.match(
             ConfirmState.status,
@@ -90,15 +105,10 @@ def confirm() -> list[rx.Component]:
             ("error", rx.vstack(
                 rx.callout(ConfirmState.message, icon="triangle_alert", color_scheme="red",
                            id="confirm-error", width="100%"),
-                rx.cond(
-                    ConfirmState.resend_done,
-                    success_callout("If that address has an unconfirmed account, a new link "
-                                    "is on its way."),
-                    rx.form(rx.hstack(rx.input(name="email", type="email",
-                                               placeholder="you@company.com", required=True),
-                                      rx.button("Send a new link", type="submit")),
-                            on_submit=ConfirmState.resend),
-                ),
+                rx.cond(ConfirmState.resend_done,
+                        success_callout("If that address has an unconfirmed account, a new "
+                                        "link is on its way."),
+                        resend),
                 width="100%",
             )),
             rx.center(rx.spinner()),
@@ -113,18 +123,11 @@ def forgot() -> list[rx.Component]:
             ForgotState.sent,
             success_callout("If an account exists for that address, a reset link is on its "
                             "way. It works once and expires in an hour.", id="forgot-sent"),
-            rx.vstack(
-                error_callout(ForgotState.error),
-                rx.form(
-                    rx.vstack(
-                        field("E-mail", "email", type="email", required=True, auto_focus=True),
-                        rx.button("Send reset link", type="submit", width="100%", size="3"),
-                        spacing="3",
-                    ),
-                    on_submit=ForgotState.submit,
-                ),
-                width="100%",
-            ),
+            _with_error(ForgotState.error, _form(
+                ForgotState.submit,
+                field("E-mail", "email", type="email", required=True, auto_focus=True),
+                _submit("Send reset link"),
+            )),
         ),
         rx.link("Back to sign in", href="/login"),
     ]
@@ -135,31 +138,33 @@ def reset() -> list[rx.Component]:
     return [
         rx.cond(
             ResetState.done,
-            rx.vstack(success_callout("Your password is changed and your other sessions are "
-                                      "signed out.", id="reset-done"),
-                      rx.link(rx.button("Sign in", size="3"), href="/login")),
-            rx.vstack(
-                error_callout(ResetState.error),
-                rx.form(
-                    rx.vstack(
-                        field("New password", "password", type="password",
-                              auto_complete="new-password", required=True, auto_focus=True),
-                        field("Repeat it", "password2", type="password",
-                              auto_complete="new-password", required=True),
-                        rx.button("Set password", type="submit", width="100%", size="3",
-                                  id="reset-submit"),
-                        spacing="3",
-                    ),
-                    on_submit=ResetState.submit,
-                ),
-                width="100%",
-            ),
+            _done("Your password is changed and your other sessions are signed out.",
+                  "reset-done"),
+            _with_error(ResetState.error, _form(
+                ResetState.submit,
+                _new_password("New password", "password", auto_focus=True),
+                _new_password("Repeat it", "password2"),
+                _submit("Set password", id="reset-submit"),
+            )),
         )
     ]
 
 
 @public_page("/invite", "Join a workspace", on_load=[InviteState.on_load])
 def invite() -> list[rx.Component]:
+    invitation = InviteState.invitation
+    account = rx.cond(
+        invitation["has_account"],
+        rx.text("You already have an account (", invitation["email"],
+                "): accept and sign in as usual.", size="2"),
+        rx.vstack(field("Your name", "name", required=True),
+                  _new_password("Choose a password (10+ characters)", "password"),
+                  width="100%"),
+    )
+    invited = rx.text("You are invited to ", rx.text.strong(invitation["workspace_name"]),
+                      " as ", rx.text.strong(invitation["role"]), ".")
+    accept = _form(InviteState.accept, account,
+                   _submit("Accept invitation", id="invite-accept"))
     return [
         rx.cond(
             ~InviteState.loaded,
@@ -167,38 +172,9 @@ def invite() -> list[rx.Component]:
             rx.cond(
                 ~InviteState.valid,
                 rx.callout(InviteState.message, icon="triangle_alert", color_scheme="red"),
-                rx.cond(
-                    InviteState.done,
-                    rx.vstack(success_callout("You joined the workspace.", id="invite-done"),
-                              rx.link(rx.button("Sign in", size="3"), href="/login")),
-                    rx.vstack(
-                        rx.text("You are invited to ", rx.text.strong(InviteState.workspace),
-                                " as ", rx.text.strong(InviteState.role), "."),
-                        error_callout(InviteState.error),
-                        rx.form(
-                            rx.vstack(
-                                rx.cond(
-                                    InviteState.has_account,
-                                    rx.text("You already have an account (",
-                                            InviteState.email, "): accept and sign in as usual.",
-                                            size="2"),
-                                    rx.vstack(
-                                        field("Your name", "name", required=True),
-                                        field("Choose a password (10+ characters)", "password",
-                                              type="password", auto_complete="new-password",
-                                              required=True),
-                                        width="100%",
-                                    ),
-                                ),
-                                rx.button("Accept invitation", type="submit", width="100%",
-                                          size="3", id="invite-accept"),
-                                spacing="3",
-                            ),
-                            on_submit=InviteState.accept,
-                        ),
-                        width="100%",
-                    ),
-                ),
+                rx.cond(InviteState.done, _done("You joined the workspace.", "invite-done"),
+                        rx.vstack(invited, error_callout(InviteState.error), accept,
+                                  width="100%")),
             ),
         )
     ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any
 
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from components.actions import action_button, delete_icon_button, row_actions
 from components.forms import error_callout
 from components.panels import data_table
-from components.pickers import assistant_picker
+from components.pickers import assistant_scoped
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.knowledge import KnowledgeState
 
@@ -22,7 +26,7 @@ ACCEPT = {
 _STATUS_COLOR = {"ready": "green", "failed": "red"}
 
 
-def _doc_row(d: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _doc_row(d: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(
             rx.text(d["title"], weight="medium"),
@@ -45,17 +49,13 @@ def _doc_row(d: rx.Var) -> rx.Component:  # type: ignore[type-arg]
             ),
             class_name="doc-status",
         ),
-        rx.table.cell(rx.hstack(
+        rx.table.cell(row_actions(
             rx.cond(d["status"] == "ready",
-                    rx.button("Preview", size="1", variant="soft",
-                              on_click=KnowledgeState.open_preview(d["id"]))),
+                    action_button(None, "Preview", KnowledgeState.open_preview(d["id"]))),
             rx.cond(d["status"] == "failed",
-                    rx.button("Retry", size="1", variant="soft",
-                              on_click=KnowledgeState.retry_document(d["id"]))),
-            rx.button(rx.icon("trash_2", size=14), size="1", variant="soft", color_scheme="red",
-                      aria_label="Delete source",
-                      on_click=KnowledgeState.delete_document(d["id"])),
-            spacing="2")),
+                    action_button(None, "Retry", KnowledgeState.retry_document(d["id"]))),
+            delete_icon_button("Delete source", KnowledgeState.delete_document(d["id"])),
+        )),
         class_name="doc-row",
     )
 
@@ -140,16 +140,15 @@ def _preview_dialog() -> rx.Component:
     )
 
 
-def _qa_row(q: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _qa_row(q: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.card(
         rx.hstack(
             rx.vstack(rx.text(q["question"], weight="medium"),
                       rx.text(q["answer"], size="2", color_scheme="gray", white_space="pre-wrap"),
                       spacing="1", flex="1"),
-            rx.button("Edit", size="1", variant="soft",
-                      on_click=KnowledgeState.edit_qa(q["id"], q["question"], q["answer"])),
-            rx.button(rx.icon("trash_2", size=14), size="1", variant="soft", color_scheme="red",
-                      aria_label="Delete Q&A pair", on_click=KnowledgeState.delete_qa(q["id"])),
+            action_button(None, "Edit", KnowledgeState.edit_qa(q["id"], q["question"],
+                                                               q["answer"])),
+            delete_icon_button("Delete Q&A pair", KnowledgeState.delete_qa(q["id"])),
             align="start", width="100%",
         ),
         width="100%", class_name="qa-row",
@@ -242,24 +241,17 @@ def _chat_panel() -> rx.Component:
     nav=Nav("Knowledge", "book_open", 30),
 )
 def knowledge_page() -> rx.Component:
-    return rx.cond(
-        KnowledgeState.assistant_options.length() == 0,
-        rx.callout("Create an assistant first: knowledge belongs to an assistant.", icon="info"),
-        rx.vstack(
-            assistant_picker(KnowledgeState.assistant_options, KnowledgeState.assistant_id,
-                             KnowledgeState.choose_assistant, "knowledge-assistant"),
-            rx.grid(
-                rx.tabs.root(
-                    rx.tabs.list(rx.tabs.trigger("Sources", value="sources"),
-                                 rx.tabs.trigger("Q&A pairs", value="qa")),
-                    rx.tabs.content(_sources_tab(), value="sources"),
-                    rx.tabs.content(_qa_tab(), value="qa"),
-                    default_value="sources",
-                ),
-                _chat_panel(),
-                columns=rx.breakpoints(initial="1", lg="2"),
-                spacing="5", width="100%",
-            ),
-            spacing="4", width="100%",
-        ),
+    tabs = rx.tabs.root(
+        rx.tabs.list(rx.tabs.trigger("Sources", value="sources"),
+                     rx.tabs.trigger("Q&A pairs", value="qa")),
+        rx.tabs.content(_sources_tab(), value="sources"),
+        rx.tabs.content(_qa_tab(), value="qa"),
+        default_value="sources",
+    )
+    return assistant_scoped(
+        KnowledgeState.assistant_options, KnowledgeState.assistant_id,
+        KnowledgeState.choose_assistant, "knowledge-assistant",
+        "Create an assistant first: knowledge belongs to an assistant.",
+        rx.grid(tabs, _chat_panel(), columns=rx.breakpoints(initial="1", lg="2"), spacing="5",
+                width="100%"),
     )

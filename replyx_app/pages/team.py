@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any
 
-from components.forms import error_callout
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from components.actions import action_button
+from components.forms import error_callout, form_card
 from components.panels import data_table
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.team import TeamState
 
 
-def _member_row(m: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _member_row(m: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(rx.text(m["name"], weight="medium"),
                                 rx.text(m["email"], size="1", color_scheme="gray"),
@@ -23,20 +27,19 @@ def _member_row(m: rx.Var) -> rx.Component:  # type: ignore[type-arg]
         rx.table.cell(m["joined"]),
         rx.table.cell(rx.cond(
             m["user_id"] != TeamState.me_id,
-            rx.button("Remove", size="1", variant="soft", color_scheme="red",
-                      on_click=TeamState.remove(m["membership_id"])),
+            action_button(None, "Remove", TeamState.remove(m["membership_id"]),
+                          color_scheme="red"),
         )),
         class_name="member-row",
     )
 
 
-def _invitation_row(i: rx.Var) -> rx.Component:  # type: ignore[type-arg]
+def _invitation_row(i: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(i["email"]),
         rx.table.cell(rx.badge(i["role"])),
         rx.table.cell(i["expires"]),
-        rx.table.cell(rx.button("Revoke", size="1", variant="soft",
-                                on_click=TeamState.revoke(i["id"]))),
+        rx.table.cell(action_button(None, "Revoke", TeamState.revoke(i["id"]))),
     )
 
 
@@ -45,26 +48,16 @@ def _invitation_row(i: rx.Var) -> rx.Component:  # type: ignore[type-arg]
     nav=Nav("Team", "users", 120),
 )
 def team_page() -> rx.Component:
+    invite = rx.hstack(
+        rx.input(name="email", id="invite-email", type="email",
+                 placeholder="teammate@company.com", required=True, flex="1"),
+        rx.select(["operator", "admin"], name="role", default_value="operator"),
+        rx.button("Send invitation", type="submit", id="invite-submit"),
+        width="100%",
+    )
     return rx.vstack(
-        rx.card(
-            rx.form(
-                rx.vstack(
-                    rx.heading("Invite a teammate", size="3"),
-                    error_callout(TeamState.invite_error),
-                    rx.hstack(
-                        rx.input(name="email", id="invite-email", type="email",
-                                 placeholder="teammate@company.com", required=True, flex="1"),
-                        rx.select(["operator", "admin"], name="role", default_value="operator"),
-                        rx.button("Send invitation", type="submit", id="invite-submit"),
-                        width="100%",
-                    ),
-                    spacing="3",
-                ),
-                on_submit=TeamState.invite,
-                reset_on_submit=True,
-            ),
-            width="100%",
-        ),
+        form_card("Invite a teammate", error_callout(TeamState.invite_error), invite,
+                  on_submit=TeamState.invite, reset_on_submit=True),
         rx.heading("Members", size="4"),
         data_table(("Member", "Role", "Joined", ""), TeamState.members, _member_row),
         rx.cond(

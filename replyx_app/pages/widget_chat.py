@@ -8,6 +8,7 @@ No dashboard layout and no session: the visitor is identified by the token alone
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import StringVar
 
 from components.chat import message_bubble, typing_dots
 from replyx_app.pages.registry import bare_page
@@ -96,135 +97,78 @@ CLIENT_ID_SCRIPT = """
 """.replace("__PENDING_MS__", str(PENDING_NOTICE_MS))
 
 
-def _s(key: str, fallback: str) -> rx.Var[str]:
+def _s(key: str, fallback: str) -> StringVar:
     return WidgetChatState.s.get(key, fallback).to(str)
 
 
 def _header() -> rx.Component:
+    w = WidgetChatState
+    status = rx.match(
+        DialogLive.status,
+        ("active", DialogLive.assigned_name),
+        ("requested", _s("waiting_for_operator", "Waiting for an operator…")),
+        _s("ai_label", "AI assistant"),
+    )
     return rx.hstack(
-        rx.cond(
-            WidgetChatState.avatar_url != "",
-            rx.avatar(src=WidgetChatState.avatar_url, size="2", radius="full"),
-            rx.avatar(fallback="AI", size="2", radius="full"),
-        ),
+        rx.cond(w.avatar_url != "", rx.avatar(src=w.avatar_url, size="2", radius="full"),
+                rx.avatar(fallback="AI", size="2", radius="full")),
         rx.vstack(
-            rx.text(
-                WidgetChatState.title, weight="bold", size="3", id="widget-title", color="white"
-            ),
-            rx.text(
-                rx.match(
-                    DialogLive.status,
-                    ("active", DialogLive.assigned_name),
-                    ("requested", _s("waiting_for_operator", "Waiting for an operator…")),
-                    _s("ai_label", "AI assistant"),
-                ),
-                size="1",
-                color="rgba(255,255,255,0.85)",
-                id="widget-status",
-            ),
+            rx.text(w.title, weight="bold", size="3", id="widget-title", color="white"),
+            rx.text(status, size="1", color="rgba(255,255,255,0.85)", id="widget-status"),
             spacing="0",
         ),
         rx.spacer(),
-        rx.icon_button(
-            rx.icon("x", size=18),
-            variant="ghost",
-            on_click=WidgetChatState.close_widget,
-            aria_label=_s("close", "Close chat"),
-            style={"color": "white"},
-        ),
-        background=WidgetChatState.color,
-        padding="0.75rem 1rem",
-        align="center",
-        width="100%",
+        rx.icon_button(rx.icon("x", size=18), variant="ghost", on_click=w.close_widget,
+                       aria_label=_s("close", "Close chat"), style={"color": "white"}),
+        background=w.color, padding="0.75rem 1rem", align="center", width="100%",
+    )
+
+
+def _assistant_text(text: rx.Var[str], **row: str) -> rx.Component:
+    """A grey bubble on the left that is not a stored message (greeting, streaming answer)."""
+    return rx.hstack(
+        rx.box(rx.text(text, size="2", white_space="pre-wrap"), background=rx.color("gray", 3),
+               padding="0.5rem 0.75rem", border_radius="var(--radius-4)", max_width="85%"),
+        width="100%", **row,
     )
 
 
 def _messages() -> rx.Component:
+    typing = _s("typing", "{name} is typing…").replace("{name}", DialogLive.operator_typing)
     return rx.auto_scroll(
         rx.vstack(
-            rx.cond(
-                WidgetChatState.greeting != "",
-                rx.hstack(
-                    rx.box(
-                        rx.text(WidgetChatState.greeting, size="2", white_space="pre-wrap"),
-                        background=rx.color("gray", 3),
-                        padding="0.5rem 0.75rem",
-                        border_radius="var(--radius-4)",
-                        max_width="85%",
-                    ),
-                    width="100%",
-                    class_name="message message-greeting",
-                ),
-            ),
-            rx.foreach(
-                DialogLive.messages,
-                lambda m: message_bubble(m, mine="visitor", sources_label=_s("sources", "Sources")),
-            ),
-            rx.cond(
-                DialogLive.streaming != "",
-                rx.hstack(
-                    rx.box(
-                        rx.text(DialogLive.streaming, size="2", white_space="pre-wrap"),
-                        background=rx.color("gray", 3),
-                        padding="0.5rem 0.75rem",
-                        border_radius="var(--radius-4)",
-                        max_width="85%",
-                    ),
-                    width="100%",
-                    id="widget-streaming",
-                ),
-                rx.cond(DialogLive.ai_typing, typing_dots(_s("ai_typing", "Typing…"))),
-            ),
-            rx.cond(
-                DialogLive.operator_typing != "",
-                typing_dots(
-                    _s("typing", "{name} is typing…").replace("{name}", DialogLive.operator_typing)
-                ),
-            ),
-            spacing="2",
-            width="100%",
-            padding="0.75rem",
+            rx.cond(WidgetChatState.greeting != "",
+                    _assistant_text(WidgetChatState.greeting,
+                                    class_name="message message-greeting")),
+            rx.foreach(DialogLive.messages,
+                       lambda m: message_bubble(m, mine="visitor",
+                                                sources_label=_s("sources", "Sources"))),
+            rx.cond(DialogLive.streaming != "",
+                    _assistant_text(DialogLive.streaming, id="widget-streaming"),
+                    rx.cond(DialogLive.ai_typing, typing_dots(_s("ai_typing", "Typing…")))),
+            rx.cond(DialogLive.operator_typing != "", typing_dots(typing)),
+            spacing="2", width="100%", padding="0.75rem",
         ),
-        flex="1",
-        width="100%",
-        id="widget-messages",
+        flex="1", width="100%", id="widget-messages",
     )
 
 
 def _rating() -> rx.Component:
+    closed = DialogLive.status == "closed"
+    stars = [rx.icon_button(rx.icon("star", size=16), variant="soft", size="2",
+                            on_click=WidgetChatState.rate(n), aria_label=f"{n} of 5",
+                            class_name=f"rate-{n}") for n in range(1, 6)]
     return rx.cond(
-        (DialogLive.status == "closed") & (DialogLive.rating == 0) & ~WidgetChatState.rated,
+        closed & (DialogLive.rating == 0) & ~WidgetChatState.rated,
         rx.vstack(
             rx.text(_s("rate_prompt", "How was this conversation?"), size="2"),
-            rx.hstack(
-                *[
-                    rx.icon_button(
-                        rx.icon("star", size=16),
-                        variant="soft",
-                        size="2",
-                        on_click=WidgetChatState.rate(n),
-                        aria_label=f"{n} of 5",
-                        class_name=f"rate-{n}",
-                    )
-                    for n in range(1, 6)
-                ],
-                spacing="1",
-            ),
-            align="center",
-            width="100%",
-            padding="0.5rem",
-            id="widget-rating",
+            rx.hstack(*stars, spacing="1"),
+            align="center", width="100%", padding="0.5rem", id="widget-rating",
         ),
         rx.cond(
-            (DialogLive.status == "closed") & ((DialogLive.rating > 0) | WidgetChatState.rated),
-            rx.text(
-                _s("thanks", "Thank you for your feedback!"),
-                size="2",
-                align="center",
-                width="100%",
-                id="widget-thanks",
-                padding="0.5rem",
-            ),
+            closed & ((DialogLive.rating > 0) | WidgetChatState.rated),
+            rx.text(_s("thanks", "Thank you for your feedback!"), size="2", align="center",
+                    width="100%", id="widget-thanks", padding="0.5rem"),
         ),
     )
 
@@ -236,140 +180,74 @@ def _contact_form() -> rx.Component:
             rx.vstack(
                 rx.text(_s("offline", "Leave your email and we'll get back to you."), size="2"),
                 rx.input(name="name", placeholder="Name", width="100%"),
-                rx.input(
-                    name="email",
-                    type="email",
-                    placeholder=_s("email_placeholder", "Email"),
-                    required=True,
-                    width="100%",
-                ),
+                rx.input(name="email", type="email", placeholder=_s("email_placeholder", "Email"),
+                         required=True, width="100%"),
                 rx.button(_s("email_submit", "Send"), type="submit", width="100%"),
-                spacing="2",
-                padding="0.75rem",
-                width="100%",
+                spacing="2", padding="0.75rem", width="100%",
             ),
-            on_submit=WidgetChatState.leave_contact,
-            id="widget-contact",
+            on_submit=WidgetChatState.leave_contact, id="widget-contact",
         ),
-        rx.cond(
-            WidgetChatState.contact_sent,
-            rx.text(_s("email_thanks", "Thanks!"), size="2", padding="0.5rem"),
+        rx.cond(WidgetChatState.contact_sent,
+                rx.text(_s("email_thanks", "Thanks!"), size="2", padding="0.5rem")),
+    )
+
+
+def _message_form() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.el.input(type="hidden", name="client_id", default_value=""),
+            rx.input(name="text", id="widget-input",
+                     placeholder=_s("input_placeholder", "Type a message…"), width="100%",
+                     auto_complete="off", max_length=4000,
+                     aria_label=_s("input_placeholder", "Message"),
+                     on_focus=WidgetChatState.typing(True),
+                     on_blur=WidgetChatState.typing(False)),
+            rx.icon_button(rx.icon("send", size=16), type="submit", id="widget-send",
+                           aria_label=_s("send", "Send"),
+                           style={"background": WidgetChatState.color}),
+            width="100%", spacing="2",
         ),
+        on_submit=WidgetChatState.send, reset_on_submit=False, width="100%",
     )
 
 
 def _composer() -> rx.Component:
+    human = rx.button(rx.icon("user_round", size=14), _s("talk_to_human", "Talk to a human"),
+                      variant="ghost", size="1", on_click=WidgetChatState.ask_human,
+                      id="widget-human")
+    end = rx.button(_s("end_chat", "End chat"), variant="ghost", size="1", color_scheme="gray",
+                    on_click=WidgetChatState.end_chat, id="widget-end")
     return rx.vstack(
-        rx.cond(
-            WidgetChatState.notice != "",
-            rx.callout(
-                WidgetChatState.notice,
-                color_scheme="amber",
-                size="1",
-                width="100%",
-                id="widget-notice",
-            ),
-        ),
-        rx.text(
-            _s("still_sending", "Still sending…"),
-            id="widget-pending",
-            size="1",
-            color=rx.color("amber", 11),
-            role="status",
-            style={"display": "none"},
-        ),
-        rx.form(
-            rx.hstack(
-                rx.el.input(type="hidden", name="client_id", default_value=""),
-                rx.input(
-                    name="text",
-                    id="widget-input",
-                    placeholder=_s("input_placeholder", "Type a message…"),
-                    width="100%",
-                    auto_complete="off",
-                    max_length=4000,
-                    aria_label=_s("input_placeholder", "Message"),
-                    on_focus=WidgetChatState.typing(True),
-                    on_blur=WidgetChatState.typing(False),
-                ),
-                rx.icon_button(
-                    rx.icon("send", size=16),
-                    type="submit",
-                    id="widget-send",
-                    aria_label=_s("send", "Send"),
-                    style={"background": WidgetChatState.color},
-                ),
-                width="100%",
-                spacing="2",
-            ),
-            on_submit=WidgetChatState.send,
-            reset_on_submit=False,
-            width="100%",
-        ),
+        rx.cond(WidgetChatState.notice != "",
+                rx.callout(WidgetChatState.notice, color_scheme="amber", size="1", width="100%",
+                           id="widget-notice")),
+        rx.text(_s("still_sending", "Still sending…"), id="widget-pending", size="1",
+                color=rx.color("amber", 11), role="status", style={"display": "none"}),
+        _message_form(),
         rx.hstack(
-            rx.cond(
-                (DialogLive.status != "requested") & (DialogLive.status != "active"),
-                rx.button(
-                    rx.icon("user_round", size=14),
-                    _s("talk_to_human", "Talk to a human"),
-                    variant="ghost",
-                    size="1",
-                    on_click=WidgetChatState.ask_human,
-                    id="widget-human",
-                ),
-            ),
+            rx.cond((DialogLive.status != "requested") & (DialogLive.status != "active"), human),
             rx.spacer(),
-            rx.cond(
-                WidgetChatState.linked & (DialogLive.status != "closed"),
-                rx.button(
-                    _s("end_chat", "End chat"),
-                    variant="ghost",
-                    size="1",
-                    color_scheme="gray",
-                    on_click=WidgetChatState.end_chat,
-                    id="widget-end",
-                ),
-            ),
+            rx.cond(WidgetChatState.linked & (DialogLive.status != "closed"), end),
             width="100%",
         ),
-        rx.text(
-            _s("powered_by", "Powered by ReplyX"),
-            size="1",
-            color=rx.color("gray", 9),
-            align="center",
-            width="100%",
-        ),
-        padding="0.5rem 0.75rem",
-        width="100%",
-        spacing="1",
+        rx.text(_s("powered_by", "Powered by ReplyX"), size="1", color=rx.color("gray", 9),
+                align="center", width="100%"),
+        padding="0.5rem 0.75rem", width="100%", spacing="1",
         border_top=f"1px solid {rx.color('gray', 5)}",
     )
 
 
 @bare_page("/widget", "Chat", on_load=[WidgetChatState.boot])
 def widget_page() -> rx.Component:
+    chat = rx.vstack(_header(), _messages(), _rating(), _contact_form(), _composer(),
+                     spacing="0", height="100vh", width="100%")
     return rx.box(
         rx.cond(
             WidgetChatState.error != "",
-            rx.center(
-                rx.callout(WidgetChatState.error, color_scheme="red", id="widget-error"),
-                height="100vh",
-                padding="1rem",
-            ),
-            rx.cond(
-                WidgetChatState.ready,
-                rx.vstack(
-                    _header(),
-                    _messages(),
-                    _rating(),
-                    _contact_form(),
-                    _composer(),
-                    spacing="0",
-                    height="100vh",
-                    width="100%",
-                ),
-                rx.center(rx.spinner(size="3"), height="100vh"),
-            ),
+            rx.center(rx.callout(WidgetChatState.error, color_scheme="red", id="widget-error"),
+                      height="100vh", padding="1rem"),
+            rx.cond(WidgetChatState.ready, chat,
+                    rx.center(rx.spinner(size="3"), height="100vh")),
         ),
         background=rx.color("gray", 1),
     )
