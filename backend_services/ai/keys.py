@@ -23,6 +23,7 @@ from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.security import encrypt_secret, secret_hint
+from backend_services.core.views import view_from
 from backend_services.models import AIProviderKey, AIUsage
 
 MAX_MODELS = 50
@@ -163,22 +164,8 @@ async def add_key(
 
 def _view(row: AIProviderKey, requests: int, tokens: int, errors: int) -> KeyView:
     assert row.id is not None
-    return KeyView(
-        id=row.id,
-        name=row.name,
-        base_url=row.base_url,
-        key_hint=row.key_hint,
-        models=list(row.models or []),
-        requests_per_minute=row.requests_per_minute,
-        tokens_per_minute=row.tokens_per_minute,
-        is_enabled=row.is_enabled,
-        disabled_reason=row.disabled_reason,
-        cooldown_until=row.cooldown_until,
-        created_at=row.created_at,
-        requests_24h=requests,
-        tokens_24h=tokens,
-        errors_24h=errors,
-    )
+    return view_from(KeyView, row, models=list(row.models or []), requests_24h=requests,
+                     tokens_24h=tokens, errors_24h=errors)
 
 
 async def list_keys(principal: Principal) -> list[KeyView]:

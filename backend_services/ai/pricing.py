@@ -24,6 +24,7 @@ from backend_services.core import audit
 from backend_services.core.db import session_scope
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.views import view_from
 from backend_services.models import Price
 
 MICRO = 1_000_000  # micro-units per minor unit
@@ -59,14 +60,7 @@ class PriceView:
 
 def _view(row: Price) -> PriceView:
     assert row.id is not None
-    return PriceView(
-        id=row.id,
-        model=row.model,
-        input_per_mtok_micro=row.input_per_mtok_micro,
-        output_per_mtok_micro=row.output_per_mtok_micro,
-        currency=row.currency,
-        effective_from=row.effective_from,
-    )
+    return view_from(PriceView, row)
 
 
 def cost_of(price: Price | PriceView | None, tokens_in: int, tokens_out: int) -> Cost:

@@ -15,6 +15,7 @@ from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
+from backend_services.core.views import view_from
 from backend_services.models import Assistant, Role
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
@@ -117,14 +118,8 @@ class AssistantView:
 
 
 def view_of(row: Assistant) -> AssistantView:
-    return AssistantView(
-        id=row.id or 0, workspace_id=row.workspace_id, name=row.name,
-        system_prompt=row.system_prompt, model=row.model, temperature=row.temperature,
-        language=row.language, greeting=row.greeting, is_active=row.is_active,
-        fallback_models=list(row.fallback_models or []),
-        chunk_max_tokens=row.chunk_max_tokens, chunk_overlap_tokens=row.chunk_overlap_tokens,
-        industry=row.industry, created_at=row.created_at,
-    )
+    return view_from(AssistantView, row, id=row.id or 0,
+                     fallback_models=list(row.fallback_models or []))
 
 
 async def list_assistants(principal: Principal) -> list[AssistantView]:

@@ -21,6 +21,7 @@ from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
+from backend_services.core.views import view_from
 from backend_services.models import Role
 from backend_services.models.conversations import CannedResponse
 
@@ -37,8 +38,7 @@ class CannedView:
 
 
 def _view(row: CannedResponse) -> CannedView:
-    assert row.id is not None
-    return CannedView(row.id, row.shortcut, row.title, row.body)
+    return view_from(CannedView, row, id=row.id or 0)
 
 
 def _clean(shortcut: str, title: str, body: str) -> tuple[str, str, str]:
@@ -79,6 +79,18 @@ async def _owned(session: AsyncSession, principal: Principal, canned_id: int) ->
 _TAKEN = "A canned response with this shortcut already exists."
 
 
+async def _saved(
+    session: AsyncSession, principal: Principal, row: CannedResponse, action: str
+) -> CannedView:
+    """Flush (a taken shortcut raises IntegrityError here, inside the caller's try) and
+    audit the change."""
+    session.add(row)
+    await session.flush()
+    await audit.record_by(session, principal, action, f"canned:{row.id}",
+                          details={"shortcut": row.shortcut})
+    return _view(row)
+
+
 async def create_canned(
     principal: Principal, shortcut: str, title: str, body: str
 ) -> CannedView:
@@ -94,11 +106,7 @@ async def create_canned(
                                        "responses at most.")
             row = CannedResponse(workspace_id=principal.workspace_id, shortcut=shortcut,
                                  title=title, body=body)
-            session.add(row)
-            await session.flush()
-            await audit.record_by(session, principal, "canned_created", f"canned:{row.id}",
-                                  details={"shortcut": shortcut})
-            return _view(row)
+            return await _saved(session, principal, row, "canned_created")
     except IntegrityError as exc:
         raise Conflict(_TAKEN) from exc
 
@@ -112,11 +120,7 @@ async def update_canned(
         async with session_scope() as session:
             row = await _owned(session, principal, canned_id)
             row.shortcut, row.title, row.body, row.updated_at = shortcut, title, body, now()
-            session.add(row)
-            await session.flush()
-            await audit.record_by(session, principal, "canned_updated", f"canned:{row.id}",
-                                  details={"shortcut": shortcut})
-            return _view(row)
+            return await _saved(session, principal, row, "canned_updated")
     except IntegrityError as exc:
         raise Conflict(_TAKEN) from exc
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.core.views import view_from
 from backend_services.models import Assistant, Contact, Dialog, Message, User
 from backend_services.models.conversations import DialogRead
 
@@ -137,33 +138,16 @@ async def dialog_views(
         waiting = 0
         if d.status == "requested" and d.handoff_requested_at is not None:
             waiting = max(0, int((now - d.handoff_requested_at).total_seconds()))
-        out.append(DialogView(
-            id=d.id,
-            workspace_id=d.workspace_id,
-            assistant_id=d.assistant_id,
+        out.append(view_from(
+            DialogView, d,
             assistant_name=assistants.get(d.assistant_id, ""),
             channel_kind=contact.kind if contact else "",
-            contact_id=d.contact_id,
             contact_name=contact.name if contact else "",
             contact_email=contact.email if contact else "",
             status=cast(DialogStatus, d.status),  # only our code writes the column
-            assigned_user_id=d.assigned_user_id,
             assigned_user_name=names.get(d.assigned_user_id or 0, ""),
-            rating=d.rating,
-            rated_handler=d.rated_handler,
-            created_at=d.created_at,
-            updated_at=d.updated_at,
-            handoff_requested_at=d.handoff_requested_at,
-            accepted_at=d.accepted_at,
-            first_human_reply_at=d.first_human_reply_at,
-            closed_at=d.closed_at,
-            last_message_id=d.last_message_id,
-            last_message_preview=d.last_message_preview,
             waiting_seconds=waiting,
             unread=unread.get(d.id, 0),
-            awaiting_contact=d.awaiting_contact,
-            handoff_reason=d.handoff_reason,
-            first_reply_seconds=d.first_reply_seconds,
         ))
     return out
 

@@ -12,26 +12,38 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
+    """The row does not exist, or belongs to another workspace: the two look the same."""
+
     code = "not_found"
 
 
 class PermissionDenied(DomainError):
+    """Signed in, but the role (or platform rights) does not allow this."""
+
     code = "forbidden"
 
 
 class NotAuthenticated(DomainError):
+    """No valid session: signed out, expired, revoked or blocked."""
+
     code = "unauthenticated"
 
 
 class ValidationFailed(DomainError):
+    """The input is wrong; the message says what to change. Nothing was stored."""
+
     code = "invalid"
 
 
 class Conflict(DomainError):
+    """The input clashes with what is stored (a taken shortcut, a source added twice)."""
+
     code = "conflict"
 
 
 class RateLimited(DomainError):
+    """Too many attempts; `retry_after` seconds until the next is allowed."""
+
     code = "rate_limited"
 
     def __init__(self, message: str, retry_after: int) -> None:

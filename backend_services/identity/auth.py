@@ -169,11 +169,18 @@ async def confirm_email(token: str) -> str:
         return user.email
 
 
-async def resend_confirmation(email: str, ip: str = "") -> None:
-    """Same answer whether or not the account exists, so it reveals nothing."""
+async def _mail_allowed(email: str, ip: str, account_bucket: str, what: str) -> str:
+    """The normalised address, once this address and this IP may be sent another e-mail
+    (RateLimited otherwise): a mail form must not become a way to flood an inbox."""
     email = normalize_email(email)
     await ratelimit.hit_or_raise("mail-ip", ip or "unknown", 10, 3600, "e-mails requested")
-    await ratelimit.hit_or_raise("mail-acct", email, 3, 3600, "e-mails for this address")
+    await ratelimit.hit_or_raise(account_bucket, email, 3, 3600, what)
+    return email
+
+
+async def resend_confirmation(email: str, ip: str = "") -> None:
+    """Same answer whether or not the account exists, so it reveals nothing."""
+    email = await _mail_allowed(email, ip, "mail-acct", "e-mails for this address")
     async with session_scope() as session:
         user = (await session.exec(select(User).where(User.email == email))).first()
         if user is None or user.email_confirmed_at is not None:
@@ -269,14 +276,8 @@ async def login(*, email: str, password: str, ip: str = "", user_agent: str = ""
         assert db_user is not None
         db_user.last_login_at = _now()
         session.add(db_user)
-        await audit.record(
-            session,
-            "login_success",
-            workspace_id=membership.workspace_id,
-            actor_user_id=user.id,
-            target=email,
-            ip=ip,
-        )
+        await audit.record(session, "login_success", workspace_id=membership.workspace_id,
+                           actor_user_id=user.id, target=email, ip=ip)
     principal = await authenticate(sid)
     return LoginResult(session_id=sid, principal=principal)
 
@@ -360,9 +361,7 @@ async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
 
 async def request_password_reset(email: str, ip: str = "") -> None:
     """Same answer whether or not the account exists, so it reveals nothing."""
-    email = normalize_email(email)
-    await ratelimit.hit_or_raise("mail-ip", ip or "unknown", 10, 3600, "e-mails requested")
-    await ratelimit.hit_or_raise("reset-acct", email, 3, 3600, "reset e-mails for this address")
+    email = await _mail_allowed(email, ip, "reset-acct", "reset e-mails for this address")
     async with session_scope() as session:
         user = (await session.exec(select(User).where(User.email == email))).first()
         if user is None or user.is_blocked:

@@ -232,14 +232,8 @@ async def accept_invitation(token: str, *, name: str = "", password: str = "") -
         session.add(Membership(workspace_id=inv.workspace_id, user_id=user.id, role=inv.role))
         inv.accepted_at = _now()
         session.add(inv)
-        await audit.record(
-            session,
-            "invitation_accepted",
-            workspace_id=inv.workspace_id,
-            actor_user_id=user.id,
-            target=inv.email,
-            details={"role": inv.role},
-        )
+        await audit.record(session, "invitation_accepted", workspace_id=inv.workspace_id,
+                           actor_user_id=user.id, target=inv.email, details={"role": inv.role})
         return inv.email
 
 

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -28,6 +29,7 @@ from backend_services.core.literals import one_of
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.settings import get_settings
+from backend_services.core.views import view_from
 from backend_services.knowledge.indexing import index_qa
 from backend_services.knowledge.safety import (
     SourceKind,
@@ -44,6 +46,8 @@ from backend_services.models import (
     Workspace,
 )
 from backend_services.models.knowledge import DOCUMENT_STATUSES, DocumentStatus
+
+R = TypeVar("R", KnowledgeDocument, QAPair)
 
 INGEST_TASK = jobs.TaskRef("knowledge", "ingest_document", queue="ingest")
 
@@ -78,18 +82,26 @@ def stored_path(workspace_id: int, stored_name: str) -> Path:
 
 
 def _view(d: KnowledgeDocument) -> DocumentView:
-    return DocumentView(
-        id=d.id or 0,
-        title=d.title,
-        source_type=d.source_type,
-        status=one_of(d.status, DOCUMENT_STATUSES) or "failed",
-        progress=d.progress,
-        error=d.error,
-        size_bytes=d.size_bytes,
-        chunk_count=d.chunk_count,
-        created=d.created_at.strftime("%Y-%m-%d %H:%M"),
-    )
+    return view_from(DocumentView, d, id=d.id or 0,
+                     status=one_of(d.status, DOCUMENT_STATUSES) or "failed",
+                     created=d.created_at.strftime("%Y-%m-%d %H:%M"))
 
+
+
+async def _live_source(
+    session: AsyncSession, assistant_id: int, same: Any
+) -> KnowledgeDocument | None:
+    """A source of this assistant that `same` matches and that did not fail (a failed one
+    may be added again)."""
+    return (
+        await session.exec(
+            select(KnowledgeDocument).where(
+                KnowledgeDocument.assistant_id == assistant_id,
+                same,
+                KnowledgeDocument.status != "failed",
+            )
+        )
+    ).first()
 
 
 async def _document(
@@ -163,15 +175,7 @@ async def add_file(
                 f"This upload would exceed your workspace's {mb} MB knowledge storage. "
                 "Delete sources you no longer need."
             )
-        dup = (
-            await session.exec(
-                select(KnowledgeDocument).where(
-                    KnowledgeDocument.assistant_id == assistant_id,
-                    KnowledgeDocument.content_hash == digest,
-                    KnowledgeDocument.status != "failed",
-                )
-            )
-        ).first()
+        dup = await _live_source(session, assistant_id, KnowledgeDocument.content_hash == digest)
         if dup is not None:
             raise Conflict(f"This file is already in the knowledge base as “{dup.title}”.")
         path = stored_path(principal.workspace_id, stored_name)
@@ -205,15 +209,7 @@ async def add_url(
     kind = "sitemap" if sitemap else "url"
     async with session_scope() as session:
         await assistants.in_scope(session, principal, assistant_id)
-        dup = (
-            await session.exec(
-                select(KnowledgeDocument).where(
-                    KnowledgeDocument.assistant_id == assistant_id,
-                    KnowledgeDocument.source_uri == url,
-                    KnowledgeDocument.status != "failed",
-                )
-            )
-        ).first()
+        dup = await _live_source(session, assistant_id, KnowledgeDocument.source_uri == url)
         if dup is not None:
             raise Conflict(f"{url} is already in the knowledge base.")
         doc = KnowledgeDocument(
@@ -234,19 +230,27 @@ async def add_url(
     return view
 
 
-async def list_documents(principal: Principal, assistant_id: int) -> list[DocumentView]:
+async def _rows_of(
+    principal: Principal, assistant_id: int, table: type[R], *, newest_first: bool = False
+) -> list[R]:
+    """An admin's list of this assistant's sources or Q&A pairs (an assistant of another
+    workspace is not found)."""
     principal.require(Role.ADMIN)
+    order = col(table.id).desc() if newest_first else col(table.id)
     async with session_scope() as session:
         await assistants.in_scope(session, principal, assistant_id)
         rows = await session.exec(
-            select(KnowledgeDocument)
-            .where(
-                KnowledgeDocument.workspace_id == principal.workspace_id,
-                KnowledgeDocument.assistant_id == assistant_id,
-            )
-            .order_by(col(KnowledgeDocument.id).desc())
+            select(table)
+            .where(table.workspace_id == principal.workspace_id,
+                   table.assistant_id == assistant_id)
+            .order_by(order)
         )
-        return [_view(d) for d in rows]
+        return list(rows)
+
+
+async def list_documents(principal: Principal, assistant_id: int) -> list[DocumentView]:
+    rows = await _rows_of(principal, assistant_id, KnowledgeDocument, newest_first=True)
+    return [_view(d) for d in rows]
 
 
 async def delete_document(principal: Principal, document_id: int) -> None:
@@ -306,16 +310,8 @@ class QAView:
 
 
 async def list_qa(principal: Principal, assistant_id: int) -> list[QAView]:
-    principal.require(Role.ADMIN)
-    async with session_scope() as session:
-        await assistants.in_scope(session, principal, assistant_id)
-        rows = await session.exec(
-            select(QAPair)
-            .where(QAPair.workspace_id == principal.workspace_id,
-                   QAPair.assistant_id == assistant_id)
-            .order_by(col(QAPair.id))
-        )
-        return [QAView(id=q.id or 0, question=q.question, answer=q.answer) for q in rows]
+    rows = await _rows_of(principal, assistant_id, QAPair)
+    return [view_from(QAView, q, id=q.id or 0) for q in rows]
 
 
 async def save_qa(

@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field
 
-from backend_services.models.base import created_at_field, ts_field, workspace_fk
+from backend_services.models.base import TenantRow, created_at_field, ts_field
 
 
-class Assistant(SQLModel, table=True):
+class Assistant(TenantRow, table=True):
     __tablename__ = "assistants"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
     name: str = Field(max_length=80)
     system_prompt: str = Field(default="", max_length=8000)
     model: str = Field(default="gpt-4o-mini", max_length=120)

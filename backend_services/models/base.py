@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
@@ -34,3 +34,24 @@ def workspace_fk() -> int:
     return Field(  # type: ignore[no-any-return]
         foreign_key="workspaces.id", index=True, nullable=False, ondelete="CASCADE"
     )
+
+
+def parent_fk(table: str, *, index: bool = True) -> int:
+    """A row that belongs to a row of `table` and goes when that row is deleted."""
+    return Field(  # type: ignore[no-any-return]
+        foreign_key=f"{table}.id", index=index, nullable=False, ondelete="CASCADE"
+    )
+
+
+class TenantRow(SQLModel):
+    """A workspace's row (not a table itself): its id, and the workspace every query is
+    scoped by. SQLModel gives each table that inherits it columns of its own."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+
+
+class AssistantRow(TenantRow):
+    """A row that belongs to one of the workspace's assistants and goes with it."""
+
+    assistant_id: int = parent_fk("assistants")

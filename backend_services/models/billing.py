@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from backend_services.models.base import created_at_field, ts_field
+from backend_services.models.base import created_at_field, parent_fk, ts_field
 
 
 class Balance(SQLModel, table=True):
@@ -23,7 +23,7 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entries"
     __table_args__ = (sa.UniqueConstraint("workspace_id", "idempotency_key"),)
     id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = Field(foreign_key="workspaces.id", index=True, ondelete="CASCADE")
+    workspace_id: int = parent_fk("workspaces")
     amount_minor: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
     currency: str = Field(max_length=3)
     kind: str = Field(max_length=24)

@@ -10,10 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Column, Field, SQLModel
 
-from backend_services.models.base import created_at_field, ts_field, workspace_fk
+from backend_services.models.base import (
+    AssistantRow,
+    TenantRow,
+    created_at_field,
+    parent_fk,
+    ts_field,
+    workspace_fk,
+)
 
 
-class Channel(SQLModel, table=True):
+class Channel(AssistantRow, table=True):
     """A deployment of an assistant: today a Telegram bot (backend_services/channels).
 
     The token and the webhook secret are stored encrypted. `is_active` is the desired
@@ -32,9 +39,6 @@ class Channel(SQLModel, table=True):
             postgresql_where=sa.text("external_id <> ''"),
         ),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=16)
     name: str = Field(default="", max_length=120)
     token_encrypted: str = Field(default="")
@@ -49,11 +53,9 @@ class Channel(SQLModel, table=True):
     updated_at: datetime | None = ts_field()
 
 
-class Contact(SQLModel, table=True):
+class Contact(TenantRow, table=True):
     __tablename__ = "contacts"
     __table_args__ = (sa.UniqueConstraint("workspace_id", "kind", "external_id"),)
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
     kind: str = Field(max_length=16)
     external_id: str = Field(max_length=128)
     name: str = Field(default="", max_length=200)
@@ -61,7 +63,7 @@ class Contact(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class Dialog(SQLModel, table=True):
+class Dialog(AssistantRow, table=True):
     __tablename__ = "dialogs"
     __table_args__ = (
         # A contact has at most one open dialog per assistant; a closed one is never reopened.
@@ -74,11 +76,8 @@ class Dialog(SQLModel, table=True):
         ),
         sa.Index("ix_dialogs_workspace_id_updated_at", "workspace_id", "updated_at"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
     channel_id: int | None = Field(default=None, foreign_key="channels.id", ondelete="SET NULL")
-    contact_id: int = Field(foreign_key="contacts.id", index=True, ondelete="CASCADE")
+    contact_id: int = parent_fk("contacts")
     status: str = Field(default="ai", max_length=16, index=True)
     assigned_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     rating: int | None = Field(default=None)
@@ -101,15 +100,13 @@ class Dialog(SQLModel, table=True):
     last_message_preview: str = Field(default="", max_length=200)
 
 
-class Message(SQLModel, table=True):
+class Message(TenantRow, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         sa.UniqueConstraint("dialog_id", "client_id"),
         sa.UniqueConstraint("dialog_id", "external_id"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    dialog_id: int = Field(foreign_key="dialogs.id", index=True, ondelete="CASCADE")
+    dialog_id: int = parent_fk("dialogs")
     sender: str = Field(max_length=16)
     author_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     content: str
@@ -131,11 +128,9 @@ class Message(SQLModel, table=True):
     answer_mode: str = Field(default="", max_length=16)
 
 
-class HandoffEvent(SQLModel, table=True):
+class HandoffEvent(TenantRow, table=True):
     __tablename__ = "handoff_events"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    dialog_id: int = Field(foreign_key="dialogs.id", index=True, ondelete="CASCADE")
+    dialog_id: int = parent_fk("dialogs")
     from_state: str = Field(max_length=16)
     to_state: str = Field(max_length=16)
     actor_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
@@ -145,12 +140,10 @@ class HandoffEvent(SQLModel, table=True):
     actor: str = Field(default="system", max_length=16)
 
 
-class HandoffPolicyRow(SQLModel, table=True):
+class HandoffPolicyRow(TenantRow, table=True):
     """One assistant's handoff policy, stored whole as JSON (conversations.policy parses it)."""
 
     __tablename__ = "handoff_policies"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
     assistant_id: int = Field(
         foreign_key="assistants.id", ondelete="CASCADE", sa_column_kwargs={"unique": True}
     )
@@ -158,11 +151,9 @@ class HandoffPolicyRow(SQLModel, table=True):
     updated_at: datetime | None = ts_field()
 
 
-class CannedResponse(SQLModel, table=True):
+class CannedResponse(TenantRow, table=True):
     __tablename__ = "canned_responses"
     __table_args__ = (sa.UniqueConstraint("workspace_id", "shortcut"),)
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
     shortcut: str = Field(max_length=32)
     title: str = Field(default="", max_length=120)
     body: str = Field(max_length=4000)
@@ -170,15 +161,13 @@ class CannedResponse(SQLModel, table=True):
     updated_at: datetime | None = ts_field()
 
 
-class DialogRead(SQLModel, table=True):
+class DialogRead(TenantRow, table=True):
     """How far an operator has read a dialog: unread counts are messages after this id."""
 
     __tablename__ = "dialog_reads"
     __table_args__ = (sa.UniqueConstraint("dialog_id", "user_id"),)
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    dialog_id: int = Field(foreign_key="dialogs.id", ondelete="CASCADE")
-    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    dialog_id: int = parent_fk("dialogs", index=False)
+    user_id: int = parent_fk("users")
     last_read_message_id: int = Field(default=0)
 
 
@@ -196,7 +185,7 @@ class PendingAnswer(SQLModel, table=True):
     __tablename__ = "pending_answers"
     question_id: int = Field(primary_key=True, foreign_key="messages.id", ondelete="CASCADE")
     workspace_id: int = workspace_fk()
-    dialog_id: int = Field(foreign_key="dialogs.id", index=True, ondelete="CASCADE")
+    dialog_id: int = parent_fk("dialogs")
     holder: str = Field(default="", max_length=64)
     lease_until: datetime = Field(sa_column=Column(sa.DateTime(timezone=True), nullable=False,
                                                    index=True))

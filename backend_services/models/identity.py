@@ -8,7 +8,13 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from backend_services.models.base import created_at_field, ts_field, workspace_fk
+from backend_services.models.base import (
+    TenantRow,
+    created_at_field,
+    parent_fk,
+    ts_field,
+    workspace_fk,
+)
 
 
 class Role(StrEnum):
@@ -45,20 +51,16 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = ts_field()
 
 
-class Membership(SQLModel, table=True):
+class Membership(TenantRow, table=True):
     __tablename__ = "memberships"
     __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    user_id: int = parent_fk("users")
     role: str = Field(max_length=16)
     created_at: datetime = created_at_field()
 
 
-class Invitation(SQLModel, table=True):
+class Invitation(TenantRow, table=True):
     __tablename__ = "invitations"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
     email: str = Field(max_length=254)
     role: str = Field(max_length=16)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
@@ -74,7 +76,7 @@ class UserSession(SQLModel, table=True):
 
     __tablename__ = "sessions"
     id_hash: str = Field(primary_key=True, max_length=64)
-    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    user_id: int = parent_fk("users")
     workspace_id: int = workspace_fk()
     created_at: datetime = created_at_field()
     last_seen_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]
@@ -89,7 +91,7 @@ class AuthToken(SQLModel, table=True):
 
     __tablename__ = "auth_tokens"
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    user_id: int = parent_fk("users")
     purpose: str = Field(max_length=32)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     expires_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]

@@ -8,9 +8,14 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field
 
-from backend_services.models.base import created_at_field, ts_field, workspace_fk
+from backend_services.models.base import (
+    AssistantRow,
+    created_at_field,
+    parent_fk,
+    ts_field,
+)
 
 EMBEDDING_DIM = 384
 # A document's way through ingestion (knowledge/ingest.py); "ready" and "failed" are final.
@@ -18,11 +23,22 @@ DocumentStatus = Literal["queued", "extracting", "chunking", "embedding", "ready
 DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = get_args(DocumentStatus)
 
 
-class KnowledgeDocument(SQLModel, table=True):
+def _search_indexes(table: str) -> tuple[sa.Index, sa.Index]:
+    """What hybrid search reads: an HNSW index on the embedding (cosine), GIN on the tsv."""
+    return (
+        sa.Index(
+            f"ix_{table}_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 128},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+        sa.Index(f"ix_{table}_tsv", "tsv", postgresql_using="gin"),
+    )
+
+
+class KnowledgeDocument(AssistantRow, table=True):
     __tablename__ = "knowledge_documents"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
     title: str = Field(max_length=300)
     source_type: str = Field(max_length=16)
     source_uri: str = Field(default="", max_length=2000)
@@ -38,12 +54,9 @@ class KnowledgeDocument(SQLModel, table=True):
     updated_at: datetime | None = ts_field()
 
 
-class KnowledgeChunk(SQLModel, table=True):
+class KnowledgeChunk(AssistantRow, table=True):
     __tablename__ = "knowledge_chunks"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
-    document_id: int = Field(foreign_key="knowledge_documents.id", index=True, ondelete="CASCADE")
+    document_id: int = parent_fk("knowledge_documents")
     position: int
     heading_path: str = Field(default="", max_length=1000)
     content: str
@@ -53,23 +66,11 @@ class KnowledgeChunk(SQLModel, table=True):
     tsv: Any = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
     created_at: datetime = created_at_field()
 
-    __table_args__ = (
-        sa.Index(
-            "ix_knowledge_chunks_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 128},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
-        sa.Index("ix_knowledge_chunks_tsv", "tsv", postgresql_using="gin"),
-    )
+    __table_args__ = _search_indexes("knowledge_chunks")
 
 
-class QAPair(SQLModel, table=True):
+class QAPair(AssistantRow, table=True):
     __tablename__ = "qa_pairs"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    assistant_id: int = Field(foreign_key="assistants.id", index=True, ondelete="CASCADE")
     question: str = Field(max_length=1000)
     answer: str = Field(max_length=8000)
     embedder: str = Field(default="", max_length=120)
@@ -78,13 +79,4 @@ class QAPair(SQLModel, table=True):
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()
 
-    __table_args__ = (
-        sa.Index(
-            "ix_qa_pairs_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 128},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
-        sa.Index("ix_qa_pairs_tsv", "tsv", postgresql_using="gin"),
-    )
+    __table_args__ = _search_indexes("qa_pairs")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Column, Field, SQLModel
 
-from backend_services.models.base import created_at_field, ts_field
+from backend_services.models.base import created_at_field, parent_fk, ts_field
 
 
 class AIProviderKey(SQLModel, table=True):
@@ -30,8 +30,10 @@ class AIProviderKey(SQLModel, table=True):
 
 class AIUsage(SQLModel, table=True):
     __tablename__ = "ai_usage"
+    # A key's recent usage (the admin AI page's last-24-hour totals).
+    __table_args__ = (sa.Index("ix_ai_usage_key_id_created_at", "key_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = Field(foreign_key="workspaces.id", index=True, ondelete="CASCADE")
+    workspace_id: int = parent_fk("workspaces")
     key_id: int | None = Field(default=None, foreign_key="ai_provider_keys.id", ondelete="SET NULL")
     model: str = Field(max_length=120)
     message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")

@@ -8,15 +8,20 @@ from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field
 
-from backend_services.models.base import created_at_field, ts_field, workspace_fk
+from backend_services.models.base import (
+    TenantRow,
+    created_at_field,
+    parent_fk,
+    ts_field,
+)
 
 OutboxStatus = Literal["queued", "sending", "sent", "failed"]
 _STATUS_LIST = ", ".join(f"'{s}'" for s in get_args(OutboxStatus))
 
 
-class TelegramOutbox(SQLModel, table=True):
+class TelegramOutbox(TenantRow, table=True):
     """A message on its way to a Telegram chat.
 
     `parts` is the text split at Telegram's limit when the row was made, so a retry sends
@@ -39,11 +44,9 @@ class TelegramOutbox(SQLModel, table=True):
             name="ck_telegram_outbox_status",
         ),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
-    channel_id: int = Field(foreign_key="channels.id", ondelete="CASCADE")
+    channel_id: int = parent_fk("channels", index=False)
     chat_id: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
-    dialog_id: int = Field(foreign_key="dialogs.id", index=True, ondelete="CASCADE")
+    dialog_id: int = parent_fk("dialogs")
     message_id: int = Field(
         foreign_key="messages.id", ondelete="CASCADE", sa_column_kwargs={"unique": True}
     )

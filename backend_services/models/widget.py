@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field
 
-from backend_services.models.base import created_at_field, ts_field, workspace_fk
+from backend_services.models.base import TenantRow, created_at_field, ts_field
 
 
-class WidgetSettings(SQLModel, table=True):
+class WidgetSettings(TenantRow, table=True):
     """How an assistant's website widget looks and where it may load.
 
     `public_id` is what the tenant pastes into `data-assistant`: random, so the snippet
@@ -19,8 +19,6 @@ class WidgetSettings(SQLModel, table=True):
     """
 
     __tablename__ = "widget_settings"
-    id: int | None = Field(default=None, primary_key=True)
-    workspace_id: int = workspace_fk()
     assistant_id: int = Field(
         foreign_key="assistants.id", unique=True, nullable=False, ondelete="CASCADE"
     )

@@ -29,6 +29,7 @@ from backend_services.core import audit, catalogue
 from backend_services.core.db import session_scope
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.core.views import view_from
 from backend_services.models import Assistant, Role, WidgetSettings, Workspace
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
@@ -225,20 +226,9 @@ class PublicWidgetConfig:
 
 
 def _view(row: WidgetSettings, assistant: Assistant) -> WidgetSettingsView:
-    return WidgetSettingsView(
-        assistant_id=row.assistant_id,
-        assistant_name=assistant.name,
-        public_id=row.public_id,
-        enabled=row.enabled,
-        title=row.title,
-        primary_color=row.primary_color,
-        position=row.position,
-        avatar_url=row.avatar_url,
-        launcher_text=row.launcher_text,
-        language=row.language,
-        allowed_origins=tuple(row.allowed_origins or ()),
-        greeting=assistant.greeting,
-    )
+    return view_from(WidgetSettingsView, row, assistant_name=assistant.name,
+                     allowed_origins=tuple(row.allowed_origins or ()),
+                     greeting=assistant.greeting)
 
 
 def new_public_id() -> str:

@@ -22,7 +22,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +41,7 @@ from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.security import decrypt_secret, encrypt_secret
 from backend_services.core.settings import get_settings
+from backend_services.core.views import view_from
 from backend_services.models import Assistant, Channel, Role
 
 log = logging.getLogger(__name__)
@@ -143,38 +144,22 @@ def display_status(
 def _view(row: Channel, assistant_name: str, st: bot_status.BotStatus | None) -> BotView:
     assert row.id is not None
     shown, error = display_status(row.is_active, row.version, st)
-    return BotView(
-        id=row.id,
-        assistant_id=row.assistant_id,
-        assistant_name=assistant_name,
-        bot_id=int(row.external_id or 0),
-        username=row.username,
-        name=row.name,
-        mode=_stored_mode(row.mode),
-        desired="running" if row.is_active else "stopped",
-        status=shown,
-        error=error,
-        worker=st.worker if st else "",
+    return view_from(
+        BotView, row, assistant_name=assistant_name, bot_id=int(row.external_id or 0),
+        mode=_stored_mode(row.mode), desired="running" if row.is_active else "stopped",
+        status=shown, error=error, worker=st.worker if st else "",
         last_activity=st.last_activity if st else None,
         messages_today=st.messages_today if st else 0,
-        version=row.version,
-        created_at=row.created_at,
     )
 
 
 def _fleet_bot(row: Channel) -> FleetBot:
     assert row.id is not None
-    return FleetBot(
-        channel_id=row.id,
-        workspace_id=row.workspace_id,
-        assistant_id=row.assistant_id,
-        bot_id=int(row.external_id),
-        username=row.username,
-        token=decrypt_secret(row.token_encrypted),
-        mode=_stored_mode(row.mode),
+    return view_from(
+        FleetBot, row, channel_id=row.id, bot_id=int(row.external_id),
+        token=decrypt_secret(row.token_encrypted), mode=_stored_mode(row.mode),
         webhook_secret=decrypt_secret(row.webhook_secret_encrypted),
         webhook_url=webhook_url(row.id),
-        version=row.version,
     )
 
 
@@ -234,9 +219,23 @@ def _target(row: Channel) -> str:
     return f"channel:{row.id}:@{row.username}"
 
 
-def _bump(row: Channel) -> None:
+async def _changed(session: AsyncSession, principal: Principal, row: Channel, action: str,
+                   details: dict[str, Any] | None = None) -> None:
+    """A change to the bot: a new version (the fleet restarts whoever runs an older one),
+    stored and audited."""
     row.version += 1
     row.updated_at = datetime.now(UTC)
+    session.add(row)
+    await audit.record_by(session, principal, action, _target(row), details)
+
+
+async def _settled(principal: Principal, row: Channel, *, changed: bool) -> BotView:
+    """After the commit of an edit: the fleet is told when something changed; the page
+    gets the bot as it is now."""
+    if changed:
+        await _announce(row, "changed")
+    assert row.id is not None
+    return await _view_of(principal, row.id)
 
 
 async def _announce(row: Channel, action: FleetAction) -> None:
@@ -355,15 +354,9 @@ async def set_desired(principal: Principal, channel_id: int, desired: str) -> Bo
         else:
             changed = True
             row.is_active = running
-            _bump(row)
-            session.add(row)
-            await audit.record_by(
-                session, principal,
-                "telegram_bot_started" if running else "telegram_bot_stopped", _target(row),
-            )
-    if changed:
-        await _announce(row, "changed")
-    return await _view_of(principal, channel_id)
+            await _changed(session, principal, row,
+                           "telegram_bot_started" if running else "telegram_bot_stopped")
+    return await _settled(principal, row, changed=changed)
 
 
 async def restart(principal: Principal, channel_id: int) -> BotView:
@@ -372,9 +365,7 @@ async def restart(principal: Principal, channel_id: int) -> BotView:
     async with session_scope() as session:
         row = await _owned(session, principal, channel_id, lock=True)
         row.is_active = True
-        _bump(row)
-        session.add(row)
-        await audit.record_by(session, principal, "telegram_bot_restarted", _target(row))
+        await _changed(session, principal, row, "telegram_bot_restarted")
     await _announce(row, "restart")
     return await _view_of(principal, channel_id)
 
@@ -404,13 +395,9 @@ async def set_mode(principal: Principal, channel_id: int, mode: str) -> BotView:
         changed = row.mode != mode
         if changed:
             old, row.mode = row.mode, mode
-            _bump(row)
-            session.add(row)
-            await audit.record_by(session, principal, "telegram_bot_mode_changed", _target(row),
-                                  {"from": old, "to": mode})
-    if changed:
-        await _announce(row, "changed")
-    return await _view_of(principal, channel_id)
+            await _changed(session, principal, row, "telegram_bot_mode_changed",
+                           {"from": old, "to": mode})
+    return await _settled(principal, row, changed=changed)
 
 
 async def change_assistant(principal: Principal, channel_id: int, assistant_id: int) -> BotView:
@@ -422,13 +409,9 @@ async def change_assistant(principal: Principal, channel_id: int, assistant_id: 
         changed = row.assistant_id != assistant.id
         if changed:
             old, row.assistant_id = row.assistant_id, int(assistant_id)
-            _bump(row)
-            session.add(row)
-            await audit.record_by(session, principal, "telegram_bot_assistant_changed",
-                                  _target(row), {"from": old, "to": int(assistant_id)})
-    if changed:
-        await _announce(row, "changed")
-    return await _view_of(principal, channel_id)
+            await _changed(session, principal, row, "telegram_bot_assistant_changed",
+                           {"from": old, "to": int(assistant_id)})
+    return await _settled(principal, row, changed=changed)
 
 
 async def replace_token(principal: Principal, channel_id: int, token: str) -> BotView:
@@ -446,9 +429,7 @@ async def replace_token(principal: Principal, channel_id: int, token: str) -> Bo
             )
         row.token_encrypted = encrypt_secret(token)
         row.username, row.name = me.username[:64], me.first_name[:120]
-        _bump(row)
-        session.add(row)
-        await audit.record_by(session, principal, "telegram_bot_token_replaced", _target(row))
+        await _changed(session, principal, row, "telegram_bot_token_replaced")
     await _announce(row, "changed")
     return await _view_of(principal, channel_id)
 
