@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.assistants import service as assistants
+from backend_services.conversations.intent import SIMILAR_REASON, Intent
 from backend_services.conversations.sql import run
 from backend_services.core import audit
 from backend_services.core.db import session_scope
@@ -33,17 +34,35 @@ from backend_services.models.conversations import HandoffPolicyRow
 OnTimeout = Literal["offline_message", "back_to_ai"]
 ON_TIMEOUT: tuple[str, ...] = get_args(OnTimeout)
 
+# Phrases that always hand over, on top of the built-in detection (conversations.intent),
+# which is what catches indirect and frustrated requests. No bare "operator" or
+# "менеджер": inside an ordinary question ("how do I add a manager?") they are no request.
 DEFAULT_PHRASES_EN: tuple[str, ...] = (
     "talk to a human", "talk to a person", "speak to a human", "speak to a person",
     "speak with a human", "talk to someone", "real person", "live person", "live agent",
-    "human agent", "operator", "connect me to a human",
+    "human agent", "connect me to a human",
 )
 DEFAULT_PHRASES_RU: tuple[str, ...] = (
-    "оператор", "позовите человека", "позови человека", "живой человек", "живого человека",
+    "позовите человека", "позови человека", "живой человек", "живого человека",
     "живым человеком", "соедините с человеком", "соедини с человеком",
     "поговорить с человеком", "переключите на человека", "позовите сотрудника",
-    "позови сотрудника", "менеджер",
+    "позови сотрудника", "позовите оператора",
 )
+# The defaults before the built-in detection: a policy saved with them unchanged gets
+# today's defaults (the bare words would keep firing on near misses).
+_LEGACY_DEFAULTS = {
+    "phrases_en": (
+        "talk to a human", "talk to a person", "speak to a human", "speak to a person",
+        "speak with a human", "talk to someone", "real person", "live person", "live agent",
+        "human agent", "operator", "connect me to a human",
+    ),
+    "phrases_ru": (
+        "оператор", "позовите человека", "позови человека", "живой человек",
+        "живого человека", "живым человеком", "соедините с человеком", "соедини с человеком",
+        "поговорить с человеком", "переключите на человека", "позовите сотрудника",
+        "позови сотрудника", "менеджер",
+    ),
+}
 DEFAULT_OFFLINE_EN = ("Our team is offline right now. Leave your name and e-mail, and we will "
                       "get back to you.")
 DEFAULT_OFFLINE_RU = ("Сейчас все сотрудники не в сети. Оставьте имя и e-mail — мы вам "
@@ -114,13 +133,15 @@ def trigger_for(
     policy: HandoffPolicy,
     text: str,
     *,
+    intent: Intent | None = None,
     answer_confidence: float | None = None,
     found_nothing: bool = False,
     failed_in_row: int = 0,
 ) -> str | None:
     """Why this message or answer should go to a human, or None.
 
-    Called with the visitor's text (phrases, keywords), and again after the AI answered
+    Called with the visitor's text and its `intent` (conversations.intent.classify: the
+    tenant's phrases, the built-in detection, keywords), and again after the AI answered
     (confidence, nothing found, the failed streak including this answer).
     """
     if not policy.enabled:
@@ -134,6 +155,12 @@ def trigger_for(
         for keyword in policy.keywords:
             if _mentions(norm, keyword):
                 return f"keyword: “{keyword}”"
+    if norm and policy.on_visitor_request and intent is not None and intent.kind == "handoff":
+        said = f" ({intent.reason})" if intent.reason == SIMILAR_REASON \
+            else f": “{intent.reason}”"
+        if intent.detail == "frustration":
+            return f"visitor is frustrated{said}"
+        return f"visitor asked for a person{said}"
     if found_nothing and policy.on_no_answer:
         return REASON_NO_ANSWER
     if (policy.on_low_confidence and answer_confidence is not None
@@ -240,6 +267,9 @@ def from_json(data: dict[str, Any] | None) -> HandoffPolicy:
         return HandoffPolicy()
     known = {f for f in HandoffPolicy.__dataclass_fields__ if f != "business_hours"}
     values = {k: v for k, v in data.items() if k in known}
+    for key, legacy in _LEGACY_DEFAULTS.items():
+        if tuple(values.get(key) or ()) == legacy:
+            values.pop(key)
     raw_hours = data.get("business_hours") or {}
     hours = BusinessHours(
         timezone=str(raw_hours.get("timezone", "UTC")),

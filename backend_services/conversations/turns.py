@@ -23,6 +23,7 @@ from backend_services.conversations import (
     answer_ceiling,
     dialogs,
     handoff,
+    intent,
     pending_answers,
     store,
 )
@@ -95,7 +96,8 @@ async def handle_visitor_message(
     result: HandoffResult | None = None
     if posted.dialog.status == "ai":
         policy = await get_policy(actor.workspace_id, actor.assistant_id)
-        reason = trigger_for(policy, posted.message.content)
+        reason = trigger_for(policy, posted.message.content,
+                             intent=await intent.classify(posted.message.content))
         if reason is not None:
             result = await handoff.request(posted.dialog.id, actor.workspace_id,
                                            reason=reason, by="visitor")
@@ -196,7 +198,11 @@ async def stream_ai_reply(
 
     await publish_dialog_changed(actor.workspace_id, dialog_id, status, kind="typing", by="ai")
     final: answer_engine.Answer | None = None
-    async for item in answer_engine.answer(assistant, question_text, turns):
+    said = await intent.classify(question_text)
+    async for item in answer_engine.answer(
+        assistant, question_text, turns,
+        small_talk=said.detail if said.kind == "smalltalk" else "",
+    ):
         if isinstance(item, answer_engine.Delta):
             yield item.text
         else:

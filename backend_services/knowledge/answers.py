@@ -72,7 +72,10 @@ def reply_language(assistant_language: str, question: str) -> str:
     return assistant_language if assistant_language in STRINGS else "en"
 
 
-AnswerMode = Literal["llm", "extractive", "qa", "unknown"]
+AnswerMode = Literal["llm", "extractive", "qa", "unknown", "smalltalk"]
+# What conversations.intent found small talk to be (greeting, thanks, ack, goodbye,
+# chitchat): answered from the catalogue, no knowledge searched, no model called.
+SMALL_TALK = ("greeting", "thanks", "ack", "goodbye", "chitchat")
 
 
 @dataclass(frozen=True)
@@ -309,8 +312,12 @@ async def answer(
     history: list[dict[str, str]] | None = None,
     *,
     use_models: bool = True,
+    small_talk: str = "",
 ) -> AsyncIterator[Delta | Answer]:
     """Stream `Delta`s, then one final `Answer` with sources, confidence and usage.
+
+    `small_talk` (one of SMALL_TALK, from conversations.intent) gets a short friendly
+    reply in the visitor's language instead: never "I don't know", never a handoff.
 
     Every path ends in an answer, never an exception from a provider: no key, or every key
     failing before the first token, falls back to the extractive reply; a stream broken
@@ -321,6 +328,12 @@ async def answer(
     turns = history or []
     language = reply_language(assistant.language, question)
     s = strings(language)
+    if small_talk in SMALL_TALK:
+        text = s[f"smalltalk_{small_talk}"]
+        yield Delta(text)
+        yield Answer(text=text, confidence=1.0, mode="smalltalk", low_confidence=False,
+                     latency_ms=int((time.perf_counter() - started) * 1000))
+        return
     retrieval = await retrieve(assistant.workspace_id, assistant.id, question)
     confidence = confidence_from(retrieval)
     result = Answer(confidence=confidence, low_confidence=confidence < LOW_CONFIDENCE)

@@ -8,6 +8,7 @@ large ones with few or no results.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.core.db import session_scope
 from backend_services.knowledge.embeddings import Embedder, get_default_embedder
+from backend_services.knowledge.indexing import text_search_config
 
 # Measured in docs/performance.md (bench/retrieval_quality.py): with RRF's customary
 # k = 60, full-text hits drag good vector hits down; k = 5 with the text list weighted
@@ -77,10 +79,30 @@ class QAMatch:
 
 
 @dataclass(frozen=True)
+class Terms:
+    """How much of the question's meaning the knowledge holds, by its key terms.
+
+    A term is a stemmed word of the question (stop words dropped by PostgreSQL's text
+    search configuration), weighted by how rare it is in this assistant's knowledge
+    (inverse document frequency over chunks): "GPU" in "how much is a GPU server" weighs a
+    lot when no chunk mentions it, "server" little when every chunk does. `coverage` maps
+    a chunk id to the share of the question's weight that chunk holds.
+    """
+
+    weights: dict[str, float] = field(default_factory=dict)
+    coverage: dict[int, float] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()  # question terms no chunk of the knowledge holds
+
+    def of(self, chunk_id: int) -> float:
+        return self.coverage.get(chunk_id, 0.0) if self.weights else 1.0
+
+
+@dataclass(frozen=True)
 class Retrieval:
     passages: list[Passage] = field(default_factory=list)
     qa: QAMatch | None = None
     bands: SimilarityBands = DEFAULT_BANDS
+    terms: Terms = field(default_factory=Terms)
 
     @property
     def qa_first(self) -> bool:
@@ -176,6 +198,51 @@ _QA_SQL = text(
 )
 
 
+# Each stemmed term of the question (in the question's own language configuration, the one
+# its chunks were indexed with), how many of the assistant's chunks hold it, and which of
+# the retrieved ones do. One statement; each count is a GIN index lookup.
+_TERMS_SQL = text(
+    """
+    WITH q AS (
+      SELECT DISTINCT lexeme FROM unnest(to_tsvector(CAST(:cfg AS regconfig), :query))
+    )
+    SELECT q.lexeme,
+           (SELECT count(*) FROM knowledge_chunks c
+             WHERE c.workspace_id = :ws AND c.assistant_id = :a
+               AND c.tsv @@ CAST(quote_literal(q.lexeme) AS tsquery)) AS df,
+           ARRAY(SELECT c.id FROM knowledge_chunks c
+                  WHERE c.id = ANY(:ids) AND c.workspace_id = :ws
+                    AND c.tsv @@ CAST(quote_literal(q.lexeme) AS tsquery)) AS holders
+    FROM q
+    """
+)
+_CHUNK_COUNT_SQL = text(
+    "SELECT count(*) FROM knowledge_chunks WHERE workspace_id = :ws AND assistant_id = :a"
+)
+
+
+async def key_terms(
+    session: AsyncSession, workspace_id: int, assistant_id: int, query: str,
+    chunk_ids: list[int],
+) -> Terms:
+    rows = list(await session.exec(  # type: ignore[call-overload]
+        _TERMS_SQL, params={"cfg": text_search_config(query), "query": query[:2000],
+                            "ws": workspace_id, "a": assistant_id, "ids": chunk_ids}))
+    if not rows:
+        return Terms()
+    total = (await session.exec(  # type: ignore[call-overload]
+        _CHUNK_COUNT_SQL, params={"ws": workspace_id, "a": assistant_id})).scalar_one()
+    weights = {str(lex): math.log((int(total) + 1) / (int(df) + 0.5)) for lex, df, _ in rows}
+    whole = sum(weights.values()) or 1.0
+    held: dict[int, float] = {}
+    for lex, _df, holders in rows:
+        for chunk_id in holders or ():
+            held[int(chunk_id)] = held.get(int(chunk_id), 0.0) + weights[str(lex)]
+    return Terms(weights=weights,
+                 coverage={c: round(w / whole, 3) for c, w in held.items()},
+                 missing=tuple(sorted(str(lex) for lex, df, _ in rows if int(df) == 0)))
+
+
 async def vector_search(
     session: AsyncSession, workspace_id: int, assistant_id: int, vector: list[float], n: int
 ) -> list[Row]:
@@ -259,8 +326,11 @@ async def retrieve(
                                  "a": assistant_id}
             )
         )
+        passages = fuse(vrows, trows, k)
+        terms = await key_terms(session, workspace_id, assistant_id, query,
+                                [p.chunk_id for p in passages])
     qa = None
     if qa_rows:
         qid, question, answer, sim = qa_rows[0]
         qa = QAMatch(qa_id=qid, question=question, answer=answer, similarity=float(sim))
-    return Retrieval(passages=fuse(vrows, trows, k), qa=qa, bands=bands_for(embedder.name))
+    return Retrieval(passages=passages, qa=qa, bands=bands_for(embedder.name), terms=terms)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from backend_services.conversations import dialogs, handoff, policy
+from backend_services.conversations import dialogs, handoff, intent, policy
 from backend_services.conversations.actors import ContactActor
 from backend_services.conversations.handoff import AlreadyTaken
 from backend_services.conversations.policy import BusinessHours, HandoffPolicy
@@ -181,7 +181,8 @@ async def test_policy_defaults_and_validation_and_only_admins_change_it(clean: N
     assert s.bot.id is not None and other.bot.id is not None
     default = await policy.get_policy(s.anna, s.bot.id)
     assert default.enabled and default.business_hours.always_open
-    assert "оператор" in default.phrases_ru and "talk to a human" in default.phrases_en
+    assert "позовите оператора" in default.phrases_ru and "talk to a human" in default.phrases_en
+    assert "operator" not in default.phrases_en and "менеджер" not in default.phrases_ru
 
     bad = [
         (replace(default, on_timeout="shrug"), "nobody accepts"),
@@ -220,7 +221,8 @@ async def test_policy_defaults_and_validation_and_only_admins_change_it(clean: N
 
 async def test_the_policy_triggers_on_phrases_keywords_and_weak_answers() -> None:
     p = replace(HandoffPolicy(), keywords=["refund"], failed_answers_threshold=3)
-    assert policy.trigger_for(p, "Позовите ОПЕРАТОРА, пожалуйста") == "visitor asked: “оператор”"
+    assert (policy.trigger_for(p, "Позовите ОПЕРАТОРА, пожалуйста")
+            == "visitor asked: “позовите оператора”")
     assert policy.trigger_for(p, "Can I talk to a   human?") == "visitor asked: “talk to a human”"
     assert policy.trigger_for(p, "Хочу поговорить с живым человеком") is not None
     assert policy.trigger_for(p, "I want a refund now") == "keyword: “refund”"
@@ -235,6 +237,39 @@ async def test_the_policy_triggers_on_phrases_keywords_and_weak_answers() -> Non
     assert policy.trigger_for(quiet, "", failed_in_row=3) == "3 failed AI answers in a row"
     assert policy.trigger_for(replace(p, on_visitor_request=False), "operator please") is None
     assert policy.trigger_for(replace(p, enabled=False), "оператор", found_nothing=True) is None
+
+
+def _asks(p: HandoffPolicy, text: str) -> str | None:
+    return policy.trigger_for(p, text, intent=intent.detect(text))
+
+
+async def test_indirect_and_frustrated_requests_hand_over_and_near_misses_do_not() -> None:
+    p = HandoffPolicy()
+    assert _asks(p, "is there someone who can actually fix this?") == (
+        "visitor asked for a person: “is there someone who can”")
+    assert (_asks(p, "есть кто живой?") or "").startswith("visitor asked for a person")
+    assert (_asks(p, "Соедините с оператором") or "").startswith("visitor asked for a person")
+    assert (_asks(p, "third time I ask and this bot is useless")
+            or "").startswith("visitor is frustrated")
+    assert (_asks(p, "Вы издеваетесь? Я пишу уже третий раз")
+            or "").startswith("visitor is frustrated")
+    for near_miss in ("How do I add a manager role to my team?",
+                      "Как написать в поддержку из личного кабинета?",
+                      "Can an operator of the site see my visitors' data?",
+                      "Как сменить ответственного менеджера в проекте?",
+                      "the chart is slow today"):
+        assert _asks(p, near_miss) is None, near_miss
+
+
+async def test_a_policy_saved_with_the_old_default_phrases_loads_todays() -> None:
+    old = policy.to_json(HandoffPolicy())
+    old["phrases_en"] = list(policy._LEGACY_DEFAULTS["phrases_en"])
+    old["phrases_ru"] = list(policy._LEGACY_DEFAULTS["phrases_ru"])
+    loaded = policy.from_json(old)
+    assert "operator" not in loaded.phrases_en and "менеджер" not in loaded.phrases_ru
+    assert _asks(loaded, "Как сменить ответственного менеджера в проекте?") is None
+    edited = {**old, "phrases_en": ["operator"]}  # a tenant's own choice stays
+    assert policy.from_json(edited).phrases_en == ["operator"]
 
 
 async def test_business_hours_follow_the_time_zone() -> None:

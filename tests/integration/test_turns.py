@@ -189,10 +189,41 @@ async def test_visitor_phrases_in_russian_and_english_bring_a_person(clean: None
     assert start_ru.handoff.message.content == (
         "Соединяем вас с сотрудником… Пожалуйста, не закрывайте чат.")
     [t] = await handoff.transitions(ru.anna, start_ru.posted.dialog.id)
-    assert (t.actor, t.reason) == ("visitor", "visitor asked: “оператор”")
+    assert (t.actor, t.reason) == ("visitor", "visitor asked: “позовите оператора”")
     queue = await dialogs.search(en.anna, dialogs.DialogFilter(scope="queue"))
     assert [(v.id, v.handoff_reason) for v in queue] == [
         (start_en.posted.dialog.id, "visitor asked: “talk to a human”")]
+
+
+async def test_an_indirect_request_brings_a_person_and_a_near_miss_is_answered(
+    clean: None
+) -> None:
+    s = await shop()
+    asked, _, _ = await _turn(s.visitor, "is there someone who can actually look at my order?",
+                              "c-1")
+    assert not asked.ai_should_answer and asked.handoff is not None
+    [t] = await handoff.transitions(s.anna, asked.posted.dialog.id)
+    assert t.reason.startswith("visitor asked for a person")
+
+    other = await shop("b")
+    near, _, done = await _turn(other.visitor, "How do I add a manager to my team?", "c-1")
+    assert near.ai_should_answer and near.handoff is None
+    assert done is not None and done.message.sender == "ai"
+
+
+async def test_hello_gets_a_greeting_in_the_visitors_language_not_a_person(
+    clean: None
+) -> None:
+    en, ru = await shop("en"), await shop("ru", language="ru")
+    start_en, _, done_en = await _turn(en.visitor, "Hello!", "c-1")
+    start_ru, _, done_ru = await _turn(ru.visitor, "Спасибо!", "c-1")
+    for start, done in ((start_en, done_en), (start_ru, done_ru)):
+        assert start.ai_should_answer and start.handoff is None
+        assert done is not None and done.handoff is None
+        assert start.posted.dialog.status == "ai"
+    assert done_en is not None and done_ru is not None
+    assert done_en.message.content == "Hello! How can I help you today?"
+    assert done_ru.message.content == "Пожалуйста! Могу ещё чем-нибудь помочь?"
 
 
 async def test_a_tenant_keyword_brings_a_person(clean: None) -> None:
