@@ -45,26 +45,22 @@ class InvitationView:
     expires: str
 
 
-async def list_members(principal: Principal) -> list[MemberView]:
-    principal.require(Role.ADMIN)
+async def _member_rows(workspace_id: int) -> list[tuple[Membership, User]]:
     async with session_scope() as session:
         rows = await session.exec(
             select(Membership, User)
             .join(User, col(User.id) == col(Membership.user_id))
-            .where(Membership.workspace_id == principal.workspace_id)
+            .where(Membership.workspace_id == workspace_id)
             .order_by(col(Membership.id))
         )
-        return [
-            MemberView(
-                membership_id=m.id or 0,
-                user_id=u.id or 0,
-                email=u.email,
-                name=u.name,
-                role=m.role,
-                joined=m.created_at.strftime("%Y-%m-%d"),
-            )
-            for m, u in rows
-        ]
+        return list(rows)
+
+
+async def list_members(principal: Principal) -> list[MemberView]:
+    principal.require(Role.ADMIN)
+    return [MemberView(membership_id=m.id or 0, user_id=u.id or 0, email=u.email, name=u.name,
+                       role=m.role, joined=m.created_at.strftime("%Y-%m-%d"))
+            for m, u in await _member_rows(principal.workspace_id)]
 
 
 @dataclass(frozen=True)
@@ -76,14 +72,9 @@ class Teammate:
 async def list_teammates(principal: Principal) -> list[Teammate]:
     """Who an operator can hand a conversation to: names only, no e-mails or roles."""
     principal.require(Role.OPERATOR)
-    async with session_scope() as session:
-        rows = await session.exec(
-            select(User.id, User.name, User.email)
-            .join(Membership, col(Membership.user_id) == col(User.id))
-            .where(Membership.workspace_id == principal.workspace_id)
-            .order_by(col(User.name), col(User.id))
-        )
-        return [Teammate(int(uid or 0), name or email.split("@")[0]) for uid, name, email in rows]
+    users = sorted((u for _, u in await _member_rows(principal.workspace_id)),
+                   key=lambda u: (u.name.casefold(), u.id or 0))
+    return [Teammate(u.id or 0, u.name or u.email.split("@")[0]) for u in users]
 
 
 async def list_invitations(principal: Principal) -> list[InvitationView]:
