@@ -24,6 +24,7 @@ from aiogram.types import Update
 
 from backend_services.channels.telegram import outbox
 from backend_services.channels.telegram.updates import UPDATES_STREAM, TelegramUpdateReceived
+from backend_services.conversations import intent
 from backend_services.conversations.events import DIALOG_STREAM
 from backend_services.core import events, heartbeats
 from backend_services.core.settings import get_settings
@@ -48,6 +49,14 @@ def _raise_open_files_limit() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _warm_intent() -> None:
+    """The intent detector's examples, embedded off the users' path (rules meanwhile)."""
+    try:
+        await intent.warm()
+    except Exception:
+        log.warning("could not embed the intent examples; rules alone decide", exc_info=True)
 
 
 class Worker:
@@ -197,6 +206,7 @@ class Worker:
             asyncio.create_task(self._upkeep_loop()),
             asyncio.create_task(self.sender.run()),
             asyncio.create_task(outbox_consumer.run_forever(consumer_stop)),
+            asyncio.create_task(_warm_intent()),
         ]
         gc.freeze()  # long-lived start-up objects out of the collector's way (DESIGN.md §7)
         await stop.wait()

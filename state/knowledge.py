@@ -9,10 +9,11 @@ from typing import Any
 import reflex as rx
 
 from backend_services.assistants import service as assistants
+from backend_services.conversations import intent
 from backend_services.core.errors import DomainError, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.knowledge import answers as answer_engine
-from backend_services.knowledge import sources
+from backend_services.knowledge import review, sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
 from state.assistant_scoped import AssistantScoped
@@ -20,6 +21,12 @@ from state.reflex_typing import event
 from state.session import SessionState, fail, guarded
 
 ACTIVE = ("queued", "extracting", "chunking", "embedding")
+FLAG_LABEL = {
+    "instruction": "Addresses the assistant",
+    "payment": "Payment details",
+    "phone": "Phone number",
+    "link": "Link to another site",
+}
 STAGE_LABEL = {
     "queued": "Queued",
     "extracting": "Extracting text",
@@ -33,6 +40,7 @@ STAGE_LABEL = {
 class KnowledgeState(AssistantScoped, SessionState):
     documents: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     qa_pairs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    held: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
     uploading: rx.Field[bool] = rx.field(False)
     upload_errors: rx.Field[list[str]] = rx.field(default_factory=list)
@@ -53,7 +61,7 @@ class KnowledgeState(AssistantScoped, SessionState):
 
     async def _reload(self, principal: Principal) -> None:
         if not self.selected:
-            self.documents, self.qa_pairs = [], []
+            self.documents, self.qa_pairs, self.held = [], [], []
             return
         docs = await sources.list_documents(principal, self.selected)
         self.documents = [
@@ -62,6 +70,21 @@ class KnowledgeState(AssistantScoped, SessionState):
             for d in docs
         ]
         self.qa_pairs = [asdict(q) for q in await sources.list_qa(principal, self.selected)]
+        self.held = [
+            {**asdict(h), "flags": [FLAG_LABEL.get(f, f) for f in h.flags]}
+            for h in await review.held_passages(principal, self.selected)
+        ]
+
+    async def _reloaded(self, principal: Principal, done: str) -> Any:
+        """After a change: the page shows the assistant's knowledge as it is now."""
+        await self._reload(principal)
+        return rx.toast.success(done)
+
+    @guarded(Role.ADMIN)
+    async def approve_passage(self, chunk_id: int, *, principal: Principal) -> Any:
+        await review.approve(principal, int(chunk_id))
+        return await self._reloaded(principal,
+                                    "Approved: the passage answers visitors from now on.")
 
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> Any:
@@ -139,8 +162,7 @@ class KnowledgeState(AssistantScoped, SessionState):
     @guarded(Role.ADMIN)
     async def delete_document(self, document_id: int, *, principal: Principal) -> Any:
         await sources.delete_document(principal, int(document_id))
-        await self._reload(principal)
-        return rx.toast.success("Source deleted; it no longer feeds answers.")
+        return await self._reloaded(principal, "Source deleted; it no longer feeds answers.")
 
     @guarded(Role.ADMIN)
     async def retry_document(self, document_id: int, *, principal: Principal) -> Any:
@@ -186,8 +208,7 @@ class KnowledgeState(AssistantScoped, SessionState):
     @guarded(Role.ADMIN)
     async def delete_qa(self, qa_id: int, *, principal: Principal) -> Any:
         await sources.delete_qa(principal, int(qa_id))
-        await self._reload(principal)
-        return rx.toast.success("Q&A pair deleted.")
+        return await self._reloaded(principal, "Q&A pair deleted.")
 
     @event(background=True)
     async def ask(self, form: dict[str, Any]) -> Any:
@@ -206,7 +227,11 @@ class KnowledgeState(AssistantScoped, SessionState):
             self.chat_busy, self.chat_question = True, question
             self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
         try:
-            async for item in answer_engine.answer(assistant, question):
+            said = await intent.classify(question)
+            async for item in answer_engine.answer(
+                assistant, question,
+                small_talk=said.detail if said.kind == "smalltalk" else "",
+            ):
                 async with self:
                     if isinstance(item, answer_engine.Delta):
                         self.chat_answer += item.text

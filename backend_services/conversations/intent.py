@@ -332,16 +332,24 @@ def margins_for(embedder_name: str) -> Margins | None:
     return None
 
 
+async def warm(embedder: Embedder | None = None) -> None:
+    """Embed the examples (a few hundred short texts, seconds of CPU) once per process.
+
+    Processes that classify messages call this at start, in the background: until it is
+    done, `classify` answers from the rules alone, so no visitor waits for it."""
+    embedder = embedder or get_default_embedder()
+    if embedder.name in _examples:
+        return
+    kinds = {"handoff": intent_examples.HANDOFF, "question": intent_examples.QUESTIONS,
+             "smalltalk": intent_examples.SMALLTALK}
+    _examples[embedder.name] = {
+        k: np.asarray(await embedder.embed_queries(list(v)), dtype=np.float32)
+        for k, v in kinds.items()}
+
+
 async def _example_vectors(embedder: Embedder) -> dict[str, np.ndarray]:
-    """The examples embedded once per process and embedder (a few hundred short texts)."""
-    cached = _examples.get(embedder.name)
-    if cached is None:
-        kinds = {"handoff": intent_examples.HANDOFF, "question": intent_examples.QUESTIONS,
-                 "smalltalk": intent_examples.SMALLTALK}
-        cached = {k: np.asarray(await embedder.embed_queries(list(v)), dtype=np.float32)
-                  for k, v in kinds.items()}
-        _examples[embedder.name] = cached
-    return cached
+    await warm(embedder)
+    return _examples[embedder.name]
 
 
 def _nearest(examples: np.ndarray, vector: np.ndarray) -> float:
@@ -358,7 +366,8 @@ async def classify(text: str, embedder: Embedder | None = None) -> Intent:
         _recent.move_to_end(key)
         return _recent[key]
     found = await _classify(text, embedder)
-    _recent[key] = found
+    if _examples:  # before the warm-up a question may still turn out to be more
+        _recent[key] = found
     if len(_recent) > RECENT_KEPT:
         _recent.popitem(last=False)
     return found
@@ -371,9 +380,9 @@ async def _classify(text: str, embedder: Embedder | None) -> Intent:
         return found
     embedder = embedder or get_default_embedder()
     margins = margins_for(embedder.name)
-    if margins is None:
+    examples = _examples.get(embedder.name)
+    if margins is None or examples is None:
         return found
-    examples = await _example_vectors(embedder)
     vector = np.asarray((await embedder.embed_queries([text]))[0], dtype=np.float32)
     question = _nearest(examples["question"], vector)
     if (not _HOW_TO.search(norm)

@@ -18,10 +18,11 @@ from sqlmodel import col, select
 
 from backend_services.core import jobs
 from backend_services.core.db import session_scope
-from backend_services.knowledge import web
+from backend_services.knowledge import review, web
 from backend_services.knowledge.chunking import approx_token_count, chunk_document
 from backend_services.knowledge.embeddings import get_default_embedder
 from backend_services.knowledge.extract import ExtractionFailed, extract
+from backend_services.knowledge.flags import flags_for
 from backend_services.knowledge.indexing import tsvector_expr
 from backend_services.knowledge.safety import (
     SourceKind,
@@ -113,7 +114,9 @@ async def run_ingestion(document_id: int) -> str:
         await session.exec(  # type: ignore[call-overload]
             delete(KnowledgeChunk).where(col(KnowledgeChunk.document_id) == document_id)
         )
+        own = await review.own_domains(session, doc.workspace_id, doc.assistant_id)
         for c, vector in zip(chunks, vectors, strict=True):
+            found = flags_for(c.text, own)
             session.add(
                 KnowledgeChunk(
                     workspace_id=doc.workspace_id,
@@ -126,6 +129,8 @@ async def run_ingestion(document_id: int) -> str:
                     embedder=embedder.name,
                     embedding=vector,
                     tsv=tsvector_expr(f"{c.heading_path}\n{c.text}"),
+                    flags=list(found),
+                    held=bool(found),
                 )
             )
         if extracted.title and doc.source_type == "url":

@@ -142,6 +142,7 @@ _VECTOR_SQL_TEMPLATE = """
     FROM knowledge_chunks c
     JOIN knowledge_documents d ON d.id = c.document_id
     WHERE c.workspace_id = :ws AND c.assistant_id = :a AND d.status = 'ready'
+      AND NOT c.held
       AND c.embedding IS NOT NULL
     ORDER BY {order}
     LIMIT :n
@@ -181,6 +182,7 @@ _TEXT_SQL = text(
     FROM knowledge_chunks c
     JOIN knowledge_documents d ON d.id = c.document_id, q
     WHERE c.workspace_id = :ws AND c.assistant_id = :a AND d.status = 'ready'
+      AND NOT c.held
       AND c.tsv @@ q.tsq
     ORDER BY rank DESC, c.id
     LIMIT :n

@@ -7,7 +7,7 @@ from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlmodel import Column, Field
 
 from backend_services.models.base import (
@@ -65,6 +65,13 @@ class KnowledgeChunk(AssistantRow, table=True):
     embedding: Any = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIM), nullable=True))
     tsv: Any = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
     created_at: datetime = created_at_field()
+    # What knowledge/flags.py found (instruction, payment, phone, link). A flagged chunk is
+    # `held`: never quoted nor shown to a model until an admin approves it.
+    flags: Any = Field(default_factory=list, sa_column=Column(
+        JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")))
+    held: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    approved_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    approved_at: datetime | None = ts_field()
 
     __table_args__ = _search_indexes("knowledge_chunks")
 

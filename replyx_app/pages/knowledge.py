@@ -186,6 +186,42 @@ def _qa_tab() -> rx.Component:
     )
 
 
+def _held_row(h: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(h["document_title"], weight="medium"),
+                rx.foreach(h["flags"].to(list[str]),
+                           lambda f: rx.badge(f, color_scheme="orange", variant="soft")),
+                rx.spacer(),
+                rx.button("Approve", size="1", variant="soft", class_name="approve-passage",
+                          on_click=KnowledgeState.approve_passage(h["chunk_id"])),
+                align="center", width="100%", wrap="wrap",
+            ),
+            rx.text(h["content"], size="2", white_space="pre-wrap", color_scheme="gray"),
+            spacing="2", width="100%",
+        ),
+        width="100%", class_name="held-passage",
+    )
+
+
+def _review_tab() -> rx.Component:
+    return rx.vstack(
+        rx.text("Passages that address the assistant, carry payment details, phone numbers "
+                "or links to other sites are held here when a source is indexed: they are "
+                "neither quoted to visitors nor shown to a model until you approve them. "
+                "Delete the source if a passage was planted.", size="2",
+                color_scheme="gray"),
+        rx.cond(
+            KnowledgeState.held.length() == 0,
+            rx.callout("Nothing is waiting for review.", icon="shield_check",
+                       color_scheme="green", width="100%", id="review-empty"),
+            rx.foreach(KnowledgeState.held, _held_row),
+        ),
+        spacing="3", width="100%", padding_top="1rem", id="review-tab",
+    )
+
+
 def _chat_panel() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -243,9 +279,17 @@ def _chat_panel() -> rx.Component:
 def knowledge_page() -> rx.Component:
     tabs = rx.tabs.root(
         rx.tabs.list(rx.tabs.trigger("Sources", value="sources"),
-                     rx.tabs.trigger("Q&A pairs", value="qa")),
+                     rx.tabs.trigger("Q&A pairs", value="qa"),
+                     rx.tabs.trigger(
+                         rx.hstack(rx.text("Review"),
+                                   rx.cond(KnowledgeState.held.length() > 0,
+                                           rx.badge(KnowledgeState.held.length(),
+                                                    color_scheme="orange")),
+                                   spacing="2", align="center"),
+                         value="review", id="review-trigger")),
         rx.tabs.content(_sources_tab(), value="sources"),
         rx.tabs.content(_qa_tab(), value="qa"),
+        rx.tabs.content(_review_tab(), value="review"),
         default_value="sources",
     )
     return assistant_scoped(

@@ -160,7 +160,7 @@ async def test_after_hand_back_the_ai_answers_again_seeing_the_visible_conversat
     assert again.ai_should_answer and done is not None
     assert done.message.sender == "ai" and streamed == "Orders ship from Berlin [1]."
     sent = server.calls()[-1].messages
-    turns_seen = [(m["role"], m["content"]) for m in sent[1:]]
+    turns_seen = [(m["role"], m["content"]) for m in sent[2:]]
     assert turns_seen == [
         ("user", "How long do refunds take?"),
         ("assistant", "Refunds take 14 days [1]."),
