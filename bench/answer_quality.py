@@ -87,7 +87,8 @@ class Kb:
     seconds: float = 0.0
 
 
-async def ingest(workspace_id: int, name: str, docs: Sequence[tuple[str, bytes]]) -> Kb:
+async def ingest(workspace_id: int, name: str, docs: Sequence[tuple[str, bytes]],
+                 chunk_tokens: int = 300) -> Kb:
     """An assistant holding `docs` ((label, markdown)), each through the real job body."""
     from sqlmodel import col, select
 
@@ -98,7 +99,9 @@ async def ingest(workspace_id: int, name: str, docs: Sequence[tuple[str, bytes]]
     from backend_services.models.widget import WidgetSettings
 
     async with session_scope() as s:
-        a = Assistant(workspace_id=workspace_id, name=name, language="en")
+        a = Assistant(workspace_id=workspace_id, name=name, language="en",
+                      chunk_max_tokens=chunk_tokens,
+                      chunk_overlap_tokens=max(10, chunk_tokens * 40 // 300))
         s.add(a)
         await s.flush()
         assert a.id is not None
@@ -228,12 +231,15 @@ async def run_answerable(kb: Kb, assistant: Any, rows: list[dict[str, Any]]) -> 
     for r in rows:
         retrieval = await retrieve(kb.workspace_id, kb.assistant_id, r["question"], k=K_EVAL)
         rank = _hit_rank(kb, retrieval.passages, r["answers"], r.get("also_in", []))
+        docs = {a["doc"] for a in r["answers"]} | set(r.get("also_in", []))
+        doc_rank = next((i for i, p in enumerate(retrieval.passages, start=1)
+                         if kb.doc_of.get(p.document_id) in docs), None)
         final = await final_answer(answers, assistant, r["question"])
         quoted = [s for s in final.sources if s.kind == "document"]
         right = bool(quoted) and all(
             any(kb.doc_of.get(s.ref_id) == a["doc"] or kb.doc_of.get(s.ref_id)
                 in r.get("also_in", []) for s in quoted) for a in r["answers"])
-        details.append({"id": r["id"], "rank": rank, "mode": final.mode,
+        details.append({"id": r["id"], "rank": rank, "doc_rank": doc_rank, "mode": final.mode,
                         "features": features(retrieval),
                         "confidence": final.confidence, "refused": final.mode == "unknown",
                         "right_source_quoted": right, "low_confidence": final.low_confidence})
@@ -242,6 +248,7 @@ async def run_answerable(kb: Kb, assistant: Any, rows: list[dict[str, Any]]) -> 
         sub = [details[i] for i in idx]
         out[name] = {
             **rank_metrics([d["rank"] for d in sub]),
+            "page_recall@5": rank_metrics([d["doc_rank"] for d in sub])["recall@5"],
             "false_refusal": ratio(sum(d["refused"] for d in sub), len(sub)),
             "answered_right": ratio(sum(d["right_source_quoted"] and not d["refused"]
                                         for d in sub), len(sub)),
@@ -417,10 +424,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             workspace_id = ws.id
         docs = pages()
         log(f"ingesting {len(docs)} pages")
-        kb = await ingest(workspace_id, "knowledge", docs)
+        kb = await ingest(workspace_id, "knowledge", docs, args.chunk_tokens)
         log("ingesting the pages again with the poisoned and clean snippets")
         mixed = await ingest(workspace_id, "knowledge + snippets",
-                             docs + [snippet_doc(r) for r in sets["poisoned"] + sets["clean"]])
+                             docs + [snippet_doc(r) for r in sets["poisoned"] + sets["clean"]],
+                             args.chunk_tokens)
 
         async def view(kb_: Kb) -> Any:
             async with session_scope() as s:
@@ -457,6 +465,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("dev", "test", "all"), default="dev")
+    parser.add_argument("--chunk-tokens", type=int, default=300,
+                        help="the assistants' chunk_max_tokens (300 = the default)")
     args = parser.parse_args()
     with bench_database("replyx_bench_answers"):
         result = asyncio.run(main_async(args))

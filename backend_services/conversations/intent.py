@@ -71,9 +71,10 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
 
 _SMALLTALK: dict[SmallTalk, re.Pattern[str]] = {
     "greeting": _rx(
-        r"\b(?:hi+|hello+|hey+|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening|day))\b",
-        r"\b(?:привет\w*|здравствуй\w*|здрасте|здрасьте|добр\w+ (?:утр|дн|день|вечер)\w*|"
-        r"доброго времени суток|салют|хай|приветик)\b",
+        r"\b(?:hi+|hello+|hey+|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening|day)|"
+        r"morning|evening|hallo|hola|bonjour)\b",
+        r"\b(?:привет\w*|здравствуй\w*|здрасте|здрасьте|добр\w+ (?:утр|дн|день|вечер|ночи)\w*|"
+        r"доброго времени суток|салют|хай|приветик|приветствую|здаров\w*|хеллоу|ку)\b",
     ),
     "thanks": _rx(
         r"\b(?:thanks?|thank you|thank u|thx|thnx|ty|tysm|cheers|much appreciated|"
@@ -88,11 +89,13 @@ _SMALLTALK: dict[SmallTalk, re.Pattern[str]] = {
         r"счастливо|бывай\w*)\b",
     ),
     "chitchat": _rx(
-        r"\b(?:how are you(?: doing)?|how's it going|what's up|sup|who are you|are you (?:a )?"
-        r"(?:bot|robot|real|human|ai)|nice to meet you|you(?:'re| are) (?:great|awesome|"
-        r"helpful|the best))\b",
-        r"\b(?:как (?:дела|ты|вы|поживаете|жизнь)|как (?:тебя|вас) зовут|что нового|"
-        r"кто (?:ты|вы)|ты (?:бот|робот)|"
+        r"\b(?:how are you(?: doing)?(?: today)?|how's it going|how is it going|how's your day|"
+        r"what's up|whats up|sup|who are you|what are you|what can you do|who (?:made|built) "
+        r"you|are you (?:a )?(?:bot|robot|real|human|ai|person)|nice to meet you|"
+        r"you(?:'re| are) (?:great|awesome|helpful|the best|funny|smart))\b",
+        r"\b(?:как (?:дела|ты|вы|поживаете|жизнь|настроение)|как (?:тебя|вас) зовут|"
+        r"что нового|что (?:ты|вы) умее\w+|кто (?:тебя|вас) (?:создал|сделал)|ты человек|"
+        r"вы человек|кто (?:ты|вы)|ты (?:бот|робот)|"
         r"вы (?:бот|робот)|приятно познакомиться|ты (?:молодец|лучший)|вы молодцы)\b",
     ),
     "ack": _rx(

@@ -18,7 +18,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from backend_services.ai import pool, pricing
@@ -35,7 +35,7 @@ HISTORY_BUDGET_TOKENS = 800
 ANSWER_MAX_TOKENS = 600
 # A visitor's message beyond this is cut before it reaches a model (and its bill).
 QUESTION_MAX_CHARS = 4000
-EXTRACTIVE_PASSAGES = 3
+EXTRACTIVE_PASSAGES = 2
 # Extractive mode quotes only passages this close to the best one (as a share of the
 # band between "unrelated" and "clearly on topic"): e5 scores a shop's every passage
 # above "unrelated" for any shop question, and quoting all of them buries the answer.
@@ -280,21 +280,58 @@ def build_messages(
 # ------------------------------------------------------------------------------ extractive
 
 
-def _extractive(retrieval: Retrieval, language: str) -> tuple[str, AnswerMode, list[Source]]:
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)|\n+")
+_WORD = re.compile(r"\w{4,}")
+_STRUCTURED = re.compile(r"^\s*(?:[-*+•]|\d+[.)]|\|)\s", re.MULTILINE)
+# Sentences kept of a long passage: the run that holds most of the question's words.
+QUOTE_SENTENCES = 3
+
+
+def _stems(text: str) -> set[str]:
+    """Words of four letters or more cut to five: "refunds"/"refund", "возврата"/
+    "возврат" meet, in both languages, without a stemmer per language."""
+    return {w.casefold()[:5] for w in _WORD.findall(text)}
+
+
+def trimmed(passage: str, question: str) -> str:
+    """The passage cut to the few consecutive sentences that share most words with the
+    question (the whole passage when it is short, or when nothing is shared)."""
+    if _STRUCTURED.search(passage):
+        return passage.strip()  # steps of a list or rows of a table belong together
+    sentences = [x for x in _SENTENCE_END.split(passage.strip()) if x.strip()]
+    if len(sentences) <= QUOTE_SENTENCES + 1:
+        return passage.strip()
+    wanted = _stems(question)
+    scores = [len(_stems(x) & wanted) for x in sentences]
+    # The run sharing most words; of equal runs, the one opening on a sharing sentence.
+    windows = range(len(sentences) - QUOTE_SENTENCES + 1)
+    start = max(windows, key=lambda i: (sum(scores[i:i + QUOTE_SENTENCES]), scores[i] > 0, -i))
+    if sum(scores[start:start + QUOTE_SENTENCES]) == 0:
+        return passage.strip()
+    return " ".join(x.strip() for x in sentences[start:start + QUOTE_SENTENCES])
+
+
+def _extractive(
+    retrieval: Retrieval, language: str, question: str = ""
+) -> tuple[str, AnswerMode, list[Source]]:
     """(text, mode, sources): the saved answer itself when the same question was asked,
     else a preface and the best entries quoted, each with its source."""
     if retrieval.qa_first:
         qa = _qa_source(retrieval)
         return qa.passage, "qa", [qa]
     s = strings(language)
-    chosen: list[Source] = [_qa_source(retrieval)] if _qa_relevant(retrieval) else []
     bands = retrieval.bands
+    # A stored pair is quoted only when it asks what the visitor asks: an unrelated pair
+    # that happens to be the nearest one must never come first.
+    matches = retrieval.qa is not None and retrieval.qa.similarity >= bands.high
+    chosen: list[Source] = [_qa_source(retrieval)] if matches else []
     floor = retrieval.best_similarity - EXTRACTIVE_MARGIN * (bands.high - bands.low)
     for p in _relevant_passages(retrieval):
         if len(chosen) >= EXTRACTIVE_PASSAGES:
             break
         if p.similarity >= floor or p.vector_rank is None:
-            chosen.append(_passage_source(p))
+            source = _passage_source(p)
+            chosen.append(replace(source, passage=trimmed(source.passage, question)))
     parts = [s["extractive"]]
     for n, src in enumerate(chosen, start=1):
         if src.kind == "qa":
@@ -456,7 +493,7 @@ async def answer(
             elif held:
                 yield Delta(held)
     if not streamed:  # no provider, or every provider failed before the first token
-        result.text, result.mode, result.sources = _extractive(retrieval, language)
+        result.text, result.mode, result.sources = _extractive(retrieval, language, question)
         yield Delta(result.text)
     if result.model:
         cost = await pricing.cost(result.model, result.tokens_in, result.tokens_out)

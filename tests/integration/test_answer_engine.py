@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,35 @@ async def test_an_unrelated_question_gets_an_honest_i_dont_know_in_the_assistant
     assert got.mode == "extractive" and got.text.startswith(STRINGS["ru"]["extractive"])
     assert "Возврат возможен только в валюте проекта" in got.text
     assert f"— {STRINGS['ru']['source']}: refund.md" in got.text
+
+
+def test_an_extractive_quote_keeps_the_sentences_that_answer() -> None:
+    passage = ("Our shop was founded in 2011 in Berlin. We sell bicycles and spare parts. "
+               "Refunds are issued within 14 days of the request. They go to the card you "
+               "paid with. Gift cards are not refunded. Opening hours are nine to six.")
+    assert answer_engine.trimmed(passage, "How long do refunds take?") == (
+        "Refunds are issued within 14 days of the request. They go to the card you paid "
+        "with. Gift cards are not refunded.")
+    steps = "To get a refund:\n1. Open Orders.\n2. Choose the order.\n3. Press Refund."
+    assert answer_engine.trimmed(steps, "How do I get a refund?") == steps  # a list stays whole
+    assert answer_engine.trimmed("Short. Passage.", "anything") == "Short. Passage."
+
+
+def test_a_qa_pair_that_does_not_match_the_question_is_never_quoted_first() -> None:
+    bands = answer_engine.Retrieval().bands
+    passage = Passage(chunk_id=1, document_id=7, title="shop.md", heading_path="Refunds",
+                      content="Refunds are issued within 14 days.", similarity=bands.high,
+                      score=1.0, vector_rank=1)
+    near = QAMatch(qa_id=3, question="Do you ship to Iceland?", answer="Yes, in 5 days.",
+                   similarity=(bands.low + bands.high) / 2)
+    text, mode, quoted = answer_engine._extractive(
+        Retrieval(passages=[passage], qa=near), "en", "How long do refunds take?")
+    assert mode == "extractive" and [q.kind for q in quoted] == ["document"]
+    assert "Iceland" not in text
+    same = replace(near, similarity=bands.high)
+    _, _, quoted = answer_engine._extractive(
+        Retrieval(passages=[passage], qa=same), "en", "Do you ship to Iceland?")
+    assert quoted[0].kind == "qa"
 
 
 # ------------------------------------------------------------------------------ with a model
