@@ -35,7 +35,7 @@ HISTORY_BUDGET_TOKENS = 800
 ANSWER_MAX_TOKENS = 600
 # A visitor's message beyond this is cut before it reaches a model (and its bill).
 QUESTION_MAX_CHARS = 4000
-EXTRACTIVE_PASSAGES = 2
+EXTRACTIVE_PASSAGES = 3
 # Extractive mode quotes only passages this close to the best one (as a share of the
 # band between "unrelated" and "clearly on topic"): e5 scores a shop's every passage
 # above "unrelated" for any shop question, and quoting all of them buries the answer.
