@@ -1,8 +1,11 @@
-"""Knowledge page: sources with live progress, Q&A pairs, chunk preview, and a test chat."""
+"""Knowledge page: sources with live progress, Q&A pairs, chunk preview, passages held for
+review, the questions the assistant could not answer, knowledge checks, and a test chat."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
@@ -13,7 +16,7 @@ from backend_services.conversations import intent
 from backend_services.core.errors import DomainError, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.knowledge import answers as answer_engine
-from backend_services.knowledge import review, sources
+from backend_services.knowledge import checks, quality, review, sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
 from state.assistant_scoped import AssistantScoped
@@ -27,6 +30,9 @@ FLAG_LABEL = {
     "phone": "Phone number",
     "link": "Link to another site",
 }
+GAP_DAYS = ("7", "30", "90")
+REASON_LABEL = {"unknown": "No answer", "low": "Low confidence", "handoff": "Handed over"}
+CHECK_LABEL = {"": "Not run", "pass": "Passes", "miss": "Misses", "deleted": "Source deleted"}
 STAGE_LABEL = {
     "queued": "Queued",
     "extracting": "Extracting text",
@@ -52,12 +58,32 @@ class KnowledgeState(AssistantScoped, SessionState):
     qa_question: rx.Field[str] = rx.field("")
     qa_answer: rx.Field[str] = rx.field("")
     qa_error: rx.Field[str] = rx.field("")
+    # Bumped whenever the editor is filled from the server, so its inputs take the new text.
+    qa_fill: rx.Field[int] = rx.field(0)
     chat_question: rx.Field[str] = rx.field("")
     chat_answer: rx.Field[str] = rx.field("")
     chat_sources: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     chat_confidence: rx.Field[float] = rx.field(0.0)
     chat_mode: rx.Field[str] = rx.field("")
     chat_busy: rx.Field[bool] = rx.field(False)
+    # The test chat's answer can be kept as a knowledge check: the document it quoted first
+    # (server-side only, so a crafted event cannot name another).
+    _chat_document_id: int = 0
+    chat_keepable: rx.Field[bool] = rx.field(False)
+    tab: rx.Field[str] = rx.field("sources")
+    # Unanswered questions (knowledge/quality.py), computed on demand.
+    gaps: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    gap_days: rx.Field[str] = rx.field("30")
+    gaps_busy: rx.Field[bool] = rx.field(False)
+    gaps_loaded: rx.Field[bool] = rx.field(False)
+    # A Q&A pair being made from an operator's reply (its message id), 0 otherwise.
+    qa_from_reply: rx.Field[int] = rx.field(0)
+    # Knowledge checks (knowledge/checks.py).
+    check_rows: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    check_busy: rx.Field[bool] = rx.field(False)
+    check_done: rx.Field[int] = rx.field(0)
+    check_total: rx.Field[int] = rx.field(0)
+    check_summary: rx.Field[str] = rx.field("")
 
     async def _reload(self, principal: Principal) -> None:
         if not self.selected:
@@ -74,6 +100,19 @@ class KnowledgeState(AssistantScoped, SessionState):
             {**asdict(h), "flags": [FLAG_LABEL.get(f, f) for f in h.flags]}
             for h in await review.held_passages(principal, self.selected)
         ]
+        self._show_checks(await checks.list_checks(principal, self.selected))
+
+    def _show_checks(self, cases: list[checks.CheckView]) -> None:
+        self.check_rows = [{
+            "id": c.id, "question": c.question, "status": c.status,
+            "label": CHECK_LABEL.get(c.status, c.status), "detail": c.detail,
+            "expects": ("Q&A pair «" if c.kind == "qa" else "Document «") + c.expected_title + "»",
+            "checked": c.checked_at.strftime("%Y-%m-%d %H:%M") if c.checked_at else "",
+        } for c in cases]
+        counts = {k: sum(1 for c in cases if c.status == k) for k in ("pass", "miss", "deleted")}
+        self.check_summary = (
+            f"{counts['pass']} pass · {counts['miss']} miss · {counts['deleted']} source deleted"
+            if any(c.status for c in cases) else "")
 
     async def _reloaded(self, principal: Principal, done: str) -> Any:
         """After a change: the page shows the assistant's knowledge as it is now."""
@@ -97,7 +136,117 @@ class KnowledgeState(AssistantScoped, SessionState):
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
         self.assistant_id = value
         self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
+        self._chat_document_id, self.chat_keepable = 0, False
+        self.gaps, self.gaps_loaded = [], False
         await self._reload(principal)
+
+    @event
+    def set_tab(self, value: str) -> Any:
+        self.tab = value
+        if value == "gaps" and not self.gaps_loaded:
+            return KnowledgeState.load_gaps
+        return None
+
+    @event
+    def set_gap_days(self, value: str) -> Any:
+        self.gap_days = value if value in GAP_DAYS else "30"
+        return KnowledgeState.load_gaps
+
+    @contextlib.asynccontextmanager
+    async def _work(self, busy: str) -> AsyncIterator[tuple[Principal, int] | None]:
+        """A long background task: the admin and the assistant, with the flag `busy` set
+        until it ends; None when it is running already or there is no assistant. Raises
+        DomainError when the caller may not."""
+        async with self:
+            principal = await self._principal(Role.ADMIN)
+            started = None if getattr(self, busy) or not self.selected else (
+                principal, self.selected)
+            if started is not None:
+                setattr(self, busy, True)
+        try:
+            yield started
+        finally:
+            if started is not None:
+                async with self:
+                    setattr(self, busy, False)
+
+    @event(background=True)
+    async def load_gaps(self) -> Any:
+        """Group the unanswered questions (a few hundred short embeddings at most)."""
+        try:
+            async with self._work("gaps_busy") as started:
+                if started is None:
+                    return None
+                principal, assistant_id = started
+                found = await quality.gaps(principal, assistant_id, days=int(self.gap_days))
+        except DomainError as exc:
+            return fail(exc)
+        async with self:
+            if assistant_id != self.selected:
+                return None  # another assistant was chosen meanwhile
+            self.gaps = [{
+                "question": g.question, "wordings": list(g.wordings), "count": g.count,
+                "first": g.first_at.strftime("%Y-%m-%d"), "last": g.last_at.strftime("%Y-%m-%d"),
+                "reasons": [REASON_LABEL[r] for r in g.reasons], "dialog_id": g.dialog_id,
+                "reply_id": g.reply_message_id, "reply": g.reply,
+            } for g in found]
+            self.gaps_loaded = True
+        return None
+
+    @guarded(Role.ADMIN)
+    async def answer_gap(self, question: str, *, principal: Principal) -> None:
+        """Write the answer to an unanswered question: the Q&A editor, filled in."""
+        self.qa_editing_id, self.qa_from_reply, self.qa_error = 0, 0, ""
+        self.qa_question, self.qa_answer, self.tab = str(question)[:1000], "", "qa"
+        self.qa_fill += 1
+
+    @guarded(Role.ADMIN)
+    async def reply_to_qa(self, message_id: int, *, principal: Principal) -> None:
+        """An operator's reply as a Q&A pair, in the editor to be edited and saved."""
+        draft = await quality.reply_draft(principal, int(message_id))
+        self.qa_editing_id, self.qa_from_reply, self.qa_error = 0, int(message_id), ""
+        self.qa_question, self.qa_answer, self.tab = draft.question, draft.answer, "qa"
+        self.qa_fill += 1
+        if str(draft.assistant_id) != self.assistant_id:
+            self.assistant_id = str(draft.assistant_id)
+            await self._reload(principal)
+
+    @event(background=True)
+    async def run_checks(self) -> Any:
+        """Ask every check's question again; the progress bar follows each case."""
+
+        async def progress(done: int, total: int) -> None:
+            async with self:
+                self.check_done, self.check_total = done, total
+
+        try:
+            async with self._work("check_busy") as started:
+                if started is None:
+                    return None
+                principal, assistant_id = started
+                await progress(0, len(self.check_rows))
+                report = await checks.run_checks(principal, assistant_id, progress)
+        except DomainError as exc:
+            return fail(exc)
+        async with self:
+            if assistant_id == self.selected:
+                self._show_checks(report.cases)
+        return rx.toast.success(f"Knowledge check done: {report.count('pass')} of "
+                                f"{len(report.cases)} pass.")
+
+    @guarded(Role.ADMIN)
+    async def delete_check(self, check_id: int, *, principal: Principal) -> Any:
+        await checks.delete_check(principal, int(check_id))
+        return await self._reloaded(principal, "Check removed.")
+
+    @guarded(Role.ADMIN)
+    async def keep_chat_answer(self, *, principal: Principal) -> Any:
+        if not self._chat_document_id:
+            return rx.toast.error("Ask a question that a source answers first.")
+        await checks.keep_answer(principal, self.selected, self.chat_question,
+                                 self._chat_document_id)
+        self.chat_keepable = False
+        return await self._reloaded(principal, "Kept: the knowledge check will ask it again.")
 
     @guarded(Role.ADMIN)
     async def upload(self, files: list[rx.UploadFile], *, principal: Principal) -> Any:
@@ -185,22 +334,31 @@ class KnowledgeState(AssistantScoped, SessionState):
     @event
     def edit_qa(self, qa_id: int, question: str, answer: str) -> None:
         self.qa_editing_id, self.qa_question, self.qa_answer = int(qa_id), question, answer
-        self.qa_error = ""
+        self.qa_error, self.qa_from_reply = "", 0
+        self.qa_fill += 1
 
     @event
     def new_qa(self) -> None:
         self.qa_editing_id, self.qa_question, self.qa_answer, self.qa_error = 0, "", "", ""
+        self.qa_from_reply = 0
+        self.qa_fill += 1
 
     @guarded(Role.ADMIN)
     async def save_qa(self, form: dict[str, Any], *, principal: Principal) -> Any:
         self.qa_error = ""
+        question, answer = str(form.get("question", "")), str(form.get("answer", ""))
         try:
-            await sources.save_qa(principal, self.selected, self.qa_editing_id or None,
-                                  str(form.get("question", "")), str(form.get("answer", "")))
+            if self.qa_from_reply:
+                await quality.save_reply(principal, self.qa_from_reply, question, answer)
+            else:
+                await sources.save_qa(principal, self.selected, self.qa_editing_id or None,
+                                      question, answer)
         except ValidationFailed as exc:
             self.qa_error = exc.message
             return None
         self.qa_editing_id, self.qa_question, self.qa_answer = 0, "", ""
+        self.qa_from_reply = 0
+        self.qa_fill += 1
         await self._reload(principal)
         return [rx.toast.success("Q&A pair saved."), rx.set_value("qa-question", ""),
                 rx.set_value("qa-answer", "")]
@@ -226,6 +384,7 @@ class KnowledgeState(AssistantScoped, SessionState):
                 return None
             self.chat_busy, self.chat_question = True, question
             self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
+            self._chat_document_id, self.chat_keepable = 0, False
         try:
             said = await intent.classify(question)
             async for item in answer_engine.answer(
@@ -243,6 +402,9 @@ class KnowledgeState(AssistantScoped, SessionState):
                         ]
                         self.chat_confidence = item.confidence
                         self.chat_mode = item.mode
+                        self._chat_document_id = next(
+                            (s.ref_id for s in item.sources if s.kind == "document"), 0)
+                        self.chat_keepable = bool(self._chat_document_id)
         except Exception as exc:
             async with self:
                 self.chat_answer = f"The answer failed: {type(exc).__name__}."

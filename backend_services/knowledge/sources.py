@@ -30,6 +30,7 @@ from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.settings import get_settings
 from backend_services.core.views import view_from
+from backend_services.knowledge import checks
 from backend_services.knowledge.indexing import index_qa
 from backend_services.knowledge.safety import (
     SourceKind,
@@ -315,9 +316,12 @@ async def list_qa(principal: Principal, assistant_id: int) -> list[QAView]:
 
 
 async def save_qa(
-    principal: Principal, assistant_id: int, qa_id: int | None, question: str, answer: str
+    principal: Principal, assistant_id: int, qa_id: int | None, question: str, answer: str,
+    *, asked: str = "",
 ) -> QAView:
-    """Embedded at write time (one short text): a saved pair answers the next question."""
+    """Embedded at write time (one short text): a saved pair answers the next question.
+    A new pair becomes a knowledge check asking `asked` (a visitor's own words, when the
+    pair comes from a dialog) or the pair's question."""
     principal.require(Role.ADMIN)
     question, answer = question.strip(), answer.strip()
     if not question or not answer:
@@ -340,6 +344,7 @@ async def save_qa(
         await index_qa(session, row)
         session.add(row)
         await session.flush()
+        await checks.keep_pair(session, row, asked)
         await audit.record_by(session, principal, "qa_saved", f"qa:{row.id}")
         return QAView(id=row.id or 0, question=row.question, answer=row.answer)
 

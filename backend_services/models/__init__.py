@@ -20,7 +20,12 @@ from backend_services.models.identity import (
     UserSession,
     Workspace,
 )
-from backend_services.models.knowledge import KnowledgeChunk, KnowledgeDocument, QAPair
+from backend_services.models.knowledge import (
+    KnowledgeCheck,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    QAPair,
+)
 from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
 from backend_services.models.telegram import TelegramOutbox
 from backend_services.models.widget import WidgetSettings
@@ -38,6 +43,7 @@ __all__ = [
     "Dialog",
     "HandoffEvent",
     "Invitation",
+    "KnowledgeCheck",
     "KnowledgeChunk",
     "KnowledgeDocument",
     "LedgerEntry",

@@ -1,4 +1,5 @@
-"""Knowledge sources, their chunks (vector + full text) and curated Q&A pairs."""
+"""Knowledge sources, their chunks (vector + full text), curated Q&A pairs, and the
+knowledge checks that keep them answering."""
 
 from __future__ import annotations
 
@@ -87,3 +88,33 @@ class QAPair(AssistantRow, table=True):
     updated_at: datetime | None = ts_field()
 
     __table_args__ = _search_indexes("qa_pairs")
+
+
+# What the latest knowledge check found for a case (knowledge/quality.py): "" never run.
+CheckStatus = Literal["", "pass", "miss", "deleted"]
+CHECK_STATUSES: tuple[CheckStatus, ...] = get_args(CheckStatus)
+# What a case expects: a Q&A pair, or any passage of a document.
+CheckKind = Literal["qa", "document"]
+CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
+
+
+class KnowledgeCheck(AssistantRow, table=True):
+    """A regression case: this question must keep retrieving this pair or document.
+
+    Every saved Q&A pair gets one; the Knowledge page's test chat can keep an answer as
+    one. The expected source is a nullable foreign key set to NULL when the source is
+    deleted, so the check survives to report exactly that."""
+
+    __tablename__ = "knowledge_checks"
+    question: str = Field(max_length=1000)
+    kind: str = Field(default="qa", max_length=8)
+    qa_pair_id: int | None = Field(default=None, foreign_key="qa_pairs.id",
+                                   ondelete="SET NULL", index=True)
+    document_id: int | None = Field(default=None, foreign_key="knowledge_documents.id",
+                                    ondelete="SET NULL", index=True)
+    # What the case expected, kept for the report once the source is gone.
+    expected_title: str = Field(default="", max_length=1000)
+    status: str = Field(default="", max_length=8)
+    detail: str = Field(default="", max_length=1000)
+    checked_at: datetime | None = ts_field()
+    created_at: datetime = created_at_field()

@@ -1,4 +1,5 @@
-"""Knowledge page: upload sources, watch them index, curate Q&A, try the assistant."""
+"""Knowledge page: upload sources, watch them index, curate Q&A, review held passages, see
+what went unanswered, run the knowledge check, try the assistant."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from components.actions import action_button, delete_icon_button, row_actions
 from components.forms import error_callout
 from components.panels import data_table
 from components.pickers import assistant_scoped
+from replyx_app.pages.knowledge_quality import checks_tab, gaps_tab
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.knowledge import KnowledgeState
 
@@ -160,18 +162,21 @@ def _qa_tab() -> rx.Component:
         rx.card(
             rx.form(
                 rx.vstack(
-                    rx.heading(rx.cond(KnowledgeState.qa_editing_id == 0, "New Q&A pair",
-                                       "Edit Q&A pair"), size="3"),
+                    rx.heading(rx.cond(KnowledgeState.qa_editing_id != 0, "Edit Q&A pair",
+                                       rx.cond(KnowledgeState.qa_from_reply != 0,
+                                               "New Q&A pair from an operator's reply",
+                                               "New Q&A pair")), size="3", id="qa-heading"),
                     error_callout(KnowledgeState.qa_error),
                     rx.input(name="question", id="qa-question", placeholder="Question",
                              default_value=KnowledgeState.qa_question,
-                             key=KnowledgeState.qa_editing_id.to(str) + "q", width="100%"),
+                             key=KnowledgeState.qa_fill.to(str) + "q", width="100%"),
                     rx.text_area(name="answer", id="qa-answer", placeholder="Answer", rows="4",
                                  default_value=KnowledgeState.qa_answer,
-                                 key=KnowledgeState.qa_editing_id.to(str) + "a", width="100%"),
+                                 key=KnowledgeState.qa_fill.to(str) + "a", width="100%"),
                     rx.hstack(
                         rx.button("Save", type="submit", id="qa-save"),
-                        rx.cond(KnowledgeState.qa_editing_id != 0,
+                        rx.cond((KnowledgeState.qa_editing_id != 0)
+                                | (KnowledgeState.qa_from_reply != 0),
                                 rx.button("Cancel", type="button", variant="soft",
                                           on_click=KnowledgeState.new_qa)),
                     ),
@@ -256,6 +261,11 @@ def _chat_panel() -> rx.Component:
                                      id="chat-confidence"),
                             rx.badge(KnowledgeState.chat_mode, variant="outline",
                                      id="chat-mode"),
+                            rx.cond(KnowledgeState.chat_keepable,
+                                    rx.button(rx.icon("list_checks", size=14), "Keep as a check",
+                                              size="1", variant="soft", id="chat-keep",
+                                              on_click=KnowledgeState.keep_chat_answer)),
+                            align="center", wrap="wrap",
                         ),
                     ),
                     rx.foreach(KnowledgeState.chat_sources, lambda s: rx.box(
@@ -286,11 +296,16 @@ def knowledge_page() -> rx.Component:
                                            rx.badge(KnowledgeState.held.length(),
                                                     color_scheme="orange")),
                                    spacing="2", align="center"),
-                         value="review", id="review-trigger")),
+                         value="review", id="review-trigger"),
+                     rx.tabs.trigger("Unanswered", value="gaps", id="gaps-trigger"),
+                     rx.tabs.trigger("Checks", value="checks", id="checks-trigger"),
+                     wrap="wrap"),
         rx.tabs.content(_sources_tab(), value="sources"),
         rx.tabs.content(_qa_tab(), value="qa"),
         rx.tabs.content(_review_tab(), value="review"),
-        default_value="sources",
+        rx.tabs.content(gaps_tab(), value="gaps"),
+        rx.tabs.content(checks_tab(), value="checks"),
+        value=KnowledgeState.tab, on_change=KnowledgeState.set_tab,
     )
     return assistant_scoped(
         KnowledgeState.assistant_options, KnowledgeState.assistant_id,
