@@ -4,6 +4,7 @@ writes can inject markup."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
@@ -35,9 +36,10 @@ def sources_block(m: Any, label: str | rx.Var[str]) -> rx.Component:
 
 
 def message_bubble(m: Any, *, mine: str, sources_label: str | rx.Var[str] = "Sources",
-                   show_confidence: bool = False) -> rx.Component:
+                   show_confidence: bool = False,
+                   extra: Callable[[Any], rx.Component] | None = None) -> rx.Component:
     """One message. `mine` is the sender drawn on the right ("visitor" in the widget,
-    "operator" in the console)."""
+    "operator" in the console); `extra(m)` is drawn under the text (the console's actions)."""
     right = m.sender == mine
     system = m.sender == "system"
     bubble = rx.box(
@@ -53,6 +55,7 @@ def message_bubble(m: Any, *, mine: str, sources_label: str | rx.Var[str] = "Sou
             rx.badge(rx.text("confidence ", m.confidence), size="1",
                      color_scheme=rx.cond(m.low, "red", "gray"), variant="soft"),
         )] if show_confidence else []),
+        *([extra(m)] if extra is not None else []),
         background=rx.match(
             m.sender,
             ("visitor", rx.cond(right, rx.color("accent", 9), rx.color("accent", 3))),

@@ -19,6 +19,7 @@ from backend_services.knowledge import answers as answer_engine
 from backend_services.knowledge import checks, quality, review, sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
+from state.arguments import id_from_text
 from state.assistant_scoped import AssistantScoped
 from state.reflex_typing import event
 from state.session import SessionState, fail, guarded
@@ -128,9 +129,17 @@ class KnowledgeState(AssistantScoped, SessionState):
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> Any:
         self.assistant_id = await self._pick_assistant(principal)
+        reply = id_from_text(self.router.url.query_parameters.get("reply", ""))
+        refused = None
+        if reply:
+            # From the console: an operator's reply to make a Q&A pair of.
+            try:
+                await self._fill_from_reply(principal, reply)
+            except DomainError as exc:
+                refused = fail(exc)
         await self._reload(principal)
         self.loaded = True
-        return KnowledgeState.watch_progress
+        return [KnowledgeState.watch_progress, *([refused] if refused is not None else [])]
 
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:
@@ -200,15 +209,20 @@ class KnowledgeState(AssistantScoped, SessionState):
         self.qa_question, self.qa_answer, self.tab = str(question)[:1000], "", "qa"
         self.qa_fill += 1
 
+    async def _fill_from_reply(self, principal: Principal, message_id: int) -> None:
+        """An operator's reply as a Q&A pair, in the editor, for the dialog's assistant."""
+        draft = await quality.reply_draft(principal, message_id)
+        self.qa_editing_id, self.qa_from_reply, self.qa_error = 0, message_id, ""
+        self.qa_question, self.qa_answer, self.tab = draft.question, draft.answer, "qa"
+        self.qa_fill += 1
+        self.assistant_id = str(draft.assistant_id)
+
     @guarded(Role.ADMIN)
     async def reply_to_qa(self, message_id: int, *, principal: Principal) -> None:
         """An operator's reply as a Q&A pair, in the editor to be edited and saved."""
-        draft = await quality.reply_draft(principal, int(message_id))
-        self.qa_editing_id, self.qa_from_reply, self.qa_error = 0, int(message_id), ""
-        self.qa_question, self.qa_answer, self.tab = draft.question, draft.answer, "qa"
-        self.qa_fill += 1
-        if str(draft.assistant_id) != self.assistant_id:
-            self.assistant_id = str(draft.assistant_id)
+        shown = self.assistant_id
+        await self._fill_from_reply(principal, int(message_id))
+        if self.assistant_id != shown:
             await self._reload(principal)
 
     @event(background=True)

@@ -234,6 +234,18 @@ def _composer() -> rx.Component:
     )
 
 
+def _save_as_qa(m: Any) -> rx.Component:
+    """An admin turns an operator's reply into a Q&A pair on the Knowledge page."""
+    return rx.cond(
+        (m.sender == "operator")
+        & ((ConsoleState.role == "owner") | (ConsoleState.role == "admin")),
+        rx.link(rx.icon("book_plus", size=12), "Save as Q&A pair",
+                href="/knowledge?reply=" + m.id.to(str), size="1", class_name="save-as-qa",
+                display="inline-flex", align_items="center", gap="0.25rem", color="inherit",
+                opacity="0.85"),
+    )
+
+
 def _transcript() -> rx.Component:
     streaming = rx.text(DialogLive.streaming, size="2", color=rx.color("gray", 11),
                         white_space="pre-wrap", id="console-streaming")
@@ -245,7 +257,8 @@ def _transcript() -> rx.Component:
         rx.auto_scroll(
             rx.vstack(
                 rx.foreach(DialogLive.messages,
-                           lambda m: message_bubble(m, mine="operator", show_confidence=True)),
+                           lambda m: message_bubble(m, mine="operator", show_confidence=True,
+                                                    extra=_save_as_qa)),
                 rx.cond(DialogLive.streaming != "", streaming,
                         rx.cond(DialogLive.ai_typing, typing_dots("The AI is answering…"))),
                 rx.cond(DialogLive.visitor_typing, typing_dots("The visitor is typing…")),

@@ -13,10 +13,13 @@ from playwright.async_api import expect
 from backend_services.conversations import dialogs, handoff, turns
 from backend_services.conversations.actors import contact_actor
 from backend_services.knowledge import ingest, sources
+from backend_services.models import Role
 from state.knowledge import KnowledgeState
 from tests.e2e.helpers import (
     SocketTap,
     add_document,
+    add_member,
+    at,
     create_assistant,
     make_workspace_owner,
     owner_principal,
@@ -36,8 +39,8 @@ async def _snap(page: Any, name: str) -> None:
         await page.screenshot(path=f"/tmp/e2e-quality-{name}.png", full_page=True)
 
 
-async def _answered_by_a_person(workspace_id: int, assistant_id: int) -> int:
-    """A visitor asks what the knowledge lacks and an operator answers: the reply's id."""
+async def _answered_by_a_person(workspace_id: int, assistant_id: int) -> tuple[int, int]:
+    """A visitor asks what the knowledge lacks and an operator answers: (dialog, reply)."""
     actor = await contact_actor(workspace_id, assistant_id, "widget", "loyal-visitor")
     start = await turns.handle_visitor_message(actor, "Do you have a loyalty programme?",
                                                "q1")
@@ -48,7 +51,7 @@ async def _answered_by_a_person(workspace_id: int, assistant_id: int) -> int:
     owner = await owner_principal(workspace_id)
     await handoff.accept(owner, start.posted.dialog.id)
     reply = await dialogs.operator_reply(owner, start.posted.dialog.id, LOYALTY_REPLY, "r1")
-    return reply.id
+    return start.posted.dialog.id, reply.id
 
 
 async def _ask(page: Any, question: str) -> None:
@@ -126,7 +129,7 @@ async def test_another_workspace_cannot_turn_a_reply_into_its_pair(
 ) -> None:
     _, workspace_a = await make_workspace_owner("alpha")
     assistant_a = await create_assistant(workspace_a, "Alpha bot")
-    reply_id = await _answered_by_a_person(workspace_a, assistant_a)
+    _, reply_id = await _answered_by_a_person(workspace_a, assistant_a)
     email_b, workspace_b = await make_workspace_owner("bravo")
     await create_assistant(workspace_b, "Bravo bot")
 
@@ -142,5 +145,43 @@ async def test_another_workspace_cannot_turn_a_reply_into_its_pair(
     await tap.wait_for_reply("That reply was not found.", after=mark)
     # Nothing was filled in: the page stays on its tab, no editor opened with A's text.
     await expect(page.locator("#gaps-trigger")).to_have_attribute("aria-selected", "true")
+
+    # The console's link, with A's message id in the address: refused, the page still works.
+    await page.goto(f"/knowledge?reply={reply_id}")
+    await expect(page.get_by_text("That reply was not found.").first).to_be_visible(
+        timeout=60_000)
+    await expect(page.locator("#gaps-empty")).to_be_visible()  # the tab it was on
     assert not [f for f in tap.server_frames if "tenth order" in f or "loyalty" in f]
     assert await sources.list_qa(await owner_principal(workspace_a), assistant_a) == []
+
+
+async def test_from_the_console_an_admin_saves_a_reply_as_a_pair_an_operator_cannot(
+    clean: None, new_context: Any
+) -> None:
+    email, workspace_id = await make_workspace_owner("console")
+    assistant_id = await create_assistant(workspace_id, "Help desk")
+    dialog_id, _ = await _answered_by_a_person(workspace_id, assistant_id)
+    operator = await add_member(workspace_id, Role.OPERATOR, "operator")
+
+    page = await (await new_context()).new_page()
+    await sign_in(page, operator)
+    await page.goto(f"/console?d={dialog_id}")
+    await expect(page.locator(".message-operator")).to_contain_text(LOYALTY_REPLY,
+                                                                    timeout=60_000)
+    await expect(page.locator(".save-as-qa")).to_have_count(0)
+
+    page = await (await new_context()).new_page()
+    await sign_in(page, email)
+    await page.goto(f"/console?d={dialog_id}")
+    link = page.locator(".message-operator .save-as-qa")
+    await expect(link).to_have_count(1, timeout=60_000)
+    await link.click()
+    await page.wait_for_url(at("/knowledge"))
+    await expect(page.locator("#qa-heading")).to_have_text(
+        "New Q&A pair from an operator's reply", timeout=60_000)
+    await expect(page.locator("#qa-question")).to_have_value("Do you have a loyalty programme?")
+    await expect(page.locator("#qa-answer")).to_have_value(LOYALTY_REPLY)
+    await page.click("#qa-save")
+    await expect(page.get_by_text("Q&A pair saved.")).to_be_visible()
+    [pair] = await sources.list_qa(await owner_principal(workspace_id), assistant_id)
+    assert pair.answer == LOYALTY_REPLY
