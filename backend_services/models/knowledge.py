@@ -90,7 +90,7 @@ class QAPair(AssistantRow, table=True):
     __table_args__ = _search_indexes("qa_pairs")
 
 
-# What the latest knowledge check found for a case (knowledge/quality.py): "" never run.
+# What the latest knowledge check found for a case (knowledge/checks.py): "" never run.
 CheckStatus = Literal["", "pass", "miss", "deleted"]
 CHECK_STATUSES: tuple[CheckStatus, ...] = get_args(CheckStatus)
 # What a case expects: a Q&A pair, or any passage of a document.
