@@ -22,12 +22,17 @@ class NavItem:
 _RANK = {"operator": 1, "admin": 2, "owner": 3}
 
 
+def role_at_least(role: str) -> rx.Var[bool]:
+    """Whether the signed-in member's role is `role` or above (what to draw; every
+    handler checks again on the server)."""
+    rank = rx.cond(SessionState.role == "owner", 3, rx.cond(SessionState.role == "admin", 2, 1))
+    return rank >= _RANK[role]
+
+
 def _visible(item: NavItem) -> rx.Var[bool]:
     if item.role == "platform_admin":
         return SessionState.is_platform_admin
-    need = _RANK[item.role]
-    rank = rx.cond(SessionState.role == "owner", 3, rx.cond(SessionState.role == "admin", 2, 1))
-    return rank >= need
+    return role_at_least(item.role)
 
 
 def _nav_link(item: NavItem, current: str) -> rx.Component:

@@ -110,10 +110,18 @@ class KnowledgeState(AssistantScoped, SessionState):
             "expects": ("Q&A pair «" if c.kind == "qa" else "Document «") + c.expected_title + "»",
             "checked": c.checked_at.strftime("%Y-%m-%d %H:%M") if c.checked_at else "",
         } for c in cases]
-        counts = {k: sum(1 for c in cases if c.status == k) for k in ("pass", "miss", "deleted")}
+        n = checks.CheckReport(cases).count
         self.check_summary = (
-            f"{counts['pass']} pass · {counts['miss']} miss · {counts['deleted']} source deleted"
+            f"{n('pass')} pass · {n('miss')} miss · {n('deleted')} source deleted"
             if any(c.status for c in cases) else "")
+
+    def _fill_editor(self, qa_id: int = 0, question: str = "", answer: str = "",
+                     from_reply: int = 0) -> None:
+        """What the Q&A editor shows: a pair to edit, a new one (maybe from a reply), or
+        nothing; bumping qa_fill makes its inputs take the text."""
+        self.qa_editing_id, self.qa_question, self.qa_answer = qa_id, question, answer
+        self.qa_from_reply, self.qa_error = from_reply, ""
+        self.qa_fill += 1
 
     async def _reloaded(self, principal: Principal, done: str) -> Any:
         """After a change: the page shows the assistant's knowledge as it is now."""
@@ -205,17 +213,14 @@ class KnowledgeState(AssistantScoped, SessionState):
     @guarded(Role.ADMIN)
     async def answer_gap(self, question: str, *, principal: Principal) -> None:
         """Write the answer to an unanswered question: the Q&A editor, filled in."""
-        self.qa_editing_id, self.qa_from_reply, self.qa_error = 0, 0, ""
-        self.qa_question, self.qa_answer, self.tab = str(question)[:1000], "", "qa"
-        self.qa_fill += 1
+        self._fill_editor(question=str(question)[:1000])
+        self.tab = "qa"
 
     async def _fill_from_reply(self, principal: Principal, message_id: int) -> None:
         """An operator's reply as a Q&A pair, in the editor, for the dialog's assistant."""
         draft = await quality.reply_draft(principal, message_id)
-        self.qa_editing_id, self.qa_from_reply, self.qa_error = 0, message_id, ""
-        self.qa_question, self.qa_answer, self.tab = draft.question, draft.answer, "qa"
-        self.qa_fill += 1
-        self.assistant_id = str(draft.assistant_id)
+        self._fill_editor(question=draft.question, answer=draft.answer, from_reply=message_id)
+        self.tab, self.assistant_id = "qa", str(draft.assistant_id)
 
     @guarded(Role.ADMIN)
     async def reply_to_qa(self, message_id: int, *, principal: Principal) -> None:
@@ -347,15 +352,11 @@ class KnowledgeState(AssistantScoped, SessionState):
 
     @event
     def edit_qa(self, qa_id: int, question: str, answer: str) -> None:
-        self.qa_editing_id, self.qa_question, self.qa_answer = int(qa_id), question, answer
-        self.qa_error, self.qa_from_reply = "", 0
-        self.qa_fill += 1
+        self._fill_editor(int(qa_id), question, answer)
 
     @event
     def new_qa(self) -> None:
-        self.qa_editing_id, self.qa_question, self.qa_answer, self.qa_error = 0, "", "", ""
-        self.qa_from_reply = 0
-        self.qa_fill += 1
+        self._fill_editor()
 
     @guarded(Role.ADMIN)
     async def save_qa(self, form: dict[str, Any], *, principal: Principal) -> Any:
@@ -370,9 +371,7 @@ class KnowledgeState(AssistantScoped, SessionState):
         except ValidationFailed as exc:
             self.qa_error = exc.message
             return None
-        self.qa_editing_id, self.qa_question, self.qa_answer = 0, "", ""
-        self.qa_from_reply = 0
-        self.qa_fill += 1
+        self._fill_editor()
         await self._reload(principal)
         return [rx.toast.success("Q&A pair saved."), rx.set_value("qa-question", ""),
                 rx.set_value("qa-answer", "")]

@@ -323,8 +323,7 @@ def _extractive(
     bands = retrieval.bands
     # A stored pair is quoted only when it asks what the visitor asks: an unrelated pair
     # that happens to be the nearest one must never come first.
-    matches = retrieval.qa is not None and retrieval.qa.similarity >= bands.high
-    chosen: list[Source] = [_qa_source(retrieval)] if matches else []
+    chosen: list[Source] = [_qa_source(retrieval)] if retrieval.qa_matches else []
     floor = retrieval.best_similarity - EXTRACTIVE_MARGIN * (bands.high - bands.low)
     for p in _relevant_passages(retrieval):
         if len(chosen) >= EXTRACTIVE_PASSAGES:

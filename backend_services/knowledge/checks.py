@@ -9,8 +9,8 @@ check" asks every case's question again through the same retrieval that answers 
 and reports which cases still find their source.
 
 A case passes when:
-- for a pair: it is the nearest pair and close enough to be quoted (bands.high, the
-  threshold `answers._extractive` uses);
+- for a pair: it is the nearest pair and close enough to be quoted
+  (`Retrieval.qa_matches`, the rule `answers._extractive` quotes by);
 - for a document: one of its passages is among the first CHECK_DEPTH passages.
 
 When its source is deleted, the foreign key is set to NULL and the case reports "deleted".
@@ -146,7 +146,7 @@ async def _cases(session: AsyncSession, workspace_id: int,
 
 def _first(found: Retrieval) -> str:
     """What the question finds first now, in words."""
-    if found.qa is not None and found.qa.similarity >= found.bands.high:
+    if found.qa is not None and found.qa_matches:
         return f"the Q&A pair «{found.qa.question}»"
     if found.passages:
         return f"«{found.passages[0].title}»"
@@ -161,16 +161,13 @@ def judge(row: KnowledgeCheck, found: Retrieval) -> tuple[CheckStatus, str]:
         return "deleted", (f"Its {what} «{row.expected_title}» was deleted; the question now "
                            f"finds {first}.")
     if row.kind == "qa":
-        qa = found.qa
-        if qa is not None and qa.qa_id == row.qa_pair_id and qa.similarity >= found.bands.high:
+        if found.qa is None or found.qa.qa_id != row.qa_pair_id:
+            return "miss", f"The question now finds {first} instead of its pair."
+        if found.qa_matches:
             return "pass", ""
-        if qa is not None and qa.qa_id == row.qa_pair_id:
-            return "miss", ("Its pair is the nearest but no longer close enough to be quoted; "
-                            f"the question now finds {first}.")
-        return "miss", f"The question now finds {first} instead of its pair."
-    ranks = [n for n, p in enumerate(found.passages[:CHECK_DEPTH], start=1)
-             if p.document_id == row.document_id]
-    if ranks:
+        return "miss", ("Its pair is the nearest but no longer close enough to be quoted; "
+                        f"the question now finds {first}.")
+    if any(p.document_id == row.document_id for p in found.passages[:CHECK_DEPTH]):
         return "pass", ""
     return "miss", (f"No passage of «{row.expected_title}» among the first {CHECK_DEPTH}; "
                     f"the question now finds {first}.")

@@ -109,6 +109,11 @@ class Retrieval:
         return self.qa is not None and self.qa.similarity >= self.bands.qa
 
     @property
+    def qa_matches(self) -> bool:
+        """The nearest pair asks what the question asks: close enough to be quoted."""
+        return self.qa is not None and self.qa.similarity >= self.bands.high
+
+    @property
     def best_similarity(self) -> float:
         sims = [p.similarity for p in self.passages]
         if self.qa is not None:

@@ -9,6 +9,7 @@ from reflex.vars import ObjectVar
 
 from components.actions import action_button
 from components.chat import message_bubble, typing_dots
+from components.layout import role_at_least
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.console import ConsoleState
 from state.live import DialogItem, DialogLive, DialogNotesLive, InboxLive
@@ -237,8 +238,7 @@ def _composer() -> rx.Component:
 def _save_as_qa(m: Any) -> rx.Component:
     """An admin turns an operator's reply into a Q&A pair on the Knowledge page."""
     return rx.cond(
-        (m.sender == "operator")
-        & ((ConsoleState.role == "owner") | (ConsoleState.role == "admin")),
+        (m.sender == "operator") & role_at_least("admin"),
         rx.link(rx.icon("book_plus", size=12), "Save as Q&A pair",
                 href="/knowledge?reply=" + m.id.to(str), size="1", class_name="save-as-qa",
                 display="inline-flex", align_items="center", gap="0.25rem", color="inherit",

@@ -54,6 +54,15 @@ async def _answered_by_a_person(workspace_id: int, assistant_id: int) -> tuple[i
     return start.posted.dialog.id, reply.id
 
 
+async def _shop_with_an_answered_question(prefix: str) -> tuple[str, int, int, int, int]:
+    """An owner's workspace whose visitor an operator answered: (owner e-mail, workspace,
+    assistant, dialog, reply)."""
+    email, workspace_id = await make_workspace_owner(prefix)
+    assistant_id = await create_assistant(workspace_id, "Help desk")
+    dialog_id, reply_id = await _answered_by_a_person(workspace_id, assistant_id)
+    return email, workspace_id, assistant_id, dialog_id, reply_id
+
+
 async def _ask(page: Any, question: str) -> None:
     await page.fill("#chat-question", question)
     await page.click("#chat-ask")
@@ -127,9 +136,7 @@ async def test_an_operators_reply_becomes_a_pair_and_the_check_reports_a_deleted
 async def test_another_workspace_cannot_turn_a_reply_into_its_pair(
     clean: None, new_context: Any
 ) -> None:
-    _, workspace_a = await make_workspace_owner("alpha")
-    assistant_a = await create_assistant(workspace_a, "Alpha bot")
-    _, reply_id = await _answered_by_a_person(workspace_a, assistant_a)
+    _, workspace_a, assistant_a, _, reply_id = await _shop_with_an_answered_question("alpha")
     email_b, workspace_b = await make_workspace_owner("bravo")
     await create_assistant(workspace_b, "Bravo bot")
 
@@ -158,9 +165,8 @@ async def test_another_workspace_cannot_turn_a_reply_into_its_pair(
 async def test_from_the_console_an_admin_saves_a_reply_as_a_pair_an_operator_cannot(
     clean: None, new_context: Any
 ) -> None:
-    email, workspace_id = await make_workspace_owner("console")
-    assistant_id = await create_assistant(workspace_id, "Help desk")
-    dialog_id, _ = await _answered_by_a_person(workspace_id, assistant_id)
+    email, workspace_id, assistant_id, dialog_id, _ = await _shop_with_an_answered_question(
+        "console")
     operator = await add_member(workspace_id, Role.OPERATOR, "operator")
 
     page = await (await new_context()).new_page()
