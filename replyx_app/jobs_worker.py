@@ -20,6 +20,7 @@ from backend_services.knowledge import upkeep
 # Modules whose tasks this process runs; importing one registers its blueprint with the
 # job registry (which itself imports no domain). Deferring needs none of them.
 TASK_MODULES = (
+    "backend_services.billing.notices",
     "backend_services.conversations.answer_ceiling",
     "backend_services.conversations.timeouts",
     "backend_services.knowledge.ingest",

@@ -107,6 +107,7 @@ async def request(
     by: RequestedBy,
     user_id: int | None = None,
     now: datetime | None = None,
+    required: bool = False,
 ) -> HandoffResult:
     """Ask for a human: ai -> requested, unless the policy says otherwise.
 
@@ -115,6 +116,10 @@ async def request(
     `on_timeout` decides at once: queue it with the offline message and ask for a contact,
     or keep the AI on. System triggers outside hours with the AI kept on stay silent, so a
     string of unsure answers does not repeat "nobody is available".
+
+    `required`: the AI cannot go on (the balance is spent), so the dialog goes to people
+    even where the policy would keep it with the AI (handoff off, or "stay with the AI"
+    outside hours: then the offline message and the contact form).
     """
     moment = now or store.now()
     actor: TransitionActor = ("visitor" if by == "visitor"
@@ -128,13 +133,13 @@ async def request(
             raise Conflict(CLOSED)
         policy = await load_policy(session, workspace_id, dialog.assistant_id)
         outcome: Outcome
-        if not policy.enabled:
+        if not policy.enabled and not required:
             outcome = "disabled"
             if by == "visitor":
                 message = await _announce(session, dialog, "disabled")
         elif not is_open(policy.business_hours, moment):
             reason = f"outside business hours; {reason}"
-            if policy.on_timeout == "offline_message":
+            if policy.on_timeout == "offline_message" or required:
                 outcome = "offline"
                 store.transition(session, dialog, "requested", actor=actor, reason=reason,
                                  user_id=user_id)

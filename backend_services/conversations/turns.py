@@ -19,8 +19,11 @@ from sqlmodel import col, select
 
 from backend_services.ai.pricing import MICRO
 from backend_services.assistants import service as assistants
+from backend_services.billing import charges, notices
+from backend_services.billing.ledger import Posted
 from backend_services.conversations import (
     answer_ceiling,
+    balance_stop,
     dialogs,
     handoff,
     intent,
@@ -105,6 +108,11 @@ async def handle_visitor_message(
     # After any handoff attempt the AI stays quiet: the visitor asked for a person, and the
     # system message already said what happens next.
     ai = posted.dialog.status == "ai" and result is None
+    if ai and not await charges.may_answer(actor.workspace_id):
+        # The balance is spent: the visitor is told, the dialog goes to the operators.
+        result = await balance_stop.hand_over(actor, posted.dialog.id)
+        posted = replace(posted, dialog=result.dialog)
+        ai = False
     if ai and not await answer_ceiling.admit(actor.workspace_id):
         # The workspace's minute is spent: the message stays for the operators.
         await answer_ceiling.hold_back(actor, posted.dialog.id)
@@ -210,6 +218,7 @@ async def stream_ai_reply(
     assert final is not None
 
     failed = final.low_confidence or final.mode == "unknown"
+    charged: Posted | None = None
     async with session_scope() as session:
         dialog = await store.lock_by_id(session, dialog_id, actor.workspace_id)
         message, created = await store.add_message(
@@ -226,11 +235,17 @@ async def stream_ai_reply(
             dialog.failed_in_row = dialog.failed_in_row + 1 if failed else 0
             session.add(dialog)
             await _link_usage(session, actor.workspace_id, message.id, final)
+            charged = await charges.charge_answer(
+                session, actor.workspace_id, message_id=message.id, dialog_id=dialog_id,
+                channel_kind=actor.channel_kind, usage=charges.AnswerUsage(
+                    final.mode, final.cost_micro, final.cost_currency, final.model,
+                    final.tokens_in, final.tokens_out))
         view = await message_view(session, message)
         status, failed_in_row = dialog.status, dialog.failed_in_row
     if created:
         await publish_dialog_changed(actor.workspace_id, dialog_id, status,
                                      message_id=view.id, kind="message", by="ai")
+        await notices.after_charge(actor.workspace_id, charged)
 
     result: HandoffResult | None = None
     if created and status == "ai":

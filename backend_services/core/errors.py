@@ -56,3 +56,9 @@ class Busy(DomainError):
     was not stored, and the same message sent again a little later will be."""
 
     code = "busy"
+
+
+class BalanceSpent(DomainError):
+    """The workspace's prepaid balance is spent and this would cost money (billing)."""
+
+    code = "balance_spent"

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # AI answers one workspace gets per minute from all its visitors together: a ceiling
     # on what a flood of visitors can spend (conversations/answer_ceiling.py; 0 = none).
     ai_answers_per_workspace_per_minute: int = 30
+    # The platform's currency, chosen at install (billing; docs/billing.md): new workspaces'
+    # balances, the tariff and model prices are in it. Changing it later does not convert
+    # existing balances; a balance in another currency is not charged.
+    currency: Literal["USD", "RUB"] = "USD"
     # AI answers one web worker writes at once; past it new widget messages are refused
     # with a "busy, send again" notice instead of queueing without bound
     # (bench/widget_load.py: ~6 answers/s per worker on a shared core, so ~3 s at most).

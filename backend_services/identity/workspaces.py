@@ -1,14 +1,17 @@
 """Creating a workspace: the one place that knows what a new workspace needs.
 
 Sign-up, the demo seed and `replyx create-admin` all call `create_workspace`, so a
-workspace made any of these ways starts the same (today: a zero balance in its currency),
-and whatever is added later to every new workspace is added in one place.
+workspace made any of these ways starts the same (a balance in the platform's currency with
+the welcome bonus of the price sheet in force), and whatever is added later to every new
+workspace is added in one place.
 """
 
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.billing import ledger, tariffs
+from backend_services.core.settings import get_settings
 from backend_services.models import Balance, Membership, Role, Workspace
 
 
@@ -17,11 +20,17 @@ async def create_workspace(
 ) -> int:
     """Add the workspace in the caller's transaction, so it commits (or not) together with
     the account or assistants made with it; returns its id."""
-    workspace = Workspace(name=name, is_demo=is_demo)
+    currency = get_settings().currency
+    workspace = Workspace(name=name, is_demo=is_demo, currency=currency)
     session.add(workspace)
     await session.flush()
     assert workspace.id is not None
-    session.add(Balance(workspace_id=workspace.id, currency=workspace.currency))
+    session.add(Balance(workspace_id=workspace.id, currency=currency))
+    await session.flush()
+    sheet = await tariffs.in_force(session)
+    if sheet.welcome_bonus_minor > 0 and sheet.currency == currency:
+        await ledger.post(session, workspace.id, sheet.welcome_bonus_minor, ledger.Kind.WELCOME,
+                          "welcome", reference="welcome bonus")
     if owner_user_id is not None:
         session.add(
             Membership(workspace_id=workspace.id, user_id=owner_user_id, role=Role.OWNER.value)

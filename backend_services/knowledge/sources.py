@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.assistants import service as assistants
+from backend_services.billing import charges
 from backend_services.core import audit, jobs
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
@@ -151,6 +152,7 @@ async def add_file(
     principal: Principal, assistant_id: int, filename: str, data: bytes
 ) -> DocumentView:
     principal.require(Role.ADMIN)
+    await charges.check_upload(principal.workspace_id)
     limits = UploadLimits()
     try:
         kind = check_upload(data, filename, limits)
@@ -206,6 +208,7 @@ async def add_url(
 ) -> DocumentView:
     """A web page, or a sitemap whose same-site pages (up to a cap) each become a source."""
     principal.require(Role.ADMIN)
+    await charges.check_upload(principal.workspace_id)
     url = normalize_url(url)
     kind = "sitemap" if sitemap else "url"
     async with session_scope() as session:

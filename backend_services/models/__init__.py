@@ -1,7 +1,7 @@
 """All tables, imported together so SQLModel.metadata (and Alembic) sees every one."""
 
 from backend_services.models.assistants import Assistant
-from backend_services.models.billing import Balance, LedgerEntry, Price
+from backend_services.models.billing import Balance, LedgerEntry, Price, Tariff
 from backend_services.models.conversations import (
     Channel,
     Contact,
@@ -53,6 +53,7 @@ __all__ = [
     "Price",
     "QAPair",
     "Role",
+    "Tariff",
     "TelegramOutbox",
     "User",
     "UserSession",

@@ -1,10 +1,14 @@
-"""Prepaid balances, the append-only ledger and model prices. Money is integer minor units."""
+"""Prepaid balances, the append-only ledger, the platform's tariffs and model prices.
+
+Money is integer minor units (kopecks / cents) with a currency; see docs/billing.md."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from backend_services.models.base import created_at_field, parent_fk, ts_field
@@ -17,11 +21,20 @@ class Balance(SQLModel, table=True):
     currency: str = Field(default="USD", max_length=3)
     amount_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
     updated_at: datetime | None = ts_field()
+    # The low-balance threshold this balance is below, once told (migration 0011): the
+    # "balance is low" notice goes once per crossing, and is re-armed by a top-up.
+    low_noticed_at: datetime | None = ts_field()
 
 
 class LedgerEntry(SQLModel, table=True):
+    """One change of a balance: negative for a charge, positive for a credit. Written in
+    the transaction that changes the balance, keyed so a retry writes nothing twice."""
+
     __tablename__ = "ledger_entries"
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "idempotency_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "idempotency_key"),
+        sa.Index("ix_ledger_entries_workspace_id_created_at", "workspace_id", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = parent_fk("workspaces")
     amount_minor: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
@@ -30,6 +43,40 @@ class LedgerEntry(SQLModel, table=True):
     idempotency_key: str = Field(max_length=128)
     balance_after_minor: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
     reference: str = Field(default="", max_length=300)
+    created_at: datetime = created_at_field()
+    # What the entry paid for (migration 0011); SET NULL keeps the money when it goes.
+    dialog_id: int | None = Field(default=None, foreign_key="dialogs.id", ondelete="SET NULL",
+                                  index=True)
+    message_id: int | None = Field(default=None, foreign_key="messages.id",
+                                   ondelete="SET NULL")
+    document_id: int | None = Field(default=None, foreign_key="knowledge_documents.id",
+                                    ondelete="SET NULL", index=True)
+    actor_user_id: int | None = Field(default=None, foreign_key="users.id",
+                                      ondelete="SET NULL")
+    # What was asked for when the balance could not cover all of it (the rest is waived).
+    requested_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    details: Any = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+
+
+class Tariff(SQLModel, table=True):
+    """The platform's price sheet from `effective_from` on: every change is a new row, so
+    the sheet in force at any moment can be read back and a change can be scheduled."""
+
+    __tablename__ = "billing_tariffs"
+    id: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(max_length=3)
+    answer_flat_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    # The model's token cost is charged times this percentage (100 = at cost, 0 = not at all).
+    token_markup_percent: int = Field(default=100)
+    page_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    widget_message_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    telegram_message_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    welcome_bonus_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    low_balance_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    effective_from: datetime = Field(
+        sa_type=sa.DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    created_by_user_id: int | None = Field(default=None, foreign_key="users.id",
+                                           ondelete="SET NULL")
     created_at: datetime = created_at_field()
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backend_services.core.errors import (
+    BalanceSpent,
     Busy,
     Conflict,
     DomainError,
@@ -29,6 +30,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     RateLimited: 429,
     Busy: 503,
+    BalanceSpent: 402,
 }
 
 

@@ -11,9 +11,11 @@ from typing import TypeVar
 from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput
 from backend_services.conversations.actors import ContactActor, contact_actor
+from backend_services.core.db import session_scope
 from backend_services.core.principal import Principal
 from backend_services.identity import auth
-from backend_services.models import Assistant, Role
+from backend_services.knowledge import sources
+from backend_services.models import Assistant, KnowledgeDocument, Role
 
 PW = "Correct-horse-9"
 T = TypeVar("T")
@@ -76,3 +78,18 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen in time")
         await asyncio.sleep(0.05)  # poll: waiting for another task / Redis expiry
+
+
+async def ingested(p: Principal, assistant_id: int, filename: str, data: bytes) -> int:
+    """Upload a file and wait until the ingestion worker has indexed it; its document id."""
+    view = await sources.add_file(p, assistant_id, filename, data)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        async with session_scope() as s:
+            doc = await s.get(KnowledgeDocument, view.id)
+        assert doc is not None
+        if doc.status in ("ready", "failed"):
+            assert doc.status == "ready", doc.error
+            return view.id
+        await asyncio.sleep(0.1)  # poll: the job updates the row as it goes
+    raise AssertionError(f"{filename} was not ingested in time")

@@ -8,8 +8,6 @@ would have received, so the prompt-injection tests assert on it directly.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +31,8 @@ from backend_services.knowledge import review, sources
 from backend_services.knowledge.answers import STRINGS, Answer, Delta
 from backend_services.knowledge.chunking import approx_token_count
 from backend_services.knowledge.retrieval import Passage, QAMatch, Retrieval
-from backend_services.models import AIUsage, Assistant, AuditLog, KnowledgeDocument, Price
+from backend_services.models import AIUsage, Assistant, AuditLog, Price
+from tests.integration.conversation_helpers import ingested
 from tests.support.openai_server import OpenAITestServer, Reply, ServerError
 
 PW = "Correct-horse-9"
@@ -100,17 +99,7 @@ async def _let_through(p: Principal, a: AssistantView) -> None:
 
 async def _ingest(p: Principal, a: AssistantView, filename: str, data: bytes) -> None:
     assert a.id is not None
-    view = await sources.add_file(p, a.id, filename, data)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        async with session_scope() as s:
-            doc = await s.get(KnowledgeDocument, view.id)
-        assert doc is not None
-        if doc.status in ("ready", "failed"):
-            assert doc.status == "ready", doc.error
-            return
-        await asyncio.sleep(0.1)  # poll: the job updates the row as it goes
-    raise AssertionError(f"{filename} was not ingested in time")
+    await ingested(p, a.id, filename, data)
 
 
 async def _key(admin: Principal, server: OpenAITestServer, secret: str) -> int:

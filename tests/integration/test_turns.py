@@ -7,8 +7,6 @@ server for the model; what the server received is what a provider would have rec
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -28,10 +26,9 @@ from backend_services.conversations.turns import AiReplyDone
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Busy, Conflict, NotFound, RateLimited
 from backend_services.core.settings import reset_settings_cache
-from backend_services.knowledge import sources
 from backend_services.knowledge.answers import STRINGS
-from backend_services.models import AIUsage, KnowledgeDocument, Message
-from tests.integration.conversation_helpers import Shop, shop, visitor
+from backend_services.models import AIUsage, Message
+from tests.integration.conversation_helpers import Shop, ingested, shop, visitor
 from tests.support.openai_server import OpenAITestServer, Reply
 
 SHOP_DOC = b"""# Shop help
@@ -48,17 +45,7 @@ Orders ship from our Berlin warehouse. Delivery within Germany takes two busines
 
 async def _ingest(s: Shop) -> None:
     assert s.bot.id is not None
-    view = await sources.add_file(s.owner, s.bot.id, "shop.md", SHOP_DOC)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        async with session_scope() as ss:
-            doc = await ss.get(KnowledgeDocument, view.id)
-        assert doc is not None
-        if doc.status in ("ready", "failed"):
-            assert doc.status == "ready", doc.error
-            return
-        await asyncio.sleep(0.1)  # poll: the ingestion job updates the row as it goes
-    raise AssertionError("the knowledge was not ingested in time")
+    await ingested(s.owner, s.bot.id, "shop.md", SHOP_DOC)
 
 
 @pytest_asyncio.fixture
