@@ -12,6 +12,7 @@ from typing import Any
 import reflex as rx
 
 from backend_services.assistants import service as assistants
+from backend_services.billing import charges
 from backend_services.conversations import intent
 from backend_services.core.errors import DomainError, ValidationFailed
 from backend_services.core.principal import Principal
@@ -398,11 +399,14 @@ class KnowledgeState(AssistantScoped, SessionState):
             self.chat_busy, self.chat_question = True, question
             self.chat_answer, self.chat_sources, self.chat_mode = "", [], ""
             self._chat_document_id, self.chat_keepable = 0, False
+        final: answer_engine.Answer | None = None
         try:
             said = await intent.classify(question)
+            # At zero the test chat still answers, from the knowledge alone (no model bill).
+            paid = await charges.may_answer(principal.workspace_id)
             async for item in answer_engine.answer(
                 assistant, question,
-                small_talk=said.detail if said.kind == "smalltalk" else "",
+                small_talk=said.detail if said.kind == "smalltalk" else "", use_models=paid,
             ):
                 async with self:
                     if isinstance(item, answer_engine.Delta):
@@ -418,6 +422,10 @@ class KnowledgeState(AssistantScoped, SessionState):
                         self._chat_document_id = next(
                             (s.ref_id for s in item.sources if s.kind == "document"), 0)
                         self.chat_keepable = bool(self._chat_document_id)
+                        final = item
+            if final is not None:
+                await charges.charge_test_chat(principal.workspace_id,
+                                               charges.AnswerUsage.of(final))
         except Exception as exc:
             async with self:
                 self.chat_answer = f"The answer failed: {type(exc).__name__}."

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.ai.pricing import MICRO
-from backend_services.billing import ledger, tariffs
+from backend_services.billing import ledger, notices, tariffs
 from backend_services.billing.ledger import Kind, Posted
 from backend_services.billing.tariffs import TariffView
 from backend_services.core.db import session_scope
@@ -57,6 +59,21 @@ def content_key(texts: list[str]) -> str:
     return digest.hexdigest()[:32]
 
 
+class _Answered(Protocol):
+    @property
+    def mode(self) -> str: ...
+    @property
+    def cost_micro(self) -> int: ...
+    @property
+    def cost_currency(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def tokens_in(self) -> int: ...
+    @property
+    def tokens_out(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class AnswerUsage:
     mode: str
@@ -65,6 +82,12 @@ class AnswerUsage:
     model: str
     tokens_in: int
     tokens_out: int
+
+    @classmethod
+    def of(cls, answer: _Answered) -> AnswerUsage:
+        """From the answer engine's result (billing does not import the engine)."""
+        return cls(answer.mode, answer.cost_micro, answer.cost_currency, answer.model,
+                   answer.tokens_in, answer.tokens_out)
 
 
 async def _sheet_for(session: AsyncSession, workspace_id: int) -> TariffView | None:
@@ -103,6 +126,15 @@ async def charge_answer(
                  "tokens_out": usage.tokens_out, "cost_micro": usage.cost_micro,
                  "channel": "test" if test_key else channel_kind},
     )
+
+
+async def charge_test_chat(workspace_id: int, usage: AnswerUsage) -> None:
+    """The Knowledge page's test chat pays the model tokens it used, nothing more."""
+    async with session_scope() as session:
+        posted = await charge_answer(session, workspace_id, message_id=0, dialog_id=None,
+                                     channel_kind="test", usage=usage,
+                                     test_key=f"test:{uuid.uuid4().hex}")
+    await notices.after_charge(workspace_id, posted)
 
 
 async def charge_document(

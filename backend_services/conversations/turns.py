@@ -237,9 +237,7 @@ async def stream_ai_reply(
             await _link_usage(session, actor.workspace_id, message.id, final)
             charged = await charges.charge_answer(
                 session, actor.workspace_id, message_id=message.id, dialog_id=dialog_id,
-                channel_kind=actor.channel_kind, usage=charges.AnswerUsage(
-                    final.mode, final.cost_micro, final.cost_currency, final.model,
-                    final.tokens_in, final.tokens_out))
+                channel_kind=actor.channel_kind, usage=charges.AnswerUsage.of(final))
         view = await message_view(session, message)
         status, failed_in_row = dialog.status, dialog.failed_in_row
     if created:
