@@ -38,6 +38,7 @@ async def adjust(principal: Principal, workspace_id: int, amount_minor: int,
             session, workspace_id, amount_minor, Kind.ADJUSTMENT,
             f"adjust:{uuid.uuid4().hex}", reference=reason[:300],
             actor_user_id=principal.user_id, details={"reason": reason[:1000]})
+        assert posted is not None  # any currency: an adjustment is in the balance's own
         await audit.record(session, "balance_adjusted", workspace_id=workspace_id,
                            actor_user_id=principal.user_id, target=f"ledger:{posted.entry_id}",
                            ip=principal.ip,

@@ -13,7 +13,6 @@ the job for the same text charges nothing, a changed text is a new indexing.
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,8 +25,6 @@ from backend_services.billing.ledger import Kind, Posted
 from backend_services.billing.tariffs import TariffView
 from backend_services.core.db import session_scope
 from backend_services.core.errors import BalanceSpent
-
-log = logging.getLogger(__name__)
 
 # One billed page: about a printed page of text (~2,000 characters).
 PAGE_TOKENS = 500
@@ -90,27 +87,13 @@ class AnswerUsage:
                    answer.tokens_in, answer.tokens_out)
 
 
-async def _sheet_for(session: AsyncSession, workspace_id: int) -> TariffView | None:
-    """The sheet in force, or None when it cannot apply to this workspace's balance (a
-    balance in another currency than the platform's: logged, never silently converted)."""
-    sheet = await tariffs.in_force(session)
-    _, currency = await ledger.balance_of(session, workspace_id)
-    if currency != sheet.currency:
-        log.warning("workspace %s has a %s balance, the tariff is in %s: not charged",
-                    workspace_id, currency, sheet.currency)
-        return None
-    return sheet
-
-
 async def charge_answer(
     session: AsyncSession, workspace_id: int, *, message_id: int, dialog_id: int | None,
     channel_kind: str, usage: AnswerUsage, test_key: str = "",
 ) -> Posted | None:
     """Charge one stored AI answer (key: its message, or `test_key` for the test chat).
     None when it costs nothing."""
-    sheet = await _sheet_for(session, workspace_id)
-    if sheet is None:
-        return None
+    sheet = await tariffs.in_force(session)
     # The model's price must be in the sheet's currency for its tokens to count.
     cost = usage.cost_micro if usage.cost_currency in ("", sheet.currency) else 0
     amount = answer_price(sheet, mode=usage.mode, cost_micro=cost, channel_kind=channel_kind,
@@ -121,7 +104,7 @@ async def charge_answer(
         session, workspace_id, -amount, Kind.ANSWER,
         test_key or f"answer:{message_id}", low_threshold_minor=sheet.low_balance_minor,
         reference="test chat" if test_key else f"{channel_kind} answer",
-        dialog_id=dialog_id, message_id=message_id or None,
+        dialog_id=dialog_id, message_id=message_id or None, only_currency=sheet.currency,
         details={"mode": usage.mode, "model": usage.model, "tokens_in": usage.tokens_in,
                  "tokens_out": usage.tokens_out, "cost_micro": usage.cost_micro,
                  "channel": "test" if test_key else channel_kind},
@@ -142,14 +125,14 @@ async def charge_document(
     token_count: int, content: str,
 ) -> Posted | None:
     """Charge an indexed document once per content (`content` is its text's digest)."""
-    sheet = await _sheet_for(session, workspace_id)
-    if sheet is None or sheet.page_minor <= 0:
+    sheet = await tariffs.in_force(session)
+    if sheet.page_minor <= 0:
         return None
     pages = pages_of(token_count)
     return await ledger.post(
         session, workspace_id, -pages * sheet.page_minor, Kind.DOCUMENT,
         f"document:{document_id}:{content}", low_threshold_minor=sheet.low_balance_minor,
-        reference=title, document_id=document_id,
+        reference=title, document_id=document_id, only_currency=sheet.currency,
         details={"pages": pages, "tokens": token_count},
     )
 
@@ -157,20 +140,20 @@ async def charge_document(
 async def may_answer(workspace_id: int) -> bool:
     """False when the balance is spent and answers cost money: no new AI answer starts."""
     async with session_scope() as session:
-        balance, _ = await ledger.balance_of(session, workspace_id)
+        balance, currency = await ledger.balance_of(session, workspace_id)
         if balance > 0:
             return True
-        sheet = await _sheet_for(session, workspace_id)
-        return sheet is None or not sheet.charges_answers
+        sheet = await tariffs.in_force(session)
+        return currency != sheet.currency or not sheet.charges_answers
 
 
 async def check_upload(workspace_id: int) -> None:
     """Refuse new knowledge when indexing costs money and the balance is spent."""
     async with session_scope() as session:
-        balance, _ = await ledger.balance_of(session, workspace_id)
+        balance, currency = await ledger.balance_of(session, workspace_id)
         if balance > 0:
             return
-        sheet = await _sheet_for(session, workspace_id)
-        if sheet is not None and sheet.page_minor > 0:
+        sheet = await tariffs.in_force(session)
+        if currency == sheet.currency and sheet.page_minor > 0:
             raise BalanceSpent("The workspace's balance is spent: top up the balance to add "
                                "knowledge. What is already indexed keeps working.")

@@ -14,6 +14,7 @@ deadlock.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,6 +24,8 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.core.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 class Kind(StrEnum):
@@ -44,21 +47,25 @@ class Posted:
     reached_zero: bool = False  # this entry took the balance to zero
 
 
+# The balance, locked. The entry already posted under a key is read after the lock, by a
+# statement of its own: in READ COMMITTED only a new statement sees what the previous
+# holder of the lock committed (a join in the locking statement would not; the
+# thousand-charges test catches exactly that).
 _LOCK = sa.text(
     "SELECT amount_minor, currency, low_noticed_at FROM balances "
     "WHERE workspace_id = :w FOR UPDATE")
 _SEEN = sa.text(
     "SELECT id, amount_minor, balance_after_minor FROM ledger_entries "
     "WHERE workspace_id = :w AND idempotency_key = :k")
-_SET = sa.text(
-    "UPDATE balances SET amount_minor = :amount, updated_at = now(), "
-    "low_noticed_at = :noticed WHERE workspace_id = :w")
-_ADD = sa.text(
+# The new balance and its entry in one round trip.
+_APPLY = sa.text(
+    "WITH changed AS (UPDATE balances SET amount_minor = :after, updated_at = now(), "
+    "low_noticed_at = :noticed WHERE workspace_id = :w RETURNING workspace_id) "
     "INSERT INTO ledger_entries (workspace_id, amount_minor, currency, kind, "
     "idempotency_key, balance_after_minor, reference, dialog_id, message_id, document_id, "
-    "actor_user_id, requested_minor, details) VALUES (:w, :amount, :currency, :kind, :k, "
-    ":after, :reference, :dialog_id, :message_id, :document_id, :actor_user_id, "
-    ":requested, CAST(:details AS jsonb)) RETURNING id")
+    "actor_user_id, requested_minor, details) SELECT workspace_id, :amount, :currency, "
+    ":kind, :k, :after, :reference, :dialog_id, :message_id, :document_id, "
+    ":actor_user_id, :requested, CAST(:details AS jsonb) FROM changed RETURNING id")
 _BALANCE = sa.text("SELECT amount_minor, currency FROM balances WHERE workspace_id = :w")
 _CREATE = sa.text(
     "INSERT INTO balances (workspace_id, currency, amount_minor) VALUES (:w, :currency, 0) "
@@ -74,7 +81,7 @@ class NoBalance(Exception):
     """The workspace has no balance row (it is being deleted)."""
 
 
-async def _lock(session: AsyncSession, workspace_id: int) -> tuple[int, str, datetime | None]:
+async def _lock(session: AsyncSession, workspace_id: int) -> Any:
     row = (await _sql(session, _LOCK, w=workspace_id)).first()
     if row is None:
         # Every workspace gets one when made; one made before billing existed gets it now.
@@ -82,7 +89,7 @@ async def _lock(session: AsyncSession, workspace_id: int) -> tuple[int, str, dat
         row = (await _sql(session, _LOCK, w=workspace_id)).first()
         if row is None:
             raise NoBalance(workspace_id)
-    return int(row[0]), str(row[1]), row[2]
+    return row
 
 
 async def post(
@@ -99,17 +106,24 @@ async def post(
     document_id: int | None = None,
     actor_user_id: int | None = None,
     details: dict[str, Any] | None = None,
-) -> Posted:
+    only_currency: str = "",
+) -> Posted | None:
     """Apply `amount_minor` (negative: a charge) once per `key`, in the caller's transaction.
 
     `low_threshold_minor` is the sheet's low-balance threshold: the result says whether this
-    entry crossed it (told once per crossing; a credit back above it re-arms the notice)."""
+    entry crossed it (told once per crossing; a credit back above it re-arms the notice).
+    `only_currency`: post nothing (None) when the balance is in another currency."""
     if len(key) > 128:
         raise ValueError("idempotency keys are at most 128 characters")
-    before, currency, noticed = await _lock(session, workspace_id)
+    row = await _lock(session, workspace_id)
+    before, currency, noticed = int(row[0]), str(row[1]), row[2]
     seen = (await _sql(session, _SEEN, w=workspace_id, k=key)).first()
     if seen is not None:
         return Posted(int(seen[0]), int(seen[1]), int(seen[2]), duplicate=True)
+    if only_currency and currency != only_currency:
+        log.warning("workspace %s has a %s balance, the tariff is in %s: not charged",
+                    workspace_id, currency, only_currency)
+        return None
     applied = max(amount_minor, -before)
     after = before + applied
     crossed_low = (low_threshold_minor > 0 and after < low_threshold_minor
@@ -118,10 +132,9 @@ async def post(
         noticed = datetime.now(UTC)
     elif after >= low_threshold_minor:
         noticed = None
-    await _sql(session, _SET, w=workspace_id, amount=after, noticed=noticed)
     entry_id = (await _sql(
-        session, _ADD, w=workspace_id, amount=applied, currency=currency, kind=kind.value,
-        k=key, after=after, reference=reference[:300], dialog_id=dialog_id,
+        session, _APPLY, w=workspace_id, amount=applied, currency=currency, kind=kind.value,
+        k=key, after=after, noticed=noticed, reference=reference[:300], dialog_id=dialog_id,
         message_id=message_id, document_id=document_id, actor_user_id=actor_user_id,
         requested=amount_minor, details=json.dumps(details) if details else None,
     )).scalar_one()
