@@ -63,9 +63,10 @@ _APPLY = sa.text(
     "low_noticed_at = :noticed WHERE workspace_id = :w RETURNING workspace_id) "
     "INSERT INTO ledger_entries (workspace_id, amount_minor, currency, kind, "
     "idempotency_key, balance_after_minor, reference, dialog_id, message_id, document_id, "
-    "actor_user_id, requested_minor, details) SELECT workspace_id, :amount, :currency, "
-    ":kind, :k, :after, :reference, :dialog_id, :message_id, :document_id, "
-    ":actor_user_id, :requested, CAST(:details AS jsonb) FROM changed RETURNING id")
+    "actor_user_id, payment_id, requested_minor, details) SELECT workspace_id, :amount, "
+    ":currency, :kind, :k, :after, :reference, :dialog_id, :message_id, :document_id, "
+    ":actor_user_id, :payment_id, :requested, CAST(:details AS jsonb) FROM changed "
+    "RETURNING id")
 _BALANCE = sa.text("SELECT amount_minor, currency FROM balances WHERE workspace_id = :w")
 _CREATE = sa.text(
     "INSERT INTO balances (workspace_id, currency, amount_minor) VALUES (:w, :currency, 0) "
@@ -105,6 +106,7 @@ async def post(
     message_id: int | None = None,
     document_id: int | None = None,
     actor_user_id: int | None = None,
+    payment_id: int | None = None,
     details: dict[str, Any] | None = None,
     only_currency: str = "",
 ) -> Posted | None:
@@ -136,7 +138,8 @@ async def post(
         session, _APPLY, w=workspace_id, amount=applied, currency=currency, kind=kind.value,
         k=key, after=after, noticed=noticed, reference=reference[:300], dialog_id=dialog_id,
         message_id=message_id, document_id=document_id, actor_user_id=actor_user_id,
-        requested=amount_minor, details=json.dumps(details) if details else None,
+        payment_id=payment_id, requested=amount_minor,
+        details=json.dumps(details) if details else None,
     )).scalar_one()
     return Posted(int(entry_id), applied, after, duplicate=False, crossed_low=crossed_low,
                   reached_zero=before > 0 and after == 0)

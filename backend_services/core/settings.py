@@ -85,6 +85,22 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "ReplyX <no-reply@replyx.dev>"
 
+    # Payment gateways (billing/gateways; docs/billing.md). A gateway is offered for
+    # top-ups when its credentials are set; the API URLs are for their test environments
+    # (and our emulators in tests).
+    tinkoff_terminal_key: str | None = None
+    tinkoff_password: str | None = None
+    tinkoff_api_url: str = "https://securepay.tinkoff.ru/v2"
+    yookassa_shop_id: str | None = None
+    yookassa_secret_key: str | None = None
+    yookassa_api_url: str = "https://api.yookassa.ru/v3"
+    # Accept YooKassa notifications only from its documented address ranges (on top of
+    # re-reading the payment from its API, which is what makes a notification trusted).
+    yookassa_check_source: bool = True
+    payment_timeout_seconds: float = 15.0
+    topup_min_minor: int = 100
+    topup_max_minor: int = 100_000_000
+
     demo_seed: bool = True
     heartbeat_seconds: int = 10
     # Telegram fleet: worker processes (bots are sharded by channel id) and the most bots

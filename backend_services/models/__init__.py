@@ -1,7 +1,14 @@
 """All tables, imported together so SQLModel.metadata (and Alembic) sees every one."""
 
 from backend_services.models.assistants import Assistant
-from backend_services.models.billing import Balance, LedgerEntry, Price, Tariff
+from backend_services.models.billing import (
+    Balance,
+    LedgerEntry,
+    Payment,
+    PaymentNotification,
+    Price,
+    Tariff,
+)
 from backend_services.models.conversations import (
     Channel,
     Contact,
@@ -49,6 +56,8 @@ __all__ = [
     "LedgerEntry",
     "Membership",
     "Message",
+    "Payment",
+    "PaymentNotification",
     "PendingAnswer",
     "Price",
     "QAPair",

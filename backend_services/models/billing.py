@@ -53,6 +53,8 @@ class LedgerEntry(SQLModel, table=True):
                                     ondelete="SET NULL", index=True)
     actor_user_id: int | None = Field(default=None, foreign_key="users.id",
                                       ondelete="SET NULL")
+    payment_id: int | None = Field(default=None, foreign_key="payments.id",
+                                   ondelete="SET NULL")  # migration 0012
     # What was asked for when the balance could not cover all of it (the rest is waived).
     requested_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
     details: Any = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
@@ -91,3 +93,48 @@ class Price(SQLModel, table=True):
     output_per_mtok_micro: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
     currency: str = Field(default="USD", max_length=3)
     effective_from: datetime = created_at_field()
+
+
+class Payment(SQLModel, table=True):
+    """A top-up through a gateway: made before the gateway is called (so its order id is
+    ours and known), credited once when the gateway's verified state says it is paid."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.UniqueConstraint("gateway", "gateway_payment_id"),
+        sa.Index("ix_payments_workspace_id_created_at", "workspace_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = parent_fk("workspaces", index=False)
+    gateway: str = Field(max_length=16)
+    order_id: str = Field(max_length=64, unique=True)
+    gateway_payment_id: str | None = Field(default=None, max_length=64)
+    amount_minor: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    currency: str = Field(max_length=3)
+    # created → pending → paid → refunded; or → failed / canceled; "review": the gateway
+    # reported something that does not match the order (amount, currency): not credited.
+    status: str = Field(default="created", max_length=12, index=True)
+    payment_url: str = Field(default="", max_length=1000)
+    failure: str = Field(default="", max_length=300)
+    refunded_minor: int = Field(default=0, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    created_by_user_id: int | None = Field(default=None, foreign_key="users.id",
+                                           ondelete="SET NULL")
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = ts_field()
+    paid_at: datetime | None = ts_field()
+
+
+class PaymentNotification(SQLModel, table=True):
+    """Every notification a gateway sent, stored before it is handled (so none is lost and
+    a forged one leaves a trace), with what came of it."""
+
+    __tablename__ = "payment_notifications"
+    id: int | None = Field(default=None, primary_key=True)
+    gateway: str = Field(max_length=16)
+    remote_ip: str = Field(default="", max_length=64)
+    payload: Any = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    payment_id: int | None = Field(default=None, foreign_key="payments.id",
+                                   ondelete="SET NULL", index=True)
+    outcome: str = Field(default="received", max_length=200)
+    received_at: datetime = created_at_field()
+    handled_at: datetime | None = ts_field()

@@ -9,6 +9,7 @@ from replyx_app.api import (
     auth_routes,
     demo_routes,
     errors,
+    payments_routes,
     system_routes,
     telegram_routes,
     widget_routes,
@@ -33,4 +34,5 @@ def build_api() -> FastAPI:
     api.include_router(widget_routes.router)
     api.include_router(demo_routes.router)
     api.include_router(telegram_routes.router)
+    api.include_router(payments_routes.router)
     return api
