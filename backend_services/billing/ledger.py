@@ -47,26 +47,27 @@ class Posted:
     reached_zero: bool = False  # this entry took the balance to zero
 
 
-# The balance, locked. The entry already posted under a key is read after the lock, by a
-# statement of its own: in READ COMMITTED only a new statement sees what the previous
-# holder of the lock committed (a join in the locking statement would not; the
-# thousand-charges test catches exactly that).
+# The balance, locked: entries of one workspace are applied one at a time.
 _LOCK = sa.text(
     "SELECT amount_minor, currency, low_noticed_at FROM balances "
     "WHERE workspace_id = :w FOR UPDATE")
+# The entry and the new balance in one round trip; the balance changes only when the entry
+# was new. ON CONFLICT sees entries committed by the previous holder of the lock (the
+# unique index is checked against committed rows, not this statement's snapshot), so a key
+# posted before is never applied twice.
+_APPLY = sa.text(
+    "WITH added AS (INSERT INTO ledger_entries (workspace_id, amount_minor, currency, kind, "
+    "idempotency_key, balance_after_minor, reference, dialog_id, message_id, document_id, "
+    "actor_user_id, payment_id, requested_minor, details) VALUES (:w, :amount, :currency, "
+    ":kind, :k, :after, :reference, :dialog_id, :message_id, :document_id, :actor_user_id, "
+    ":payment_id, :requested, CAST(:details AS jsonb)) "
+    "ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id), "
+    "changed AS (UPDATE balances SET amount_minor = :after, updated_at = now(), "
+    "low_noticed_at = :noticed WHERE workspace_id = :w AND EXISTS (SELECT 1 FROM added)) "
+    "SELECT id FROM added")
 _SEEN = sa.text(
     "SELECT id, amount_minor, balance_after_minor FROM ledger_entries "
     "WHERE workspace_id = :w AND idempotency_key = :k")
-# The new balance and its entry in one round trip.
-_APPLY = sa.text(
-    "WITH changed AS (UPDATE balances SET amount_minor = :after, updated_at = now(), "
-    "low_noticed_at = :noticed WHERE workspace_id = :w RETURNING workspace_id) "
-    "INSERT INTO ledger_entries (workspace_id, amount_minor, currency, kind, "
-    "idempotency_key, balance_after_minor, reference, dialog_id, message_id, document_id, "
-    "actor_user_id, payment_id, requested_minor, details) SELECT workspace_id, :amount, "
-    ":currency, :kind, :k, :after, :reference, :dialog_id, :message_id, :document_id, "
-    ":actor_user_id, :payment_id, :requested, CAST(:details AS jsonb) FROM changed "
-    "RETURNING id")
 _BALANCE = sa.text("SELECT amount_minor, currency FROM balances WHERE workspace_id = :w")
 _CREATE = sa.text(
     "INSERT INTO balances (workspace_id, currency, amount_minor) VALUES (:w, :currency, 0) "
@@ -119,9 +120,6 @@ async def post(
         raise ValueError("idempotency keys are at most 128 characters")
     row = await _lock(session, workspace_id)
     before, currency, noticed = int(row[0]), str(row[1]), row[2]
-    seen = (await _sql(session, _SEEN, w=workspace_id, k=key)).first()
-    if seen is not None:
-        return Posted(int(seen[0]), int(seen[1]), int(seen[2]), duplicate=True)
     if only_currency and currency != only_currency:
         log.warning("workspace %s has a %s balance, the tariff is in %s: not charged",
                     workspace_id, currency, only_currency)
@@ -140,7 +138,10 @@ async def post(
         message_id=message_id, document_id=document_id, actor_user_id=actor_user_id,
         payment_id=payment_id, requested=amount_minor,
         details=json.dumps(details) if details else None,
-    )).scalar_one()
+    )).scalar_one_or_none()
+    if entry_id is None:  # posted before under this key: nothing changed now
+        seen = (await _sql(session, _SEEN, w=workspace_id, k=key)).one()
+        return Posted(int(seen[0]), int(seen[1]), int(seen[2]), duplicate=True)
     return Posted(int(entry_id), applied, after, duplicate=False, crossed_low=crossed_low,
                   reached_zero=before > 0 and after == 0)
 
