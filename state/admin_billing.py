@@ -7,7 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.billing import adjustments, tariffs
+from backend_services.billing import adjustments, gateways, payments, tariffs
 from backend_services.billing.money import format_money, major, parse_amount
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
@@ -63,6 +63,7 @@ class AdminBillingState(SessionState):
     search: rx.Field[str] = rx.field("")
     sheet_error: rx.Field[str] = rx.field("")
     adjust_error: rx.Field[str] = rx.field("")
+    payments: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
 
     async def _reload(self, principal: Principal) -> None:
@@ -76,6 +77,13 @@ class AdminBillingState(SessionState):
             {"id": w.workspace_id, "name": w.name,
              "balance": format_money(w.balance_minor, w.currency or sheet.currency)}
             for w in await adjustments.balances(principal, self.search)]
+        self.payments = [{
+            "time": p.created_at.strftime("%Y-%m-%d %H:%M"), "workspace": name,
+            "amount": format_money(p.amount_minor, p.currency),
+            "gateway": gateways.LABELS.get(p.gateway, p.gateway),
+            "gateway_id": p.gateway_payment_id, "order": p.order_id, "status": p.status,
+            "failure": p.failure,
+        } for p, name in await payments.all_payments(principal)]
         self.loaded = True
 
     @guarded(None, platform_admin=True)

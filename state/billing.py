@@ -7,13 +7,16 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.billing import notices, reports
-from backend_services.billing.money import format_money
+from backend_services.billing import gateways, notices, payments, reports
+from backend_services.billing.money import format_money, parse_amount
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.session import SessionState, guarded
 
+STATUS_LABELS = {"created": "starting", "pending": "waiting for the payment", "paid": "paid",
+                 "failed": "failed", "canceled": "canceled", "refunded": "refunded",
+                 "review": "held for review"}
 KIND_LABELS = {"answer": "AI answer", "document": "Indexed document", "payment": "Payment",
                "adjustment": "Adjustment", "welcome": "Welcome bonus", "refund": "Refund"}
 
@@ -36,6 +39,19 @@ def _for(e: reports.EntryView) -> str:
     return e.reference
 
 
+def payment_row(p: payments.PaymentView) -> dict[str, Any]:
+    return {
+        "order": p.order_id,
+        "time": p.created_at.strftime("%Y-%m-%d %H:%M"),
+        "amount": format_money(p.amount_minor, p.currency),
+        "method": gateways.LABELS.get(p.gateway, p.gateway),
+        "status": p.status,
+        "status_label": STATUS_LABELS.get(p.status, p.status),
+        "failure": p.failure,
+        "receipt": p.status in ("paid", "refunded"),
+    }
+
+
 class BillingState(SessionState):
     loaded: rx.Field[bool] = rx.field(False)
     balance: rx.Field[str] = rx.field("")
@@ -51,6 +67,12 @@ class BillingState(SessionState):
     kind: rx.Field[str] = rx.field("all")
     since: rx.Field[str] = rx.field("")
     until: rx.Field[str] = rx.field("")
+    methods: rx.Field[list[list[str]]] = rx.field(default_factory=list)
+    method: rx.Field[str] = rx.field("")
+    currency: rx.Field[str] = rx.field("")
+    topup_error: rx.Field[str] = rx.field("")
+    paying: rx.Field[bool] = rx.field(False)
+    payments: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
 
     def _filters(self) -> reports.Filters:
         return reports.Filters(kind="" if self.kind == "all" else self.kind,
@@ -93,13 +115,32 @@ class BillingState(SessionState):
                   ("Per widget message", money(sheet.widget_message_minor)),
                   ("Per Telegram message", money(sheet.telegram_message_minor)),
                   ("Low-balance warning under", money(sheet.low_balance_minor))]
-        self.prices = [[k, v] for k, v in prices]
+        # Before a platform admin sets prices nothing is charged: no table of zeros.
+        self.prices = [[k, v] for k, v in prices] if sheet.id else []
         self.series = [{"day": d.day[5:], "answers": d.answers_minor / 100,
                         "documents": d.documents_minor / 100, "count": d.answers}
                        for d in view.days]
         self.page = 1
         await self._entries(principal)
+        self.currency = view.currency
+        self.methods = [[name, gateways.LABELS[name]] for name in gateways.available()]
+        self.method = self.methods[0][0] if self.methods else ""
+        self.payments = [payment_row(p) for p in await payments.list_payments(principal)]
         self.loaded = True
+
+    @guarded(Role.ADMIN)
+    async def pay(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        """Make the order and send the browser to the gateway's payment page."""
+        self.topup_error = ""
+        try:
+            amount = parse_amount(form.get("amount", ""), "The amount")
+            started = await payments.start_topup(principal, str(form.get("method", "")),
+                                                 amount)
+        except ValidationFailed as exc:
+            self.topup_error = exc.message
+            return None
+        self.paying = True
+        return rx.redirect(started.payment_url)
 
     @guarded(Role.ADMIN)
     async def filter(self, form: dict[str, Any], *, principal: Principal) -> None:

@@ -230,15 +230,39 @@ async def telegram_api() -> AsyncIterator[Any]:
         yield srv
 
 
+@pytest_asyncio.fixture(scope="session")
+async def payment_gateways() -> AsyncIterator[Any]:
+    """Both payment gateways' emulators (tests/support/payment_gateways.py) for the app."""
+    from tests.support.payment_gateways import TinkoffServer, YooKassaServer
+
+    tinkoff, yookassa = TinkoffServer(), YooKassaServer()
+    await tinkoff.start()
+    await yookassa.start()
+    yield tinkoff, yookassa
+    await tinkoff.stop()
+    await yookassa.stop()
+
+
 @pytest.fixture(scope="session")
-def app_server(services: dict[str, str], telegram_api: Any) -> Iterator[AppServer]:
+def app_server(services: dict[str, str], telegram_api: Any,
+               payment_gateways: Any) -> Iterator[AppServer]:
     """`replyx web` in production mode with two web workers, on a free port."""
     port = _free_port()
+    tinkoff, yookassa = payment_gateways
+    yookassa.webhook_url = f"http://127.0.0.1:{port}/api/payments/yookassa/notify"
     log = TEST_DIR / f"app-{os.getpid()}.log"
     env = {
         **os.environ,
         "REDIS_URL": _with_db(services["_redis_base"], 1),
         "REPLYX_TELEGRAM_API_BASE": telegram_api.base_url,
+        "REPLYX_TINKOFF_API_URL": tinkoff.api_url,
+        "REPLYX_TINKOFF_TERMINAL_KEY": tinkoff.terminal_key,
+        "REPLYX_TINKOFF_PASSWORD": tinkoff.password,
+        "REPLYX_YOOKASSA_API_URL": yookassa.api_url,
+        "REPLYX_YOOKASSA_SHOP_ID": yookassa.shop_id,
+        "REPLYX_YOOKASSA_SECRET_KEY": yookassa.secret_key,
+        "REPLYX_YOOKASSA_CHECK_SOURCE": "false",  # the emulator is on 127.0.0.1
+        "REPLYX_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "REPLYX_PORT": str(port),
         "REPLYX_HOST": "127.0.0.1",
         "REPLYX_WEB_WORKERS": "2",

@@ -38,6 +38,22 @@ def _workspace_row(w: ObjectVar[dict[str, Any]]) -> rx.Component:
                         class_name="balance-row")
 
 
+def _payment_row(p: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(p["time"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(p["workspace"], size="2")),
+        rx.table.cell(rx.text(p["amount"], size="2")),
+        rx.table.cell(rx.vstack(rx.text(p["gateway"], size="2"),
+                                rx.text(p["gateway_id"], size="1", color_scheme="gray"),
+                                spacing="0")),
+        rx.table.cell(rx.text(p["order"], size="1", color_scheme="gray")),
+        rx.table.cell(rx.vstack(rx.badge(p["status"]), rx.cond(
+            p["failure"] != "", rx.text(p["failure"], size="1", color_scheme="gray",
+                                        max_width="18rem")), spacing="1")),
+        class_name="admin-payment-row",
+    )
+
+
 def _sheet_form() -> rx.Component:
     def money(label: str, name: str) -> rx.Component:
         return field(f"{label} ({S.currency})", name, default_value=S.current[name],
@@ -102,6 +118,14 @@ def _body() -> rx.Component:
                     on_submit=S.find),
             data_table(("No.", "Workspace", ("Balance", "10rem")), S.workspaces,
                        _workspace_row),
+            spacing="3", width="100%"), width="100%"),
+        rx.card(rx.vstack(
+            rx.heading("Payments", size="3"),
+            rx.cond(S.payments.length() == 0,
+                    rx.text("No payments yet.", color_scheme="gray", size="2"),
+                    rx.box(data_table(("Started", "Workspace", "Amount", "Gateway", "Order",
+                                       "Status"), S.payments, _payment_row),
+                           overflow_x="auto", width="100%")),
             spacing="3", width="100%"), width="100%"),
         spacing="4", width="100%",
     )

@@ -8,7 +8,8 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from components.charts import bar_chart
-from components.panels import data_table, empty_state, loading, section
+from components.forms import error_callout
+from components.panels import data_table, empty_state, hint, loading, section
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.billing import KIND_LABELS, BillingState
 
@@ -45,6 +46,66 @@ def _entry(e: ObjectVar[dict[str, Any]]) -> rx.Component:
             spacing="0", align="end"), text_align="right"),
         rx.table.cell(rx.text(e["after"], size="2", white_space="nowrap"), text_align="right"),
         class_name="ledger-row",
+    )
+
+
+STATUS_COLOURS = (("paid", "green"), ("pending", "amber"), ("created", "amber"),
+                  ("refunded", "gray"), ("review", "orange"))
+
+
+def status_badge(status: Any, label: Any) -> rx.Component:
+    return rx.badge(label, color_scheme=rx.match(status, *STATUS_COLOURS, "red"),
+                    class_name="payment-status")
+
+
+def _payment(p: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(p["time"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(p["amount"], size="2", weight="medium")),
+        rx.table.cell(rx.text(p["method"], size="2")),
+        rx.table.cell(rx.vstack(status_badge(p["status"], p["status_label"]),
+                                rx.cond(p["failure"] != "", rx.text(p["failure"], size="1",
+                                                                    color_scheme="gray")),
+                                spacing="1")),
+        rx.table.cell(rx.cond(p["receipt"], rx.link(
+            "Receipt", href="/billing/receipt?order=" + p["order"].to(str), size="2"))),
+        class_name="payment-row",
+    )
+
+
+def _topup() -> rx.Component:
+    form = rx.form(
+        rx.vstack(
+            error_callout(BillingState.topup_error, id="topup-error"),
+            rx.hstack(
+                rx.input(name="amount", id="topup-amount", placeholder="50.00",
+                         input_mode="decimal", aria_label="Amount", required=True,
+                         width="9rem", size="3"),
+                rx.text(BillingState.currency, size="3"),
+                rx.radio_group.root(
+                    rx.foreach(BillingState.methods, lambda m: rx.radio_group.item(
+                        m[1], value=m[0])),
+                    name="method", default_value=BillingState.method,
+                    direction="row", spacing="4", aria_label="Payment method"),
+                rx.button("Pay", type="submit", id="topup-pay", size="3",
+                          loading=BillingState.paying),
+                wrap="wrap", spacing="3", align="center",
+            ),
+            hint("You go to the payment page of the method you choose, and come back here "
+                 "when it is done. The balance grows once the payment is confirmed."),
+            spacing="2", width="100%",
+        ),
+        on_submit=BillingState.pay, width="100%",
+    )
+    return section(
+        "Top up",
+        rx.cond(BillingState.methods.length() > 0, form, rx.text(
+            "No payment method is connected on this installation. Your platform "
+            "administrator can credit the balance.", color_scheme="gray", size="2")),
+        rx.cond(BillingState.payments.length() > 0, rx.box(
+            data_table(("Started", "Amount", "Method", "Status", ""),
+                       BillingState.payments, _payment),
+            overflow_x="auto", width="100%")),
     )
 
 
@@ -98,6 +159,7 @@ def _body() -> rx.Component:
                                                        weight="bold")),
             wrap="wrap", gap="4", width="100%",
         ),
+        _topup(),
         section("Spend per day",
                 bar_chart(BillingState.series, "day",
                           [("answers", "AI answers", "indigo"),
@@ -105,10 +167,13 @@ def _body() -> rx.Component:
         section("AI answers per day",
                 bar_chart(BillingState.series, "day", [("count", "Answers", "indigo")],
                           height=180)),
-        section("Today's prices",
-                rx.grid(rx.foreach(BillingState.prices, lambda p: rx.fragment(
-                    rx.text(p[0], size="2", color_scheme="gray"), rx.text(p[1], size="2"))),
-                    columns="2", spacing="2", max_width="36rem")),
+        section("Today's prices", rx.cond(
+            BillingState.prices.length() == 0,
+            rx.text("No prices are set on this installation: nothing is charged.",
+                    size="2", color_scheme="gray"),
+            rx.grid(rx.foreach(BillingState.prices, lambda p: rx.fragment(
+                rx.text(p[0], size="2", color_scheme="gray"), rx.text(p[1], size="2"))),
+                columns="2", spacing="2", max_width="36rem"))),
         section("Ledger",
                 _filters(),
                 rx.cond(BillingState.entries.length() == 0,

@@ -27,6 +27,17 @@ def _stat(label: str, value: rx.Var[int], icon: str) -> rx.Component:
 )
 def overview() -> rx.Component:
     return rx.vstack(
+        rx.match(
+            OverviewState.balance_banner,
+            ("zero", rx.callout(rx.text(
+                "The balance is spent: the AI has stopped answering and conversations go "
+                "to your operators. ", rx.link("Top up on the Billing page", href="/billing"),
+                "."), icon="octagon_alert", color_scheme="red", id="balance-banner")),
+            ("low", rx.callout(rx.text("The balance is running low. ", rx.link(
+                "Top up on the Billing page", href="/billing"), "."),
+                icon="triangle_alert", color_scheme="amber", id="balance-banner")),
+            rx.fragment(),
+        ),
         rx.text("Welcome back, ", SessionState.user_name, ".", size="4"),
         rx.hstack(
             _stat("Assistants", OverviewState.assistant_count, "bot"),

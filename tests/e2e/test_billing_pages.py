@@ -66,6 +66,12 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
     await expect(row).to_contain_text("in force")
     await expect(row).to_contain_text("0.25 USD")
 
+    # With prices set and nothing on the balance, the tenant's overview says so.
+    owner_page = await (await new_context()).new_page()
+    await sign_in(owner_page, owner_email)
+    await expect(owner_page.locator("#balance-banner")).to_contain_text(
+        "the AI has stopped answering", timeout=60_000)
+
     await page.fill("input[name=workspace_id]", str(tenant))
     await page.fill("input[name=amount]", "10")
     await page.fill("input[name=reason]", "x")
@@ -87,9 +93,8 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
             await ledger.post(session, tenant, -1, Kind.ANSWER, f"a{i}",
                               reference="widget answer")
 
-    page = await (await new_context()).new_page()
+    page = owner_page
     await page.emulate_media(color_scheme="dark")
-    await sign_in(page, owner_email)
     await page.goto("/billing")
     await expect(page.locator("#billing-balance")).to_have_text("9.70 USD", timeout=60_000)
     await expect(page.get_by_text("about 38 AI answers")).to_be_visible()

@@ -164,6 +164,23 @@ async def test_an_answer_is_charged_once_with_the_dialog_it_paid_for(
     assert await _balance(s.owner.workspace_id) == 970
 
 
+async def test_a_telegram_answer_pays_the_telegram_message_price(
+    clean: None, worker: None
+) -> None:
+    s = await shop("a", platform_admin=True)
+    assert s.bot.id is not None
+    await ingested(s.owner, s.bot.id, "help.md", HELP)
+    await tariffs.set_tariff(s.owner, answer_flat_minor=25, widget_message_minor=5,
+                             telegram_message_minor=9)
+    await adjustments.adjust(s.owner, s.owner.workspace_id, 1_000, "credit for the test")
+    s.visitor = await visitor(s.bot, "tg-user-1", kind="telegram")
+
+    await _answer(s, "How long do refunds take?", "tg:1:1")
+    charge = (await _entries(s.owner.workspace_id))[-1]
+    assert (charge.amount_minor, charge.reference) == (-34, "telegram answer")
+    assert charge.details is not None and charge.details["channel"] == "telegram"
+
+
 async def test_at_zero_the_ai_stops_the_visitor_is_told_and_a_payment_resumes_it(
     clean: None, worker: None
 ) -> None:
@@ -327,3 +344,28 @@ async def test_low_balance_is_told_once_per_crossing(
     assert "/billing" in mail.text and "operators" in mail.text
     assert (await notices.banner(s.owner)).state == "zero"
     assert (await notices.banner(s.anna)).state == ""  # operators are not shown money
+
+
+async def test_what_an_answer_costs_by_kind_and_the_test_chat_pays_tokens_only(
+    clean: None
+) -> None:
+    s = await shop("a", platform_admin=True)
+    sheet = await tariffs.set_tariff(s.owner, answer_flat_minor=25, token_markup_percent=150,
+                                     widget_message_minor=5)
+    # 2.000001 minor units of model cost × 150 % = 3.0000015 → 4 (rounded up).
+    assert charges.answer_price(sheet, mode="llm", cost_micro=2_000_001,
+                                channel_kind="widget") == 25 + 5 + 4
+    # "I don't know" and small talk pay only their tokens (none in extractive mode).
+    assert charges.answer_price(sheet, mode="unknown", cost_micro=0,
+                                channel_kind="widget") == 5
+    assert charges.answer_price(sheet, mode="smalltalk", cost_micro=0,
+                                channel_kind="telegram") == 0
+
+    await adjustments.adjust(s.owner, s.owner.workspace_id, 100, "credit for the test")
+    await charges.charge_test_chat(s.owner.workspace_id, charges.AnswerUsage(
+        "llm", 2_000_001, "USD", "gpt-x", 900, 100))
+    await charges.charge_test_chat(s.owner.workspace_id, charges.AnswerUsage(
+        "extractive", 0, "", "", 0, 0))
+    entries = await _entries(s.owner.workspace_id)
+    assert [(e.kind, e.amount_minor, e.reference) for e in entries[1:]] == [
+        ("answer", -4, "test chat")]

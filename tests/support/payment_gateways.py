@@ -113,6 +113,9 @@ class TinkoffServer(_Server):
     terminal_key: str = "1700000000000DEMO"
     password: str = "tinkoff-test-password"
     payments: dict[int, TinkoffPayment] = field(default_factory=dict)
+    # The bank is still processing when the payer is sent back: no state change and no
+    # notification until the test sends one (`notify`).
+    hold: bool = False
     _ids: Any = field(default_factory=lambda: itertools.count(7_091_235_801))
 
     def routes(self, app: web.Application) -> None:
@@ -180,7 +183,8 @@ class TinkoffServer(_Server):
     async def _submit(self, request: web.Request) -> web.Response:
         payment = self.payments[int(request.match_info["id"])]
         paid = (await request.post()).get("action") == "pay"
-        await self.notify(payment.payment_id, "CONFIRMED" if paid else "REJECTED")
+        if not self.hold:
+            await self.notify(payment.payment_id, "CONFIRMED" if paid else "REJECTED")
         raise web.HTTPSeeOther(payment.success_url if paid else payment.fail_url)
 
     def notification(self, payment_id: int, status: str, *, amount: int | None = None,
