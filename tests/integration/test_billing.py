@@ -17,7 +17,8 @@ from sqlmodel import col, select
 
 from backend_services.billing import adjustments, charges, ledger, notices, reports, tariffs
 from backend_services.billing.ledger import Kind
-from backend_services.conversations import turns
+from backend_services.conversations import dialogs, handoff, turns
+from backend_services.conversations.dialogs import DialogFilter
 from backend_services.conversations.turns import AiReplyDone
 from backend_services.core.db import session_scope
 from backend_services.core.errors import BalanceSpent, PermissionDenied, ValidationFailed
@@ -209,7 +210,14 @@ async def test_at_zero_the_ai_stops_the_visitor_is_told_and_a_payment_resumes_it
     assert dialog is not None and dialog.status == "requested"
     assert "balance" in dialog.handoff_reason
     assert any("not available at the moment" in t for t in said)
-    assert len([t for t in said if t]) == len(said)
+    # It is in the operators' queue, and they keep working at zero.
+    queue = await dialogs.search(s.anna, DialogFilter(scope="queue"))
+    assert [d.id for d in queue] == [start.posted.dialog.id]
+    await handoff.accept(s.anna, start.posted.dialog.id)
+    reply = await dialogs.operator_reply(s.anna, start.posted.dialog.id,
+                                         "Delivery takes two days.", "op-1")
+    assert reply.content == "Delivery takes two days."
+    assert await _balance(s.owner.workspace_id) == 0
     # New knowledge is refused with a clear message; what is indexed stays.
     with pytest.raises(BalanceSpent, match="top up"):
         await sources.add_file(s.owner, s.bot.id, "more.md", b"# More\n\nMore text here.")

@@ -16,13 +16,14 @@ import pytest_asyncio
 from sqlmodel import col, select
 
 from backend_services.billing import payments
-from backend_services.core.db import session_scope
+from backend_services.core.db import dispose_engine, session_scope
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
 from backend_services.core.settings import reset_settings_cache
 from backend_services.models import AuditLog, Balance, LedgerEntry, PaymentNotification
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from tests.integration.conversation_helpers import Shop, shop
+from tests.integration.test_fleet import _proxy_for, _through
 from tests.support.api_server import serve
 from tests.support.payment_gateways import TinkoffServer, YooKassaServer
 
@@ -250,3 +251,41 @@ async def test_payments_are_walled_off_between_workspaces(gw: Gateways) -> None:
         await payments.start_topup(a.anna, "tinkoff", 5_000)
     with pytest.raises(PermissionDenied):
         await payments.all_payments(a.owner)
+
+
+async def test_a_notification_during_a_database_outage_is_refused_then_credited_once(
+    gw: Gateways, env: pytest.MonkeyPatch, services: dict[str, str]
+) -> None:
+    s = await _shop()
+    started = await payments.start_topup(s.owner, "tinkoff", 4_200)
+    proxy = _proxy_for(services["DATABASE_URL"])
+    await proxy.start()
+    env.setenv("DATABASE_URL", _through(services["DATABASE_URL"], proxy))
+    reset_settings_cache()
+    await dispose_engine()  # the next connections go through the proxy
+    try:
+        await proxy.cut()
+        during = await gw.tinkoff.notify(int(started.gateway_payment_id), "CONFIRMED")
+        assert during.status == 503  # not OK: T-Bank sends it again
+        await proxy.restore()
+        after = await gw.tinkoff.notify(int(started.gateway_payment_id), "CONFIRMED")
+        assert (after.status, after.reply) == (200, "OK")
+    finally:
+        await proxy.restore()
+        env.setenv("DATABASE_URL", services["DATABASE_URL"])
+        reset_settings_cache()
+        await dispose_engine()
+        await proxy.stop()
+    assert await _balance(s.owner.workspace_id) == 4_200
+    assert len(await _credits(s.owner.workspace_id)) == 1
+
+
+async def test_a_currency_other_than_the_orders_is_not_credited(gw: Gateways) -> None:
+    s = await _shop()
+    started = await payments.start_topup(s.owner, "yookassa", 5_000)
+    payment = gw.yookassa.payment_for(started.order_id)
+    payment["amount"] = {"value": "50.00", "currency": "USD"}  # the order was in RUB
+    await gw.yookassa.succeed(payment["id"])
+    view = await payments.payment(s.owner, started.order_id)
+    assert view.status == "review" and "USD" in view.failure
+    assert await _balance(s.owner.workspace_id) == 0
