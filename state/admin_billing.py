@@ -7,6 +7,7 @@ from typing import Any
 
 import reflex as rx
 
+from backend_services.ai import pricing
 from backend_services.billing import adjustments, gateways, payments, tariffs
 from backend_services.billing.money import format_money, major, parse_amount
 from backend_services.core.errors import ValidationFailed
@@ -64,6 +65,8 @@ class AdminBillingState(SessionState):
     sheet_error: rx.Field[str] = rx.field("")
     adjust_error: rx.Field[str] = rx.field("")
     payments: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    models: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    model_error: rx.Field[str] = rx.field("")
     loaded: rx.Field[bool] = rx.field(False)
 
     async def _reload(self, principal: Principal) -> None:
@@ -84,6 +87,12 @@ class AdminBillingState(SessionState):
             "gateway_id": p.gateway_payment_id, "order": p.order_id, "status": p.status,
             "failure": p.failure,
         } for p, name in await payments.all_payments(principal)]
+        self.models = [{
+            "model": m.model,
+            "input": pricing.format_micro(m.input_per_mtok_micro, m.currency),
+            "output": pricing.format_micro(m.output_per_mtok_micro, m.currency),
+            "since": m.effective_from.strftime("%Y-%m-%d %H:%M UTC"),
+        } for m in await pricing.list_prices(principal)]
         self.loaded = True
 
     @guarded(None, platform_admin=True)
@@ -108,6 +117,23 @@ class AdminBillingState(SessionState):
         await self._reload(principal)
         when = "now" if view.id == self.in_force_id else "from its start"
         return rx.toast.success(f"Prices saved: they apply {when}.")
+
+    @guarded(None, platform_admin=True)
+    async def save_model_price(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        """A model's token prices per million tokens, in the platform currency, from now."""
+        self.model_error = ""
+        try:
+            view = await pricing.set_price(
+                principal, str(form.get("model", "")),
+                pricing.parse_price(form.get("input", ""), "input"),
+                pricing.parse_price(form.get("output", ""), "output"), self.currency)
+        except ValidationFailed as exc:
+            self.model_error = exc.message
+            return None
+        await self._reload(principal)
+        # Cleared only once saved: a refused entry stays to be corrected.
+        return [rx.toast.success(f"Prices of {view.model} saved."),
+                *(rx.set_value(i, "") for i in ("model-name", "model-input", "model-output"))]
 
     @guarded(None, platform_admin=True)
     async def withdraw(self, tariff_id: int, *, principal: Principal) -> Any:

@@ -81,6 +81,34 @@ def _sheet_form() -> rx.Component:
     )
 
 
+def _model_row(m: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.table.row(rx.table.cell(rx.text(m["model"], weight="medium")),
+                        rx.table.cell(m["input"]), rx.table.cell(m["output"]),
+                        rx.table.cell(rx.text(m["since"], size="1")),
+                        class_name="model-price-row")
+
+
+def _model_prices() -> rx.Component:
+    return form_card(
+        "Model prices",
+        hint("What a model's tokens cost the platform, per million tokens. An answer pays "
+             "this times the token percentage above; a new price applies from now."),
+        error_callout(S.model_error, id="model-error"),
+        rx.grid(field("Model", "model", placeholder="gpt-4o-mini", required=True,
+                      id="model-name"),
+                field(f"Input, per 1M tokens ({S.currency})", "input", placeholder="0.15",
+                      input_mode="decimal", required=True, id="model-input"),
+                field(f"Output, per 1M tokens ({S.currency})", "output", placeholder="0.60",
+                      input_mode="decimal", required=True, id="model-output"),
+                columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%"),
+        rx.button("Save model price", type="submit", id="model-save"),
+        rx.cond(S.models.length() > 0, rx.box(
+            data_table(("Model", "Input / 1M", "Output / 1M", "Since"), S.models, _model_row),
+            overflow_x="auto", width="100%")),
+        on_submit=S.save_model_price,
+    )
+
+
 def _adjust_form() -> rx.Component:
     return form_card(
         "Adjust a balance",
@@ -110,6 +138,7 @@ def _body() -> rx.Component:
                                   S.sheets, _sheet_row), overflow_x="auto", width="100%"),
                 rx.callout("No prices set: nothing is charged and a zero balance stops "
                            "nothing.", icon="info")),
+        _model_prices(),
         _adjust_form(),
         rx.card(rx.vstack(
             rx.form(rx.hstack(rx.input(name="search", placeholder="Workspace name or number",

@@ -66,6 +66,18 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
     await expect(row).to_contain_text("in force")
     await expect(row).to_contain_text("0.25 USD")
 
+    await page.fill("input[name=model]", "gpt-4o-mini")
+    await page.fill("input[name=input]", "0.15")
+    await page.fill("input[name=output]", "abc")
+    await page.click("#model-save")
+    await expect(page.locator("#model-error")).to_contain_text("must be a number")
+    await page.fill("input[name=output]", "0.60")
+    await page.click("#model-save")
+    model = page.locator(".model-price-row")
+    await expect(model).to_have_count(1)
+    await expect(model).to_contain_text("0.15 USD")
+    await expect(model).to_contain_text("0.60 USD")
+
     # With prices set and nothing on the balance, the tenant's overview says so.
     owner_page = await (await new_context()).new_page()
     await sign_in(owner_page, owner_email)
