@@ -11,6 +11,7 @@ import time
 
 from procrastinate import App
 
+from backend_services.billing import payments
 from backend_services.core import heartbeats, jobs
 from backend_services.core.process_loop import run_until_stopped
 from backend_services.core.settings import get_settings
@@ -36,6 +37,7 @@ def load_tasks() -> App:
     return jobs.get_app()
 
 PURGE_EVERY = 3600.0
+RECONCILE_EVERY = 300.0
 STALLED_CHECK_EVERY = 15.0
 
 
@@ -43,7 +45,7 @@ async def main() -> None:
     settings = get_settings()
     stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
     interval = min(settings.heartbeat_seconds, stalled_every)
-    last = {"purge": -PURGE_EVERY, "stalled": -stalled_every}
+    last = {"purge": -PURGE_EVERY, "stalled": -stalled_every, "payments": -RECONCILE_EVERY}
     load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
 
@@ -63,6 +65,11 @@ async def main() -> None:
             await jobs.retry_stalled_jobs()
             await upkeep.requeue_forgotten_documents()
             await upkeep.reindex_stale_embeddings()
+        if now - last["payments"] >= RECONCILE_EVERY:
+            last["payments"] = now
+            settled = await payments.reconcile()
+            if settled:
+                log.info("payments asked about: %s", settled)
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())

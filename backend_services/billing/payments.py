@@ -17,7 +17,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
@@ -283,6 +283,57 @@ async def refresh(principal: Principal, order_id: str) -> PaymentView:
                                       state.amount_minor, state.currency,
                                       state.refunded_minor, state.reason))
     return await payment(principal, order_id)
+
+
+# A pending payment nobody heard about for this long is asked about by the jobs process
+# (a lost notification, a payer who closed the tab); one still undecided after
+# ABANDON_AFTER is given up (gateways expire their payment pages well before).
+RECONCILE_AFTER = timedelta(minutes=2)
+ABANDON_AFTER = timedelta(hours=48)
+RECONCILE_BATCH = 100
+
+
+async def reconcile(now: datetime | None = None) -> dict[str, int]:
+    """Ask the gateways about pending payments whose word has not come; what each says
+    is applied as a notification would be. Returns counts by outcome."""
+    moment = now or datetime.now(UTC)
+    async with session_scope() as session:
+        rows = (await session.exec(
+            select(Payment.order_id, Payment.gateway, Payment.gateway_payment_id,
+                   Payment.created_at)
+            .where(col(Payment.status) == "pending",
+                   col(Payment.created_at) < moment - RECONCILE_AFTER)
+            .order_by(col(Payment.id)).limit(RECONCILE_BATCH))).all()
+    counts: dict[str, int] = {}
+    found = gateways.available()
+    for order_id, gateway_name, gateway_payment_id, created_at in rows:
+        gateway = found.get(gateway_name)
+        outcome = "gateway not configured"
+        if gateway is not None and gateway_payment_id:
+            try:
+                state = await gateway.state(gateway_payment_id)
+            except GatewayError as exc:
+                outcome = "gateway unreachable"
+                log.info("payment %s: state not read (%s)", order_id, exc.detail)
+            else:
+                _, outcome = await _settle(gateway_name, State(
+                    gateway_payment_id, order_id, state.status, state.amount_minor,
+                    state.currency, state.refunded_minor, state.reason))
+        if outcome in ("still pending", "gateway not configured", "gateway unreachable") \
+                and created_at < moment - ABANDON_AFTER:
+            await _set_pending(order_id, "canceled", "no word from the gateway in 48 hours")
+            outcome = "abandoned"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+async def _set_pending(order_id: str, status: str, failure: str) -> None:
+    async with session_scope() as session:
+        row = (await session.exec(select(Payment).where(col(Payment.order_id) == order_id)
+                                  .with_for_update())).one()
+        if row.status == "pending":
+            row.status, row.failure, row.updated_at = status, failure, datetime.now(UTC)
+            session.add(row)
 
 
 async def list_payments(principal: Principal, limit: int = 20) -> list[PaymentView]:

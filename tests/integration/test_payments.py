@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -289,3 +290,24 @@ async def test_a_currency_other_than_the_orders_is_not_credited(gw: Gateways) ->
     view = await payments.payment(s.owner, started.order_id)
     assert view.status == "review" and "USD" in view.failure
     assert await _balance(s.owner.workspace_id) == 0
+
+
+async def test_pending_payments_whose_word_was_lost_are_asked_about_by_the_jobs(
+    gw: Gateways
+) -> None:
+    s = await _shop()
+    lost = await payments.start_topup(s.owner, "yookassa", 6_000)
+    gw.yookassa.payment_for(lost.order_id).update(status="succeeded", paid=True)  # no event
+    silent = await payments.start_topup(s.owner, "tinkoff", 3_000)  # the payer went away
+
+    assert await payments.reconcile() == {}  # too recent to ask about yet
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    assert await payments.reconcile(soon) == {"credited": 1, "still pending": 1}
+    assert await _balance(s.owner.workspace_id) == 6_000
+    assert await payments.reconcile(soon) == {"still pending": 1}
+
+    later = datetime.now(UTC) + timedelta(hours=49)
+    assert await payments.reconcile(later) == {"abandoned": 1}
+    view = await payments.payment(s.owner, silent.order_id)
+    assert view.status == "canceled" and "48 hours" in view.failure
+    assert await _balance(s.owner.workspace_id) == 6_000
