@@ -214,7 +214,11 @@ class Reply:
 
 
 async def handle_notification(gateway_name: str, body: bytes, remote_ip: str) -> Reply:
-    """Store, verify, apply, then answer: a 2xx only once the effect is committed."""
+    """Store, verify, apply, then answer: a 2xx only once the effect is committed. A
+    gateway that is not configured here gets 404 and nothing is stored."""
+    gateway = gateways.available().get(gateway_name)
+    if gateway is None:
+        return Reply(404, "unknown gateway")
     async with session_scope() as session:
         try:
             # PostgreSQL's jsonb holds no NUL: such a body is kept as (cleaned) text.
@@ -223,15 +227,11 @@ async def handle_notification(gateway_name: str, body: bytes, remote_ip: str) ->
             payload = None
         if payload is None:
             payload = {"unparsed": body[:2000].decode(errors="replace").replace("\x00", "")}
-        note = PaymentNotification(gateway=gateway_name[:16], remote_ip=remote_ip[:64],
+        note = PaymentNotification(gateway=gateway.name, remote_ip=remote_ip[:64],
                                    payload=payload)
         session.add(note)
         await session.flush()
         note_id = note.id
-    gateway = gateways.available().get(gateway_name)
-    if gateway is None:
-        await _note(note_id, None, "no such gateway")
-        return Reply(404, "unknown gateway")
     try:
         notice: Notice = await gateway.verify(body, remote_ip)
     except NotVerified as exc:

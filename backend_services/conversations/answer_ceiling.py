@@ -15,10 +15,8 @@ import logging
 from procrastinate import Blueprint
 from sqlmodel import col, select
 
-from backend_services.conversations import store
+from backend_services.conversations import system_notes
 from backend_services.conversations.actors import ContactActor
-from backend_services.conversations.events import publish_dialog_changed
-from backend_services.conversations.texts import text
 from backend_services.core import audit, jobs, mailer, ratelimit
 from backend_services.core.db import session_scope
 from backend_services.core.redis_client import get_redis
@@ -42,14 +40,7 @@ async def admit(workspace_id: int) -> bool:
 
 async def hold_back(actor: ContactActor, dialog_id: int) -> None:
     """Tell the visitor the assistant is saturated, and let the owners know (once an hour)."""
-    async with session_scope() as session:
-        dialog = await store.lock_by_id(session, dialog_id, actor.workspace_id)
-        language = await store.language_of(session, dialog)
-        message, _ = await store.add_message(session, dialog, "system",
-                                             text(language, "ai_saturated"))
-        status = dialog.status
-    await publish_dialog_changed(actor.workspace_id, dialog_id, status,
-                                 message_id=message.id, kind="message", by="system")
+    await system_notes.tell(actor, dialog_id, "ai_saturated")
     try:
         if await get_redis().set(f"replyx:ai-ceiling-note:{actor.workspace_id}", "1",
                                  nx=True, ex=NOTE_EVERY_SECONDS):

@@ -6,24 +6,14 @@ this module only says what the visitor and the operators see.
 
 from __future__ import annotations
 
-from backend_services.conversations import handoff, store
+from backend_services.conversations import handoff, system_notes
 from backend_services.conversations.actors import ContactActor
-from backend_services.conversations.events import publish_dialog_changed
 from backend_services.conversations.handoff import HandoffResult
-from backend_services.conversations.texts import text
-from backend_services.core.db import session_scope
 
 REASON_BALANCE = "the workspace's balance is spent"
 
 
 async def hand_over(actor: ContactActor, dialog_id: int) -> HandoffResult:
-    async with session_scope() as session:
-        dialog = await store.lock_by_id(session, dialog_id, actor.workspace_id)
-        language = await store.language_of(session, dialog)
-        message, _ = await store.add_message(session, dialog, "system",
-                                             text(language, "ai_paused"))
-        status = dialog.status
-    await publish_dialog_changed(actor.workspace_id, dialog_id, status,
-                                 message_id=message.id, kind="message", by="system")
+    await system_notes.tell(actor, dialog_id, "ai_paused")
     return await handoff.request(dialog_id, actor.workspace_id, reason=REASON_BALANCE,
                                  by="system", required=True)

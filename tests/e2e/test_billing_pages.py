@@ -17,7 +17,7 @@ from playwright.async_api import expect
 from backend_services.billing import ledger
 from backend_services.billing.ledger import Kind
 from backend_services.core.db import session_scope
-from backend_services.models import Balance, Role
+from backend_services.models import Role
 from state.admin_billing import AdminBillingState
 from state.billing import BillingState
 from tests.e2e.helpers import (
@@ -28,6 +28,7 @@ from tests.e2e.helpers import (
     make_workspace_owner,
     sign_in,
 )
+from tests.support.balances import balance
 
 ADJUST = AdminBillingState.get_full_name() + ".adjust"
 EXPORT = BillingState.get_full_name() + ".export"
@@ -37,12 +38,6 @@ async def _snap(page: Any, name: str) -> None:
     if os.environ.get("E2E_SCREENSHOTS"):
         await page.screenshot(path=f"/tmp/e2e-billing-{name}.png", full_page=True)
 
-
-async def _balance(workspace_id: int) -> int:
-    async with session_scope() as session:
-        row = await session.get(Balance, workspace_id)
-    assert row is not None
-    return row.amount_minor
 
 
 async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_ledger(
@@ -89,7 +84,7 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
     await page.fill("input[name=reason]", "x")
     await page.click("#adjust-save")
     await expect(page.locator("#adjust-error")).to_contain_text("Write why")
-    assert await _balance(tenant) == 0
+    assert await balance(tenant) == 0
     await page.fill("input[name=workspace_id]", str(tenant))
     await page.fill("input[name=amount]", "10")
     await page.fill("input[name=reason]", "Compensation for the outage")
@@ -97,7 +92,7 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
     await expect(page.get_by_text(f"Balance of workspace {tenant} is now 10.00 USD.")
                  ).to_be_visible()
     await _snap(page, "admin")
-    assert await _balance(tenant) == 1_000
+    assert await balance(tenant) == 1_000
 
     # Some spending, so the owner has pages of entries to read.
     for i in range(30):
@@ -158,7 +153,7 @@ async def test_a_tenant_cannot_credit_itself_and_an_operator_sees_no_money(
     mark = tap.send(tap.craft(real, ADJUST, {"form": {
         "workspace_id": str(workspace_id), "amount": "1000", "reason": "free money please"}}))
     await tap.wait_for_reply("Only platform administrators", after=mark)
-    assert await _balance(workspace_id) == 0
+    assert await balance(workspace_id) == 0
     await page.goto("/admin/billing")
     await page.wait_for_url(at("/dashboard"))
 

@@ -10,21 +10,14 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from backend_services.core.db import session_scope
-from backend_services.models import Balance
 from tests.e2e.helpers import at, make_workspace_owner, sign_in
+from tests.support.balances import balance
 
 
 async def _snap(page: Any, name: str) -> None:
     if os.environ.get("E2E_SCREENSHOTS"):
         await page.screenshot(path=f"/tmp/e2e-topup-{name}.png", full_page=True)
 
-
-async def _balance(workspace_id: int) -> int:
-    async with session_scope() as session:
-        row = await session.get(Balance, workspace_id)
-    assert row is not None
-    return row.amount_minor
 
 
 async def _pay(page: Any, amount: str, method: str) -> None:
@@ -63,7 +56,7 @@ async def test_an_owner_tops_up_and_sees_pending_then_paid_and_a_receipt(
         tinkoff.hold = False
     await expect(status).to_have_text("paid", timeout=30_000)
     await expect(page.locator("#payment-balance")).to_have_text("25.00 USD")
-    assert await _balance(workspace_id) == 2_500
+    assert await balance(workspace_id) == 2_500
     await _snap(page, "paid")
 
     await page.click("#payment-receipt")
@@ -93,7 +86,7 @@ async def test_a_declined_card_shows_failed_and_another_workspace_sees_nothing(
     await page.wait_for_url(at("/billing/payment"))
     await expect(page.locator("#payment-status")).to_have_text("failed", timeout=60_000)
     await expect(page.get_by_text("insufficient_funds")).to_be_visible()
-    assert await _balance(workspace_id) == 0
+    assert await balance(workspace_id) == 0
     order = page.url.split("order=")[1]
 
     other_email, _ = await make_workspace_owner("nosy")

@@ -23,8 +23,9 @@ from backend_services.conversations.turns import AiReplyDone
 from backend_services.core.db import session_scope
 from backend_services.core.errors import BalanceSpent, PermissionDenied, ValidationFailed
 from backend_services.knowledge import ingest, sources
-from backend_services.models import AuditLog, Balance, Dialog, LedgerEntry, Message
+from backend_services.models import AuditLog, Dialog, LedgerEntry, Message
 from tests.integration.conversation_helpers import Shop, ingested, shop, visitor
+from tests.support.balances import balance
 from tests.support.smtp_server import SmtpTestServer
 
 HELP = b"""# Shop help
@@ -38,12 +39,6 @@ Refunds are issued within 14 days of the request, to the card used for the purch
 Orders ship from our Berlin warehouse. Delivery within Germany takes two business days.
 """
 
-
-async def _balance(workspace_id: int) -> int:
-    async with session_scope() as session:
-        row = await session.get(Balance, workspace_id)
-    assert row is not None
-    return row.amount_minor
 
 
 async def _entries(workspace_id: int) -> list[LedgerEntry]:
@@ -92,11 +87,11 @@ async def test_a_price_scheduled_for_tomorrow_does_not_apply_today(clean: None) 
 
 async def test_a_new_workspace_starts_with_the_welcome_bonus(clean: None) -> None:
     admin = await shop("a", platform_admin=True)
-    assert await _balance(admin.owner.workspace_id) == 0  # no sheet yet: no bonus
+    assert await balance(admin.owner.workspace_id) == 0  # no sheet yet: no bonus
     await tariffs.set_tariff(admin.owner, welcome_bonus_minor=5_000)
 
     newcomer = await shop("b")
-    assert await _balance(newcomer.owner.workspace_id) == 5_000
+    assert await balance(newcomer.owner.workspace_id) == 5_000
     [entry] = await _entries(newcomer.owner.workspace_id)
     assert (entry.kind, entry.amount_minor, entry.balance_after_minor) == ("welcome", 5_000,
                                                                           5_000)
@@ -121,15 +116,15 @@ async def test_a_thousand_concurrent_charges_never_take_the_balance_below_zero(
 
     applied = await asyncio.gather(*(charger(t) for t in range(20)))
     entries = await _entries(ws)
-    balance = await _balance(ws)
+    left = await balance(ws)
 
     # 1,000 posts, of which 5 keys were posted by all 20 tasks: 905 distinct charges.
     assert len(entries) == 1 + 905
     assert len({e.idempotency_key for e in entries}) == len(entries)
     # 905 × 7 = 6,335 asked of 5,000: the balance reached zero and stayed there.
-    assert balance == 0
-    assert sum(e.amount_minor for e in entries) == balance
-    assert 5_000 + sum(applied) == balance
+    assert left == 0
+    assert sum(e.amount_minor for e in entries) == left
+    assert 5_000 + sum(applied) == left
     running = 0
     for e in entries:  # applied one at a time: each entry's "after" is the running sum
         running += e.amount_minor
@@ -162,7 +157,7 @@ async def test_an_answer_is_charged_once_with_the_dialog_it_paid_for(
                                          start.posted.message.id):
         pass
     assert len(await _entries(s.owner.workspace_id)) == 2
-    assert await _balance(s.owner.workspace_id) == 970
+    assert await balance(s.owner.workspace_id) == 970
 
 
 async def test_a_telegram_answer_pays_the_telegram_message_price(
@@ -191,12 +186,12 @@ async def test_at_zero_the_ai_stops_the_visitor_is_told_and_a_payment_resumes_it
     await tariffs.set_tariff(s.owner, answer_flat_minor=30, page_minor=1)
     await adjustments.adjust(s.owner, s.owner.workspace_id, 20, "a little credit")
     # Indexing took its pages before: what is left pays less than one answer.
-    left = await _balance(s.owner.workspace_id)
+    left = await balance(s.owner.workspace_id)
     assert 0 < left < 30
 
     # The last answer takes what is left (the rest is waived, never a negative balance)…
     await _answer(s, "How long do refunds take?", "c-1")
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
     last = (await _entries(s.owner.workspace_id))[-1]
     assert (last.amount_minor, last.requested_minor) == (-left, -30)
 
@@ -217,7 +212,7 @@ async def test_at_zero_the_ai_stops_the_visitor_is_told_and_a_payment_resumes_it
     reply = await dialogs.operator_reply(s.anna, start.posted.dialog.id,
                                          "Delivery takes two days.", "op-1")
     assert reply.content == "Delivery takes two days."
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
     # New knowledge is refused with a clear message; what is indexed stays.
     with pytest.raises(BalanceSpent, match="top up"):
         await sources.add_file(s.owner, s.bot.id, "more.md", b"# More\n\nMore text here.")
@@ -245,7 +240,7 @@ async def test_a_russian_visitor_is_told_in_russian_at_zero(clean: None) -> None
 async def test_a_free_install_never_stops_at_zero(clean: None) -> None:
     s = await shop("a")
     start = await turns.handle_visitor_message(s.visitor, "Hello there", "c-1")
-    assert start.ai_should_answer and await _balance(s.owner.workspace_id) == 0
+    assert start.ai_should_answer and await balance(s.owner.workspace_id) == 0
 
 
 async def test_a_document_is_charged_per_page_once_per_text(clean: None, worker: None) -> None:
@@ -283,7 +278,7 @@ async def test_adjustments_need_a_platform_admin_and_a_reason_and_are_audited(
         await adjustments.adjust(admin.owner, ws, 100, "")
     await adjustments.adjust(admin.owner, ws, 1_500, "compensation for the outage")
     await adjustments.adjust(admin.owner, ws, -9_999, "charged back by the bank")
-    assert await _balance(ws) == 0  # a take-away stops at zero
+    assert await balance(ws) == 0  # a take-away stops at zero
 
     page = await reports.entries(tenant.owner)
     assert [(e.kind, e.amount_minor, e.reference) for e in page.entries] == [

@@ -20,12 +20,13 @@ from backend_services.billing import payments
 from backend_services.core.db import dispose_engine, session_scope
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
 from backend_services.core.settings import reset_settings_cache
-from backend_services.models import AuditLog, Balance, LedgerEntry, PaymentNotification
+from backend_services.models import AuditLog, LedgerEntry, PaymentNotification
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from tests.integration.conversation_helpers import Shop, shop
 from tests.integration.test_fleet import _proxy_for, _through
 from tests.support.api_server import serve
+from tests.support.balances import balance
 from tests.support.payment_gateways import TinkoffServer, YooKassaServer
 
 
@@ -60,12 +61,6 @@ async def gw(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[Gateways]:
         await tinkoff.stop()
         await yookassa.stop()
 
-
-async def _balance(workspace_id: int) -> int:
-    async with session_scope() as session:
-        row = await session.get(Balance, workspace_id)
-    assert row is not None
-    return row.amount_minor
 
 
 async def _credits(workspace_id: int) -> list[LedgerEntry]:
@@ -102,7 +97,7 @@ async def test_a_tinkoff_payment_credits_once_however_often_it_is_notified(
     back = await _payer(started.payment_url, "pay")
     assert back == f"{gw.api}/billing/payment?order={started.order_id}"
     assert (gw.tinkoff.sent[-1].status, gw.tinkoff.sent[-1].reply) == (200, "OK")
-    assert await _balance(s.owner.workspace_id) == 50_000
+    assert await balance(s.owner.workspace_id) == 50_000
     view = await payments.payment(s.owner, started.order_id)
     assert view.status == "paid" and view.paid_at is not None
 
@@ -141,7 +136,7 @@ async def test_forged_altered_and_unknown_tinkoff_notifications_change_nothing(
     # Signed, for an order nobody made here: answered (no use retrying), nothing moves.
     unknown = await gw.tinkoff.notify(pid, "CONFIRMED", order_id="not-ours")
     assert unknown.status == 200
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
     assert await _credits(s.owner.workspace_id) == []
 
     # A body that is not even JSON.
@@ -157,15 +152,15 @@ async def test_a_declined_card_and_a_reversal_after_success(gw: Gateways) -> Non
     back = await _payer(declined.payment_url, "decline")
     assert back.endswith(declined.order_id)
     assert (await payments.payment(s.owner, declined.order_id)).status == "failed"
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
 
     paid = await payments.start_topup(s.owner, "tinkoff", 7_000)
     await _payer(paid.payment_url, "pay")
-    assert await _balance(s.owner.workspace_id) == 7_000
+    assert await balance(s.owner.workspace_id) == 7_000
     # The bank takes it back after success (REVERSED): the credit is reversed, once.
     await gw.tinkoff.notify(int(paid.gateway_payment_id), "REVERSED")
     await gw.tinkoff.notify(int(paid.gateway_payment_id), "REFUNDED")
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
     assert [(c.kind, c.amount_minor) for c in await _credits(s.owner.workspace_id)] == [
         ("payment", 7_000), ("refund", -7_000)]
     assert (await payments.payment(s.owner, paid.order_id)).status == "refunded"
@@ -200,19 +195,19 @@ async def test_a_yookassa_payment_is_trusted_only_as_read_back_from_its_api(
     fake = dict(created, status="succeeded", paid=True)
     claimed = await gw.yookassa.send("payment.succeeded", fake)
     assert claimed.status == 200
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
     # …or for a payment YooKassa never made: refused and audited.
     invented = await gw.yookassa.send("payment.succeeded", dict(fake, id="2f0a-none"))
     assert invented.status == 403
 
     await _payer(started.payment_url, "pay")
     assert gw.yookassa.sent[-1].status == 200
-    assert await _balance(s.owner.workspace_id) == 30_000
+    assert await balance(s.owner.workspace_id) == 30_000
     await gw.yookassa.succeed(created["id"])  # a repeat
     # A partial refund, told twice: taken back once.
     await gw.yookassa.refund(created["id"], "120.00")
     await gw.yookassa.refund(created["id"], "120.00")
-    assert await _balance(s.owner.workspace_id) == 18_000
+    assert await balance(s.owner.workspace_id) == 18_000
     assert [(c.kind, c.amount_minor) for c in await _credits(s.owner.workspace_id)] == [
         ("payment", 30_000), ("refund", -12_000)]
 
@@ -223,9 +218,9 @@ async def test_the_payer_back_before_the_notification_sees_it_paid(gw: Gateways)
     payment = gw.yookassa.payment_for(started.order_id)
     payment.update(status="succeeded", paid=True)  # paid; the notification is not out yet
     view = await payments.refresh(s.owner, started.order_id)
-    assert view.status == "paid" and await _balance(s.owner.workspace_id) == 9_900
+    assert view.status == "paid" and await balance(s.owner.workspace_id) == 9_900
     await gw.yookassa.succeed(payment["id"])  # it arrives after all: nothing more
-    assert await _balance(s.owner.workspace_id) == 9_900
+    assert await balance(s.owner.workspace_id) == 9_900
 
 
 async def test_yookassa_notifications_from_outside_its_addresses_are_refused(
@@ -237,7 +232,7 @@ async def test_yookassa_notifications_from_outside_its_addresses_are_refused(
     started = await payments.start_topup(s.owner, "yookassa", 5_000)
     payment = gw.yookassa.payment_for(started.order_id)
     sent = await gw.yookassa.succeed(payment["id"])
-    assert sent.status == 403 and await _balance(s.owner.workspace_id) == 0
+    assert sent.status == 403 and await balance(s.owner.workspace_id) == 0
 
 
 async def test_payments_are_walled_off_between_workspaces(gw: Gateways) -> None:
@@ -277,7 +272,7 @@ async def test_a_notification_during_a_database_outage_is_refused_then_credited_
         reset_settings_cache()
         await dispose_engine()
         await proxy.stop()
-    assert await _balance(s.owner.workspace_id) == 4_200
+    assert await balance(s.owner.workspace_id) == 4_200
     assert len(await _credits(s.owner.workspace_id)) == 1
 
 
@@ -289,7 +284,7 @@ async def test_a_currency_other_than_the_orders_is_not_credited(gw: Gateways) ->
     await gw.yookassa.succeed(payment["id"])
     view = await payments.payment(s.owner, started.order_id)
     assert view.status == "review" and "USD" in view.failure
-    assert await _balance(s.owner.workspace_id) == 0
+    assert await balance(s.owner.workspace_id) == 0
 
 
 async def test_pending_payments_whose_word_was_lost_are_asked_about_by_the_jobs(
@@ -303,11 +298,11 @@ async def test_pending_payments_whose_word_was_lost_are_asked_about_by_the_jobs(
     assert await payments.reconcile() == {}  # too recent to ask about yet
     soon = datetime.now(UTC) + timedelta(minutes=5)
     assert await payments.reconcile(soon) == {"credited": 1, "still pending": 1}
-    assert await _balance(s.owner.workspace_id) == 6_000
+    assert await balance(s.owner.workspace_id) == 6_000
     assert await payments.reconcile(soon) == {"still pending": 1}
 
     later = datetime.now(UTC) + timedelta(hours=49)
     assert await payments.reconcile(later) == {"abandoned": 1}
     view = await payments.payment(s.owner, silent.order_id)
     assert view.status == "canceled" and "48 hours" in view.failure
-    assert await _balance(s.owner.workspace_id) == 6_000
+    assert await balance(s.owner.workspace_id) == 6_000

@@ -9,7 +9,9 @@ Nothing unverified ever reaches the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+import httpx
 
 GatewayStatus = Literal["pending", "paid", "failed", "canceled", "refunded"]
 
@@ -76,3 +78,23 @@ class Gateway(Protocol):
     async def verify(self, body: bytes, remote_ip: str) -> Notice:
         """Raises NotVerified for anything that does not prove itself."""
         ...
+
+
+async def call_json(method: str, url: str, *, what: str, seconds: float,
+                    **request: Any) -> tuple[int, Any]:
+    """One HTTP call to a gateway: (status, parsed JSON or None). A timeout or a broken
+    connection is a GatewayError the payer can read; the gateway's own answers are for
+    the caller to judge."""
+    try:
+        async with httpx.AsyncClient(timeout=seconds, trust_env=False) as client:
+            response = await client.request(method, url, **request)
+    except httpx.TimeoutException as exc:
+        raise GatewayError("The payment service did not answer in time. Try again.",
+                           detail=f"{what}: timeout") from exc
+    except httpx.HTTPError as exc:
+        raise GatewayError("The payment service cannot be reached. Try again later.",
+                           detail=f"{what}: {type(exc).__name__}") from exc
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None

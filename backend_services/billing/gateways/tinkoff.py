@@ -14,8 +14,6 @@ import hmac
 import json
 from typing import Any
 
-import httpx
-
 from backend_services.billing.gateways.base import (
     Created,
     GatewayError,
@@ -24,6 +22,7 @@ from backend_services.billing.gateways.base import (
     NotVerified,
     Order,
     State,
+    call_json,
 )
 
 # ISO 4217 numeric codes the terminal may be opened for.
@@ -67,22 +66,11 @@ class TinkoffGateway:
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         body = {"TerminalKey": self._terminal, **params}
         body["Token"] = token(body, self._password)
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout, trust_env=False) as client:
-                response = await client.post(f"{self._url}/{method}", json=body)
-        except httpx.TimeoutException as exc:
-            raise GatewayError("The payment service did not answer in time. Try again.",
-                               detail=f"{method}: timeout") from exc
-        except httpx.HTTPError as exc:
-            raise GatewayError("The payment service cannot be reached. Try again later.",
-                               detail=f"{method}: {type(exc).__name__}") from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict):
+        status, data = await call_json("POST", f"{self._url}/{method}", what=method,
+                                       seconds=self._timeout, json=body)
+        if status != 200 or not isinstance(data, dict):
             raise GatewayError("The payment service failed. Try again later.",
-                               detail=f"{method}: HTTP {response.status_code}")
+                               detail=f"{method}: HTTP {status}")
         if not data.get("Success") or str(data.get("ErrorCode", "0")) != "0":
             raise GatewayError(
                 "The payment service refused the payment.",

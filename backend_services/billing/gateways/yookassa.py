@@ -11,8 +11,6 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import httpx
-
 from backend_services.billing.gateways.base import (
     Created,
     GatewayError,
@@ -21,6 +19,7 @@ from backend_services.billing.gateways.base import (
     NotVerified,
     Order,
     State,
+    call_json,
 )
 
 # https://yookassa.ru/developers/using-api/webhooks (IP addresses to allow).
@@ -83,25 +82,13 @@ class YooKassaGateway:
     async def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
                        idempotence_key: str = "") -> dict[str, Any]:
         headers = {"Idempotence-Key": idempotence_key} if idempotence_key else {}
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout, trust_env=False,
-                                         auth=self._auth) as client:
-                response = await client.request(method, f"{self._url}{path}", json=body,
-                                                headers=headers)
-        except httpx.TimeoutException as exc:
-            raise GatewayError("The payment service did not answer in time. Try again.",
-                               detail=f"{path}: timeout") from exc
-        except httpx.HTTPError as exc:
-            raise GatewayError("The payment service cannot be reached. Try again later.",
-                               detail=f"{path}: {type(exc).__name__}") from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict):
+        status, data = await call_json(method, f"{self._url}{path}", what=path,
+                                       seconds=self._timeout, json=body, headers=headers,
+                                       auth=self._auth)
+        if status != 200 or not isinstance(data, dict):
             what = data.get("description", "") if isinstance(data, dict) else ""
             raise GatewayError("The payment service refused the payment.",
-                               detail=f"{path}: HTTP {response.status_code} {what}"[:300])
+                               detail=f"{path}: HTTP {status} {what}"[:300])
         return data
 
     async def create(self, order: Order) -> Created:
