@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.billing import tariffs
 from backend_services.core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ async def post(
     kind: Kind,
     key: str,
     *,
-    low_threshold_minor: int = 0,
+    low_threshold_minor: int | None = None,
     reference: str = "",
     dialog_id: int | None = None,
     message_id: int | None = None,
@@ -113,8 +114,9 @@ async def post(
 ) -> Posted | None:
     """Apply `amount_minor` (negative: a charge) once per `key`, in the caller's transaction.
 
-    `low_threshold_minor` is the sheet's low-balance threshold: the result says whether this
-    entry crossed it (told once per crossing; a credit back above it re-arms the notice).
+    `low_threshold_minor` is the sheet's low-balance threshold, which charges pass: the
+    result says whether this entry crossed it (told once per crossing; a credit back above
+    the line re-arms the notice). Without it a charge leaves the notice as it is.
     `only_currency`: post nothing (None) when the balance is in another currency."""
     if len(key) > 128:
         raise ValueError("idempotency keys are at most 128 characters")
@@ -126,12 +128,17 @@ async def post(
         return None
     applied = max(amount_minor, -before)
     after = before + applied
-    crossed_low = (low_threshold_minor > 0 and after < low_threshold_minor
-                   and noticed is None and applied < 0)
-    if crossed_low:
-        noticed = datetime.now(UTC)
-    elif after >= low_threshold_minor:
-        noticed = None
+    threshold = low_threshold_minor
+    if threshold is None and applied > 0:
+        # A credit (payment, adjustment) re-arms the notice once above the sheet's line.
+        threshold = (await tariffs.in_force(session)).low_balance_minor
+    crossed_low = False
+    if threshold is not None:
+        crossed_low = threshold > 0 and after < threshold and noticed is None and applied < 0
+        if crossed_low:
+            noticed = datetime.now(UTC)
+        elif after >= threshold:
+            noticed = None
     entry_id = (await _sql(
         session, _APPLY, w=workspace_id, amount=applied, currency=currency, kind=kind.value,
         k=key, after=after, noticed=noticed, reference=reference[:300], dialog_id=dialog_id,

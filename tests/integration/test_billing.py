@@ -334,15 +334,20 @@ async def test_low_balance_is_told_once_per_crossing(
     await adjustments.adjust(s.owner, ws, 150, "starting credit")
 
     crossings = []
-    for i, amount in enumerate((-60, -10, 200, -200, -200)):
-        async with session_scope() as session:
-            posted = await ledger.post(session, ws, amount, Kind.ANSWER, f"k{i}",
-                                       low_threshold_minor=100)
+    for i, amount in enumerate((-60, -10, 15, -5, 200, -200, -200)):
+        if amount > 0:  # a credit, as an admin or a payment makes it: no threshold given
+            posted = await adjustments.adjust(s.owner, ws, amount, "credit for the test")
+        else:
+            async with session_scope() as session:
+                posted = await ledger.post(session, ws, amount, Kind.ANSWER, f"k{i}",
+                                           low_threshold_minor=100)
+        assert posted is not None
         crossings.append((posted.crossed_low, posted.reached_zero))
         await notices.after_charge(ws, posted)
-    # 150 → 90 (crossed) → 80 → 280 (re-armed) → 80 (crossed again) → 0 (zero)
-    assert crossings == [(True, False), (False, False), (False, False), (True, False),
-                         (False, True)]
+    # 150 → 90 (crossed) → 80 → 95 (still under: not re-armed) → 90 (not told again)
+    # → 290 (re-armed) → 90 (crossed again) → 0 (zero)
+    assert crossings == [(True, False), (False, False), (False, False), (False, False),
+                         (False, False), (True, False), (False, True)]
     mail = await asyncio.to_thread(smtp.wait_for, "owner-a@example.com", "spent")
     assert "/billing" in mail.text and "operators" in mail.text
     assert (await notices.banner(s.owner)).state == "zero"
