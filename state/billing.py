@@ -86,6 +86,8 @@ class BillingState(SessionState):
             "time": e.created_at.strftime("%Y-%m-%d %H:%M"),
             "kind": KIND_LABELS.get(e.kind, e.kind),
             "for": _for(e),
+            # The console opens any dialog of the workspace by its id.
+            "dialog_link": f"/console?d={e.dialog_id}" if e.dialog_id else "",
             "amount": format_money(e.amount_minor, e.currency),
             "credit": e.amount_minor > 0,
             "after": format_money(e.balance_after_minor, e.currency),

@@ -37,7 +37,10 @@ def _entry(e: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(e["time"], size="2", white_space="nowrap")),
         rx.table.cell(rx.text(e["kind"], size="2")),
-        rx.table.cell(rx.text(e["for"], size="2")),
+        rx.table.cell(rx.cond(e["dialog_link"] != "",
+                              rx.link(e["for"], href=e["dialog_link"].to(str), size="2",
+                                      class_name="ledger-dialog"),
+                              rx.text(e["for"], size="2"))),
         rx.table.cell(rx.vstack(
             rx.text(e["amount"], size="2", weight="medium",
                     color=rx.cond(e["credit"], rx.color("green", 11), rx.color("gray", 12))),

@@ -16,6 +16,8 @@ from playwright.async_api import expect
 
 from backend_services.billing import ledger
 from backend_services.billing.ledger import Kind
+from backend_services.conversations import dialogs
+from backend_services.conversations.actors import contact_actor
 from backend_services.core.db import session_scope
 from backend_services.models import Role
 from state.admin_billing import AdminBillingState
@@ -24,6 +26,7 @@ from tests.e2e.helpers import (
     SocketTap,
     add_member,
     at,
+    create_assistant,
     make_platform_admin,
     make_workspace_owner,
     sign_in,
@@ -94,11 +97,15 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
     await _snap(page, "admin")
     assert await balance(tenant) == 1_000
 
-    # Some spending, so the owner has pages of entries to read.
+    # Some spending, the newest for a visitor's dialog.
+    assistant_id = await create_assistant(tenant, "Shop bot")
+    visitor = await contact_actor(tenant, assistant_id, "widget", "v-1")
+    dialog = await dialogs.open_dialog(visitor)
     for i in range(30):
         async with session_scope() as session:
             await ledger.post(session, tenant, -1, Kind.ANSWER, f"a{i}",
-                              reference="widget answer")
+                              reference="widget answer",
+                              dialog_id=dialog.id if i == 29 else None)
 
     page = owner_page
     await page.emulate_media(color_scheme="dark")
@@ -107,6 +114,9 @@ async def test_an_admin_prices_and_credits_and_the_owner_sees_it_traced_to_the_l
     await expect(page.get_by_text("about 38 AI answers")).to_be_visible()
     await expect(page.get_by_text("about 242 indexed pages")).to_be_visible()
     await expect(page.locator(".ledger-row")).to_have_count(25)
+    link = page.locator(".ledger-row").first.locator(".ledger-dialog")
+    await expect(link).to_have_text(f"widget answer · dialog #{dialog.id}")
+    await expect(link).to_have_attribute("href", f"/console?d={dialog.id}")
     await expect(page.locator("#ledger-pages")).to_have_text("31 entries · page 1 of 2")
     await _snap(page, "tenant")
     await page.click("#ledger-next")
