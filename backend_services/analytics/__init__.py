@@ -1,0 +1,1 @@
+"""Analytics: what happened in a workspace's conversations over a period (issue 15)."""
