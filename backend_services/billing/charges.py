@@ -137,23 +137,26 @@ async def charge_document(
     )
 
 
-async def may_answer(workspace_id: int) -> bool:
-    """False when the balance is spent and answers cost money: no new AI answer starts."""
+async def spent_sheet(workspace_id: int) -> TariffView | None:
+    """The price sheet in force when the workspace's balance is spent and that sheet applies
+    to it (same currency); None while the balance still pays for something."""
     async with session_scope() as session:
         balance, currency = await ledger.balance_of(session, workspace_id)
         if balance > 0:
-            return True
+            return None
         sheet = await tariffs.in_force(session)
-        return currency != sheet.currency or not sheet.charges_answers
+        return sheet if currency == sheet.currency else None
+
+
+async def may_answer(workspace_id: int) -> bool:
+    """False when the balance is spent and answers cost money: no new AI answer starts."""
+    sheet = await spent_sheet(workspace_id)
+    return sheet is None or not sheet.charges_answers
 
 
 async def check_upload(workspace_id: int) -> None:
     """Refuse new knowledge when indexing costs money and the balance is spent."""
-    async with session_scope() as session:
-        balance, currency = await ledger.balance_of(session, workspace_id)
-        if balance > 0:
-            return
-        sheet = await tariffs.in_force(session)
-        if currency == sheet.currency and sheet.page_minor > 0:
-            raise BalanceSpent("The workspace's balance is spent: top up the balance to add "
-                               "knowledge. What is already indexed keeps working.")
+    sheet = await spent_sheet(workspace_id)
+    if sheet is not None and sheet.page_minor > 0:
+        raise BalanceSpent("The workspace's balance is spent: top up the balance to add "
+                           "knowledge. What is already indexed keeps working.")

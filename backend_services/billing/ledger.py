@@ -87,7 +87,8 @@ class NoBalance(Exception):
 async def _lock(session: AsyncSession, workspace_id: int) -> Any:
     row = (await _sql(session, _LOCK, w=workspace_id)).first()
     if row is None:
-        # Every workspace gets one when made; one made before billing existed gets it now.
+        # create_workspace gives every workspace one; a row made directly (the benches do)
+        # gets it here.
         await _sql(session, _CREATE, w=workspace_id, currency=get_settings().currency)
         row = (await _sql(session, _LOCK, w=workspace_id)).first()
         if row is None:

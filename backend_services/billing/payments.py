@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -115,11 +115,13 @@ async def start_topup(principal: Principal, gateway_name: str, amount_minor: int
                       payment_url=created.payment_url)
 
 
-async def _set(order_id: str, **values: Any) -> PaymentView:
+async def _set(order_id: str, *, when: str = "created", **values: Any) -> PaymentView:
+    """Set `values` on the payment while it is still `when`; a notification may have
+    settled it meanwhile, and then only the gateway's id is filled in."""
     async with session_scope() as session:
         row = (await session.exec(select(Payment).where(col(Payment.order_id) == order_id)
                                   .with_for_update())).one()
-        if row.status == "created":  # a notification may have settled it meanwhile
+        if row.status == when:
             for key, value in values.items():
                 setattr(row, key, value)
         elif "gateway_payment_id" in values and not row.gateway_payment_id:
@@ -266,6 +268,17 @@ async def payment(principal: Principal, order_id: str) -> PaymentView:
         return _view(row)
 
 
+async def _ask(gateway: Gateway, order_id: str, gateway_payment_id: str) -> str:
+    """Read one of our payments back from its gateway and apply what it vouches for, as a
+    notification would be; the outcome. Raises GatewayError when it cannot be read."""
+    state = await gateway.state(gateway_payment_id)
+    if state.order_id and state.order_id != order_id:
+        return "the gateway names another order: ignored"
+    _, outcome = await _settle(gateway.name, replace(
+        state, gateway_payment_id=gateway_payment_id, order_id=order_id))
+    return outcome
+
+
 async def refresh(principal: Principal, order_id: str) -> PaymentView:
     """Ask the gateway about one of this workspace's pending payments (the payer is back
     before the notification, or it was lost) and apply what it vouches for."""
@@ -273,15 +286,9 @@ async def refresh(principal: Principal, order_id: str) -> PaymentView:
     if view.final or not view.gateway_payment_id:
         return view
     try:
-        state = await _gateway(view.gateway).state(view.gateway_payment_id)
+        await _ask(_gateway(view.gateway), view.order_id, view.gateway_payment_id)
     except (GatewayError, ValidationFailed) as exc:
         log.info("payment %s: state not read (%s)", view.id, exc)
-        return view
-    if state.order_id and state.order_id != view.order_id:
-        return view
-    await _settle(view.gateway, State(view.gateway_payment_id, view.order_id, state.status,
-                                      state.amount_minor, state.currency,
-                                      state.refunded_minor, state.reason))
     return await payment(principal, order_id)
 
 
@@ -311,29 +318,17 @@ async def reconcile(now: datetime | None = None) -> dict[str, int]:
         outcome = "gateway not configured"
         if gateway is not None and gateway_payment_id:
             try:
-                state = await gateway.state(gateway_payment_id)
+                outcome = await _ask(gateway, order_id, gateway_payment_id)
             except GatewayError as exc:
                 outcome = "gateway unreachable"
                 log.info("payment %s: state not read (%s)", order_id, exc.detail)
-            else:
-                _, outcome = await _settle(gateway_name, State(
-                    gateway_payment_id, order_id, state.status, state.amount_minor,
-                    state.currency, state.refunded_minor, state.reason))
         if outcome in ("still pending", "gateway not configured", "gateway unreachable") \
                 and created_at < moment - ABANDON_AFTER:
-            await _set_pending(order_id, "canceled", "no word from the gateway in 48 hours")
+            await _set(order_id, when="pending", status="canceled",
+                       failure="no word from the gateway in 48 hours")
             outcome = "abandoned"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
-
-
-async def _set_pending(order_id: str, status: str, failure: str) -> None:
-    async with session_scope() as session:
-        row = (await session.exec(select(Payment).where(col(Payment.order_id) == order_id)
-                                  .with_for_update())).one()
-        if row.status == "pending":
-            row.status, row.failure, row.updated_at = status, failure, datetime.now(UTC)
-            session.add(row)
 
 
 async def list_payments(principal: Principal, limit: int = 20) -> list[PaymentView]:
