@@ -11,6 +11,7 @@ import time
 
 from procrastinate import App
 
+from backend_services.analytics import rollup
 from backend_services.billing import payments
 from backend_services.core import heartbeats, jobs
 from backend_services.core.process_loop import run_until_stopped
@@ -38,6 +39,7 @@ def load_tasks() -> App:
 
 PURGE_EVERY = 3600.0
 RECONCILE_EVERY = 300.0
+ROLLUP_EVERY = 60.0
 STALLED_CHECK_EVERY = 15.0
 
 
@@ -45,7 +47,8 @@ async def main() -> None:
     settings = get_settings()
     stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
     interval = min(settings.heartbeat_seconds, stalled_every)
-    last = {"purge": -PURGE_EVERY, "stalled": -stalled_every, "payments": -RECONCILE_EVERY}
+    last = {"purge": -PURGE_EVERY, "stalled": -stalled_every, "payments": -RECONCILE_EVERY,
+            "rollup": -ROLLUP_EVERY}
     load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
 
@@ -70,6 +73,10 @@ async def main() -> None:
             settled = await payments.reconcile()
             if settled:
                 log.info("payments asked about: %s", settled)
+        if now - last["rollup"] >= ROLLUP_EVERY:
+            last["rollup"] = now
+            await rollup.refresh()
+            await rollup.read_questions()
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())

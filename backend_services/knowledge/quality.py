@@ -115,7 +115,7 @@ _MESSAGES_SQL = text(
     )
     SELECT m.id, m.dialog_id, m.sender, m.content, m.created_at, m.answer_mode, m.confidence
     FROM messages m JOIN recent r ON r.id = m.dialog_id
-    WHERE m.workspace_id = :ws AND m.created_at >= :since
+    WHERE m.workspace_id = :ws AND m.created_at >= :since AND m.created_at < :until
       AND m.sender IN ('visitor', 'ai', 'operator')
     ORDER BY m.dialog_id, m.id
     """
@@ -125,7 +125,7 @@ _HANDOFFS_SQL = text(
     SELECT h.dialog_id, h.created_at FROM handoff_events h
     JOIN dialogs d ON d.id = h.dialog_id
     WHERE h.workspace_id = :ws AND d.workspace_id = :ws AND d.assistant_id = :a
-      AND h.to_state = 'requested' AND h.created_at >= :since
+      AND h.to_state = 'requested' AND h.created_at >= :since AND h.created_at < :until
     ORDER BY h.dialog_id, h.created_at
     """
 )
@@ -175,27 +175,40 @@ async def _centre(embedder: Embedder) -> np.ndarray:
     return _centres[embedder.name]
 
 
-async def _grouped(asked: list[_Asked], embedder: Embedder) -> list[list[_Asked]]:
-    """Newest first; each question joins the nearest group's centroid, if near enough."""
-    if not asked:
+async def group_similar(texts: list[str], embedder: Embedder | None = None) -> list[list[int]]:
+    """Indices of `texts` (newest first) grouped by what they ask."""
+    if not texts:
         return []
-    vectors = np.asarray(await embedder.embed_queries([a.content[:500] for a in asked]),
-                         dtype=np.float32) - await _centre(embedder)
+    embedder = embedder or get_default_embedder()
+    vectors = await embedder.embed_queries([t[:500] for t in texts])
+    return await group_vectors(np.asarray(vectors, dtype=np.float32), embedder)
+
+
+async def group_vectors(vectors: np.ndarray, embedder: Embedder) -> list[list[int]]:
+    """Rows of `vectors` (query embeddings by `embedder`, newest first) grouped: each
+    joins the group whose centroid is nearest, if near enough (the module docstring says
+    why the vectors are centred first)."""
+    if not len(vectors):
+        return []
+    vectors = vectors - await _centre(embedder)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-    groups: list[list[_Asked]] = []
-    sums: list[np.ndarray] = []
-    for a, v in zip(asked, vectors, strict=True):
-        best, best_sim = -1, GROUP_SIMILARITY
-        for g, total in enumerate(sums):
-            sim = float(v @ (total / np.linalg.norm(total)))
-            if sim >= best_sim:
-                best, best_sim = g, sim
+    groups: list[list[int]] = []
+    sums = np.zeros_like(vectors)  # row g: the sum of group g's vectors
+    centroids = np.zeros_like(vectors)  # row g: that sum, normalised
+    for i, v in enumerate(vectors):
+        n = len(groups)
+        best = -1
+        if n:
+            sims = centroids[:n] @ v
+            g = int(np.argmax(sims))
+            if sims[g] >= GROUP_SIMILARITY:
+                best = g
         if best < 0:
-            groups.append([a])
-            sums.append(v.copy())
-        else:
-            groups[best].append(a)
-            sums[best] += v
+            best = n
+            groups.append([])
+        groups[best].append(i)
+        sums[best] += v
+        centroids[best] = sums[best] / max(float(np.linalg.norm(sums[best])), 1e-9)
     return groups
 
 
@@ -222,12 +235,15 @@ def _gap(group: list[_Asked]) -> Gap:
 
 async def gaps(
     principal: Principal, assistant_id: int, *, days: int = DEFAULT_DAYS,
-    embedder: Embedder | None = None,
+    between: tuple[datetime, datetime] | None = None, embedder: Embedder | None = None,
 ) -> list[Gap]:
-    """The assistant's unanswered questions of the last `days`, grouped, most asked first."""
+    """The assistant's unanswered questions of the last `days` (or asked `between` two
+    moments, for a report's period), grouped, most asked first."""
     principal.require(Role.ADMIN)
-    since = datetime.now(UTC) - timedelta(days=max(1, days))
-    params = {"ws": principal.workspace_id, "a": assistant_id, "since": since}
+    since, until = between or (datetime.now(UTC) - timedelta(days=max(1, days)),
+                               datetime.now(UTC) + timedelta(minutes=1))
+    params = {"ws": principal.workspace_id, "a": assistant_id, "since": since,
+              "until": until}
     async with session_scope() as session:
         await assistants.in_scope(session, principal, assistant_id)
         rows = list(await session.exec(  # type: ignore[call-overload]
@@ -242,8 +258,9 @@ async def gaps(
     asked = [a for dialog_id, dialog_rows in by_dialog.items()
              for a in _asked_in(dialog_rows, handed.get(dialog_id, []))]
     asked.sort(key=lambda a: a.at, reverse=True)
-    groups = await _grouped(asked[:MAX_QUESTIONS], embedder or get_default_embedder())
-    found = [_gap(g) for g in groups]
+    asked = asked[:MAX_QUESTIONS]
+    groups = await group_similar([a.content for a in asked], embedder)
+    found = [_gap([asked[i] for i in g]) for g in groups]
     found.sort(key=lambda g: (g.count, g.last_at), reverse=True)
     return found
 

@@ -1,5 +1,6 @@
 """All tables, imported together so SQLModel.metadata (and Alembic) sees every one."""
 
+from backend_services.models.analytics import DialogFacts, HourCounts, RollupMark
 from backend_services.models.assistants import Assistant
 from backend_services.models.billing import (
     Balance,
@@ -48,7 +49,9 @@ __all__ = [
     "Channel",
     "Contact",
     "Dialog",
+    "DialogFacts",
     "HandoffEvent",
+    "HourCounts",
     "Invitation",
     "KnowledgeCheck",
     "KnowledgeChunk",
@@ -62,6 +65,7 @@ __all__ = [
     "Price",
     "QAPair",
     "Role",
+    "RollupMark",
     "Tariff",
     "TelegramOutbox",
     "User",

@@ -34,6 +34,7 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("workspace_id", "idempotency_key"),
         sa.Index("ix_ledger_entries_workspace_id_created_at", "workspace_id", "created_at"),
+        sa.Index("ix_ledger_entries_created_at", "created_at"),  # analytics.rollup (0013)
     )
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = parent_fk("workspaces")

@@ -75,6 +75,7 @@ class Dialog(AssistantRow, table=True):
             postgresql_where=sa.text("status <> 'closed'"),
         ),
         sa.Index("ix_dialogs_workspace_id_updated_at", "workspace_id", "updated_at"),
+        sa.Index("ix_dialogs_updated_at", "updated_at"),  # analytics.rollup (migration 0013)
     )
     channel_id: int | None = Field(default=None, foreign_key="channels.id", ondelete="SET NULL")
     contact_id: int = parent_fk("contacts")
@@ -105,6 +106,7 @@ class Message(TenantRow, table=True):
     __table_args__ = (
         sa.UniqueConstraint("dialog_id", "client_id"),
         sa.UniqueConstraint("dialog_id", "external_id"),
+        sa.Index("ix_messages_created_at", "created_at"),  # analytics.rollup (migration 0013)
     )
     dialog_id: int = parent_fk("dialogs")
     sender: str = Field(max_length=16)
