@@ -1,4 +1,5 @@
-"""`replyx` command: run | web | migrate | fleet | jobs | create-admin | test."""
+"""`replyx` command: run | web | migrate | fleet | jobs | create-admin | analytics-rebuild |
+test."""
 
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analytics_rebuild(_: argparse.Namespace) -> int:
+    """Recompute the analytics roll-ups from the conversation and billing tables (after a
+    restore, or when they are wrong); the jobs process embeds the questions as usual."""
+    _check_config()
+    # Imported here: start-up path: each command loads only its own process.
+    from backend_services.analytics import rollup
+    from backend_services.core.db import dispose_engine
+
+    async def rebuild() -> rollup.Refreshed:
+        try:
+            return await rollup.refresh(from_scratch=True)
+        finally:
+            await dispose_engine()
+
+    done = asyncio.run(rebuild())
+    print(f"[replyx] analytics rebuilt: {done.dialogs} conversations")
+    return 0
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     """Lint, type-check, then the whole pytest suite (real PostgreSQL, Valkey, Chromium)."""
     py = sys.executable
@@ -102,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--email", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--name", default="Administrator")
+    sub.add_parser("analytics-rebuild", help="recompute the analytics roll-ups from scratch")
     t = sub.add_parser("test", help="lint, type-check and run the whole test suite")
     t.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args, extra = parser.parse_known_args(argv)
@@ -116,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         "fleet": cmd_fleet,
         "jobs": cmd_jobs,
         "create-admin": cmd_create_admin,
+        "analytics-rebuild": cmd_analytics_rebuild,
         "test": cmd_test,
     }[args.command]
     raise SystemExit(handler(args))

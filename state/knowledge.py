@@ -148,7 +148,14 @@ class KnowledgeState(AssistantScoped, SessionState):
                 refused = fail(exc)
         await self._reload(principal)
         self.loaded = True
-        return [KnowledgeState.watch_progress, *([refused] if refused is not None else [])]
+        then: list[Any] = [KnowledgeState.watch_progress]
+        # From Analytics: the unanswered questions of an assistant (?tab=gaps&days=N).
+        if self.router.url.query_parameters.get("tab", "") == "gaps":
+            days = self.router.url.query_parameters.get("days", "")
+            self.tab, self.gap_days = "gaps", days if days in GAP_DAYS else self.gap_days
+            self.gaps, self.gaps_loaded = [], False
+            then.append(KnowledgeState.load_gaps)
+        return [*then, *([refused] if refused is not None else [])]
 
     @guarded(Role.ADMIN)
     async def choose_assistant(self, value: str, *, principal: Principal) -> None:

@@ -48,14 +48,6 @@ async def report(principal: Principal, filters: Filters) -> Report:
     return Report(f, current, previous, currency)
 
 
-def change(now: float | None, before: float | None) -> float | None:
-    """The relative change from the previous period (0.25 = 25 % more); None when the
-    previous period had nothing to compare with."""
-    if now is None or before is None or before == 0:
-        return None
-    return (now - before) / before
-
-
 @dataclass(frozen=True)
 class Metric:
     key: str
@@ -63,6 +55,22 @@ class Metric:
     now: float | None
     before: float | None
     unit: str  # "count", "share", "seconds", "stars", "money"
+
+
+DIFFERENCE_UNITS = ("share", "stars")
+
+
+def change(m: Metric) -> float | None:
+    """This period against the previous one: the difference for a share (0.1 = ten
+    percentage points) or a rating (stars), else the relative change (0.25 = 25 % more);
+    None when the previous period had nothing to compare with."""
+    if m.now is None or m.before is None:
+        return None
+    if m.unit in DIFFERENCE_UNITS:
+        return m.now - m.before
+    if m.before == 0:
+        return None
+    return (m.now - m.before) / m.before
 
 
 def _t(t: Timing) -> float | None:
@@ -99,11 +107,12 @@ def metrics(r: Report) -> list[Metric]:
 
 
 def _summary_rows(r: Report) -> Iterable[Sequence[Any]]:
-    yield ("figure", "this period", "previous period", "change", "unit")
+    yield ("figure", "this period", "previous period", "change", "change is", "unit")
     for m in metrics(r):
-        delta = change(m.now, m.before)
+        delta = change(m)
         yield (m.label, _cell(m.now, m.unit), _cell(m.before, m.unit),
                "" if delta is None else f"{delta:.4f}",
+               "difference" if m.unit in DIFFERENCE_UNITS else "relative",
                r.currency if m.unit == "money" else m.unit)
 
 

@@ -113,7 +113,7 @@ SELECT f.dialog_id, f.created_at < :settled OR d.status = 'closed' AS settled,
              WHERE m.dialog_id = f.dialog_id AND m.sender = 'visitor'
              ORDER BY m.id LIMIT :k) AS openings
 FROM analytics_dialogs f JOIN dialogs d ON d.id = f.dialog_id
-WHERE NOT f.question_read
+WHERE NOT f.question_read OR (f.question <> '' AND f.question_embedder <> :e)
 ORDER BY f.created_at DESC LIMIT :n
 """)
 _SET_QUESTION_SQL = text("""
@@ -162,11 +162,14 @@ def _opening_question(openings: list[str]) -> str | None:
 
 
 async def read_questions(embedder: Embedder | None = None) -> int:
-    """Find and embed the opening questions of conversations not read yet (a batch)."""
+    """Find and embed the opening questions of conversations not read yet, or embedded
+    by another embedder than today's (a batch)."""
+    embedder = embedder or get_default_embedder()
     async with session_scope() as session:
         now = (await session.exec(text("SELECT now()"))).one()[0]  # type: ignore[call-overload]
         rows = list(await session.exec(_UNREAD_SQL, params={  # type: ignore[call-overload]
-            "settled": now - QUESTION_SETTLES, "k": OPENINGS_SCANNED, "n": QUESTION_BATCH}))
+            "settled": now - QUESTION_SETTLES, "k": OPENINGS_SCANNED, "n": QUESTION_BATCH,
+            "e": embedder.name}))
     found: list[tuple[int, str]] = []
     done: list[int] = []  # no question, and none is coming
     for dialog_id, settled, openings in rows:
@@ -176,10 +179,8 @@ async def read_questions(embedder: Embedder | None = None) -> int:
         elif settled or len(openings or []) >= OPENINGS_SCANNED:
             done.append(int(dialog_id))
     vectors: list[bytes] = []
-    name = ""
+    name = embedder.name
     if found:
-        embedder = embedder or get_default_embedder()
-        name = embedder.name
         embedded = await embedder.embed_queries([q for _, q in found])
         vectors = [np.asarray(v, dtype=np.float32).tobytes() for v in embedded]
     async with session_scope() as session:

@@ -17,6 +17,7 @@ from backend_services.billing import ledger, tariffs
 from backend_services.billing.ledger import Kind
 from backend_services.billing.money import major
 from backend_services.billing.tariffs import TariffView
+from backend_services.core.dates import each_day
 from backend_services.core.db import session_scope
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
@@ -171,12 +172,10 @@ async def _days(session: AsyncSession, workspace_id: int, since: date,
         .group_by(day))).all()
     by_day = {r[0]: r for r in rows}
     out: list[DaySpend] = []
-    current = since
-    while current <= until:
+    for current in each_day(since, until):
         r = by_day.get(current)
         out.append(DaySpend(current.isoformat(), int(r[1]) if r else 0,
                             int(r[2]) if r else 0, int(r[3]) if r else 0))
-        current += timedelta(days=1)
     return out
 
 
