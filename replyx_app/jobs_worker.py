@@ -18,11 +18,11 @@ from backend_services.core.process_loop import run_until_stopped
 from backend_services.core.settings import get_settings
 from backend_services.identity import expiry
 from backend_services.knowledge import upkeep
+from backend_services.notifications import service as notifications
 
 # Modules whose tasks this process runs; importing one registers its blueprint with the
 # job registry (which itself imports no domain). Deferring needs none of them.
 TASK_MODULES = (
-    "backend_services.billing.notices",
     "backend_services.conversations.answer_ceiling",
     "backend_services.conversations.timeouts",
     "backend_services.knowledge.ingest",
@@ -40,6 +40,7 @@ def load_tasks() -> App:
 PURGE_EVERY = 3600.0
 RECONCILE_EVERY = 300.0
 ROLLUP_EVERY = 60.0
+WEEKLY_CHECK_EVERY = 3600.0
 STALLED_CHECK_EVERY = 15.0
 
 
@@ -48,7 +49,7 @@ async def main() -> None:
     stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
     interval = min(settings.heartbeat_seconds, stalled_every)
     last = {"purge": -PURGE_EVERY, "stalled": -stalled_every, "payments": -RECONCILE_EVERY,
-            "rollup": -ROLLUP_EVERY}
+            "rollup": -ROLLUP_EVERY, "weekly": -WEEKLY_CHECK_EVERY}
     load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
 
@@ -77,6 +78,10 @@ async def main() -> None:
             last["rollup"] = now
             await rollup.refresh()
             await rollup.read_questions()
+        weekly = now - last["weekly"] >= WEEKLY_CHECK_EVERY
+        if weekly:
+            last["weekly"] = now
+        await notifications.run_once(with_weekly=weekly)
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())

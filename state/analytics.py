@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import reflex as rx
 
 from backend_services.analytics import questions as asked
+from backend_services.analytics.formatting import duration, shown
 from backend_services.analytics.period import Filters
 from backend_services.analytics.report import WEEKDAYS, Metric, Report, change, metrics, report
 from backend_services.analytics.report import csv_table as report_csv
@@ -34,34 +35,6 @@ ZONES = ("UTC", "Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Ye
 BETTER = {"ai_only_share": 1, "ai_first_response": -1, "human_first_response": -1,
           "resolution": -1, "csat_ai": 1, "csat_human": 1}
 CHANNEL_LABELS = {"widget": "Website widget", "telegram": "Telegram"}
-
-
-def duration(seconds: float | None) -> str:
-    """'4.2 s', '3 min 20 s', '2 h 5 min', '3 d 4 h': what a person reads."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s".replace(".0 s", " s")
-    total = round(seconds)
-    if total < 3600:
-        return f"{total // 60} min {total % 60} s"
-    if total < 86400:
-        return f"{total // 3600} h {total % 3600 // 60} min"
-    return f"{total // 86400} d {total % 86400 // 3600} h"
-
-
-def shown(m: Metric, value: float | None, currency: str) -> str:
-    if value is None:
-        return "—"
-    if m.unit == "share":
-        return f"{value * 100:.0f} %"
-    if m.unit == "seconds":
-        return duration(value)
-    if m.unit == "stars":
-        return f"{value:.2f} ★"
-    if m.unit == "money":
-        return format_money(int(value), currency)
-    return f"{int(value):,}".replace(",", "\u202f")
 
 
 def _trend(key: str, delta: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Settings page: the user's own profile and password."""
+"""Settings page: the user's own profile, password and notifications."""
 
 from __future__ import annotations
 
@@ -10,16 +10,34 @@ from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.identity import auth
 from backend_services.models import Role
+from backend_services.notifications import preferences
 from state.session import SessionState, guarded
 
 
 class SettingsState(SessionState):
     profile_name: rx.Field[str] = rx.field("")
     password_error: rx.Field[str] = rx.field("")
+    notices: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    mail_language: rx.Field[str] = rx.field("en")
+
+    def _show_preferences(self, p: preferences.Preferences) -> None:
+        self.mail_language = p.language
+        self.notices = [{"event": e.event, "label": e.label, "on": e.email} for e in p.events]
 
     @guarded(Role.OPERATOR)
     async def load(self, *, principal: Principal) -> None:
         self.profile_name = principal.name
+        self._show_preferences(await preferences.preferences(principal))
+
+    @guarded(Role.OPERATOR)
+    async def save_notifications(self, form: dict[str, Any], *, principal: Principal) -> Any:
+        """A checkbox left unticked is absent from the form: every event this person may
+        hear of is set, ticked or not."""
+        allowed = [e.event for e in (await preferences.preferences(principal)).events]
+        chosen = {event: bool(form.get(f"notify_{event}")) for event in allowed}
+        self._show_preferences(await preferences.set_preferences(
+            principal, str(form.get("mail_language", "en")), chosen))
+        return rx.toast.success("Notification settings saved.")
 
     @guarded(Role.OPERATOR)
     async def save_profile(self, form: dict[str, Any], *, principal: Principal) -> Any:

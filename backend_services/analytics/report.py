@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from backend_services.analytics.figures import Figures, Satisfaction, Timing, compute
 from backend_services.analytics.period import Filters
 from backend_services.assistants import service as assistants
@@ -42,9 +44,15 @@ async def report(principal: Principal, filters: Filters) -> Report:
         if f.assistant_id is not None:
             # Another workspace's assistant is "not found", not an empty report.
             await assistants.in_scope(session, principal, f.assistant_id)
-        current = await compute(session, principal.workspace_id, f)
-        previous = await compute(session, principal.workspace_id, f.previous())
-        _, currency = await ledger.balance_of(session, principal.workspace_id)
+        return await report_in(session, principal.workspace_id, f)
+
+
+async def report_in(session: AsyncSession, workspace_id: int, f: Filters) -> Report:
+    """The report of one workspace, for callers that checked who reads it (the page
+    through `report`, the weekly summary mail for the workspace's own people)."""
+    current = await compute(session, workspace_id, f)
+    previous = await compute(session, workspace_id, f.previous())
+    _, currency = await ledger.balance_of(session, workspace_id)
     return Report(f, current, previous, currency)
 
 

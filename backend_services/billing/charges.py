@@ -20,7 +20,7 @@ from typing import Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.ai.pricing import MICRO
-from backend_services.billing import ledger, notices, tariffs
+from backend_services.billing import ledger, tariffs
 from backend_services.billing.ledger import Kind, Posted
 from backend_services.billing.tariffs import TariffView
 from backend_services.core.db import session_scope
@@ -114,10 +114,9 @@ async def charge_answer(
 async def charge_test_chat(workspace_id: int, usage: AnswerUsage) -> None:
     """The Knowledge page's test chat pays the model tokens it used, nothing more."""
     async with session_scope() as session:
-        posted = await charge_answer(session, workspace_id, message_id=0, dialog_id=None,
-                                     channel_kind="test", usage=usage,
-                                     test_key=f"test:{uuid.uuid4().hex}")
-    await notices.after_charge(workspace_id, posted)
+        await charge_answer(session, workspace_id, message_id=0, dialog_id=None,
+                            channel_kind="test", usage=usage,
+                            test_key=f"test:{uuid.uuid4().hex}")
 
 
 async def charge_document(

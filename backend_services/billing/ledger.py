@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.billing import tariffs
+from backend_services.core import notify
 from backend_services.core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,17 @@ async def post(
     if entry_id is None:  # posted before under this key: nothing changed now
         seen = (await _sql(session, _SEEN, w=workspace_id, k=key)).one()
         return Posted(int(seen[0]), int(seen[1]), int(seen[2]), duplicate=True)
+    reached_zero = before > 0 and after == 0
+    # Told once per crossing: the request commits with the entry that crossed. Zero is news
+    # only where it stops the AI (a price sheet that charges answers).
+    if reached_zero and (await tariffs.in_force(session)).charges_answers:
+        await notify.request(session, workspace_id, "balance_zero", f"balance:{entry_id}")
+    elif crossed_low:
+        await notify.request(session, workspace_id, "balance_low", f"balance:{entry_id}",
+                             threshold_minor=threshold, balance_minor=after,
+                             currency=currency)
     return Posted(int(entry_id), applied, after, duplicate=False, crossed_low=crossed_low,
-                  reached_zero=before > 0 and after == 0)
+                  reached_zero=reached_zero)
 
 
 async def balance_of(session: AsyncSession, workspace_id: int) -> tuple[int, str]:

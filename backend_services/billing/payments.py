@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services.billing import gateways, ledger, notices
+from backend_services.billing import gateways, ledger
 from backend_services.billing.gateways.base import (
     Gateway,
     GatewayError,
@@ -33,7 +33,7 @@ from backend_services.billing.gateways.base import (
     State,
 )
 from backend_services.billing.ledger import Kind
-from backend_services.core import audit
+from backend_services.core import audit, notify
 from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, ValidationFailed
 from backend_services.core.principal import Principal
@@ -164,6 +164,8 @@ async def _apply(session: AsyncSession, row: Payment, state: State) -> tuple[str
                                    details={"gateway_payment_id": row.gateway_payment_id})
         row.status, row.paid_at, row.failure = "paid", datetime.now(UTC), ""
         session.add(row)
+        await notify.request(session, row.workspace_id, "payment_paid", f"payment:{row.id}:paid",
+                             payment_id=row.id)
         return "credited", posted
     if state.status == "refunded":
         if row.status not in ("paid", "refunded"):
@@ -186,6 +188,9 @@ async def _apply(session: AsyncSession, row: Payment, state: State) -> tuple[str
         if row.status in ("created", "pending"):
             row.status, row.failure = state.status, state.reason[:300]
             session.add(row)
+            if state.status == "failed":  # a payer who cancels knows it already
+                await notify.request(session, row.workspace_id, "payment_failed",
+                                     f"payment:{row.id}:failed", payment_id=row.id)
             return state.status, None
         return f"already {row.status}", None
     return "still pending", None
@@ -202,9 +207,8 @@ async def _settle(gateway: str, state: State) -> tuple[int | None, str]:
         row = (await session.exec(query.with_for_update())).first()
         if row is None:
             return None, "no such order"
-        outcome, posted = await _apply(session, row, state)
-        workspace_id, payment_id = row.workspace_id, row.id
-    await notices.after_charge(workspace_id, posted)
+        outcome, _ = await _apply(session, row, state)
+        payment_id = row.id
     return payment_id, outcome
 
 

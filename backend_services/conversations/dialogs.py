@@ -35,6 +35,7 @@ from backend_services.conversations.views import (
     message_view,
     message_views,
 )
+from backend_services.core import notify
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, ValidationFailed
 from backend_services.core.principal import Principal
@@ -184,6 +185,8 @@ async def leave_contact(actor: ContactActor, dialog_id: int, name: str, email: s
         language = await store.language_of(session, dialog)
         message, _ = await store.add_message(
             session, dialog, "system", fixed_text(language, "contact_thanks", email=email))
+        await notify.request(session, dialog.workspace_id, "contact",
+                             f"contact:{dialog.id}:{email}", dialog_id=dialog.id)
         view = await dialog_view(session, dialog)
     await publish_dialog_changed(view.workspace_id, view.id, view.status,
                                  message_id=message.id, kind="contact", by="visitor")

@@ -35,6 +35,7 @@ from backend_services.conversations.views import (
     dialog_view,
     message_view,
 )
+from backend_services.core import notify
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, PermissionDenied
 from backend_services.core.principal import Principal
@@ -168,6 +169,11 @@ async def request(
             message = await _announce(session, dialog, "connecting")
         session.add(dialog)
         await session.flush()
+        if outcome in ("queued", "offline"):
+            # Whoever should hear of it does, once per wait (notifications, jobs).
+            await notify.request(session, workspace_id, "waiting",
+                                 f"waiting:{dialog.id}:{moment.timestamp():.0f}",
+                                 dialog_id=dialog.id, reason=reason[:300])
         view = await dialog_view(session, dialog)
     if message is not None or outcome in ("queued", "offline"):
         await _publish(view, message, by if by != "operator" else f"user:{user_id}")
@@ -318,6 +324,10 @@ async def _expire_one(dialog_id: int, workspace_id: int, moment: datetime) -> bo
         if dialog.handoff_requested_at + limit > moment:
             return False
         reason = f"nobody accepted within {policy.accept_timeout_minutes} min"
+        await notify.request(
+            session, workspace_id, "sla",
+            f"sla:{dialog.id}:{dialog.handoff_requested_at.timestamp():.0f}",
+            dialog_id=dialog.id, minutes=policy.accept_timeout_minutes)
         if policy.on_timeout == "back_to_ai":
             store.transition(session, dialog, "ai", actor="system", reason=reason)
             dialog.assigned_user_id = None

@@ -19,8 +19,7 @@ from sqlmodel import col, select
 
 from backend_services.ai.pricing import MICRO
 from backend_services.assistants import service as assistants
-from backend_services.billing import charges, notices
-from backend_services.billing.ledger import Posted
+from backend_services.billing import charges
 from backend_services.conversations import (
     answer_ceiling,
     balance_stop,
@@ -218,7 +217,6 @@ async def stream_ai_reply(
     assert final is not None
 
     failed = final.low_confidence or final.mode == "unknown"
-    charged: Posted | None = None
     async with session_scope() as session:
         dialog = await store.lock_by_id(session, dialog_id, actor.workspace_id)
         message, created = await store.add_message(
@@ -235,7 +233,7 @@ async def stream_ai_reply(
             dialog.failed_in_row = dialog.failed_in_row + 1 if failed else 0
             session.add(dialog)
             await _link_usage(session, actor.workspace_id, message.id, final)
-            charged = await charges.charge_answer(
+            await charges.charge_answer(
                 session, actor.workspace_id, message_id=message.id, dialog_id=dialog_id,
                 channel_kind=actor.channel_kind, usage=charges.AnswerUsage.of(final))
         view = await message_view(session, message)
@@ -243,7 +241,6 @@ async def stream_ai_reply(
     if created:
         await publish_dialog_changed(actor.workspace_id, dialog_id, status,
                                      message_id=view.id, kind="message", by="ai")
-        await notices.after_charge(actor.workspace_id, charged)
 
     result: HandoffResult | None = None
     if created and status == "ai":

@@ -20,14 +20,19 @@ class MailError(RuntimeError):
     """The mail could not be handed to the SMTP server; the caller tells the user."""
 
 
-def build_message(to: str, subject: str, body: str) -> EmailMessage:
+def build_message(to: str, subject: str, body: str, *, html: str | None = None,
+                  message_id: str | None = None) -> EmailMessage:
+    """Plain text, with an HTML alternative when given. `message_id` names the mail for
+    good (a retry sends the same id, so a receiving server can drop the second copy)."""
     settings = get_settings()
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(domain="replyx.local")
+    msg["Message-ID"] = message_id or make_msgid(domain="replyx.local")
     msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
     return msg
 
 
@@ -50,8 +55,9 @@ def _write_outbox(msg: EmailMessage) -> Path:
     return path
 
 
-async def send(to: str, subject: str, body: str) -> None:
-    msg = build_message(to, subject, body)
+async def send(to: str, subject: str, body: str, *, html: str | None = None,
+               message_id: str | None = None) -> None:
+    msg = build_message(to, subject, body, html=html, message_id=message_id)
     if get_settings().smtp_host:
         try:
             await asyncio.to_thread(_send_smtp, msg)

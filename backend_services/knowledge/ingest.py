@@ -16,7 +16,7 @@ from procrastinate import Blueprint, RetryStrategy
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from backend_services.billing import charges, notices
+from backend_services.billing import charges
 from backend_services.core import jobs
 from backend_services.core.db import session_scope
 from backend_services.knowledge import review, web
@@ -141,12 +141,11 @@ async def run_ingestion(document_id: int) -> str:
         doc.token_count = sum(c.token_count for c in chunks)
         # Charged with the chunks it pays for, once per text: a re-run job for the same
         # text finds its key and charges nothing.
-        charged = await charges.charge_document(
+        await charges.charge_document(
             session, doc.workspace_id, document_id=document_id, title=doc.title,
             token_count=doc.token_count, content=charges.content_key([c.text for c in chunks]))
         doc.updated_at = datetime.now(UTC)
         session.add(doc)
-    await notices.after_charge(workspace_id, charged)
     return "ready"
 
 

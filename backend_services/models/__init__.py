@@ -34,6 +34,11 @@ from backend_services.models.knowledge import (
     KnowledgeDocument,
     QAPair,
 )
+from backend_services.models.notifications import (
+    NotificationDelivery,
+    NotificationRequest,
+    NotificationSetting,
+)
 from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
 from backend_services.models.telegram import TelegramOutbox
 from backend_services.models.widget import WidgetSettings
@@ -59,6 +64,9 @@ __all__ = [
     "LedgerEntry",
     "Membership",
     "Message",
+    "NotificationDelivery",
+    "NotificationRequest",
+    "NotificationSetting",
     "Payment",
     "PaymentNotification",
     "PendingAnswer",

@@ -49,6 +49,8 @@ class User(SQLModel, table=True):
     is_blocked: bool = Field(default=False)
     created_at: datetime = created_at_field()
     last_login_at: datetime | None = ts_field()
+    # The language of the person's e-mails (migration 0014): "en" or "ru".
+    language: str = Field(default="en", max_length=8, sa_column_kwargs={"server_default": "en"})
 
 
 class Membership(TenantRow, table=True):

@@ -24,6 +24,7 @@ from backend_services.core.db import session_scope
 from backend_services.core.errors import BalanceSpent, PermissionDenied, ValidationFailed
 from backend_services.knowledge import ingest, sources
 from backend_services.models import AuditLog, Dialog, LedgerEntry, Message
+from backend_services.notifications import service as notifications
 from tests.integration.conversation_helpers import Shop, ingested, shop, visitor
 from tests.support.balances import balance
 from tests.support.smtp_server import SmtpTestServer
@@ -343,11 +344,11 @@ async def test_low_balance_is_told_once_per_crossing(
                                            low_threshold_minor=100)
         assert posted is not None
         crossings.append((posted.crossed_low, posted.reached_zero))
-        await notices.after_charge(ws, posted)
     # 150 → 90 (crossed) → 80 → 95 (still under: not re-armed) → 90 (not told again)
     # → 290 (re-armed) → 90 (crossed again) → 0 (zero)
     assert crossings == [(True, False), (False, False), (False, False), (False, False),
                          (False, False), (True, False), (False, True)]
+    await notifications.run_once(with_weekly=False)  # what the jobs process does
     mail = await asyncio.to_thread(smtp.wait_for, "owner-a@example.com", "spent")
     assert "/billing" in mail.text and "operators" in mail.text
     assert (await notices.banner(s.owner)).state == "zero"

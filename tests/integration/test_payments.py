@@ -7,6 +7,7 @@ refunds, a payer back before the notification, and a gateway that fails or stall
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from backend_services.core.db import dispose_engine, session_scope
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
 from backend_services.core.settings import reset_settings_cache
 from backend_services.models import AuditLog, LedgerEntry, PaymentNotification
+from backend_services.notifications import service as notifications
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
 from tests.integration.conversation_helpers import Shop, shop
@@ -28,6 +30,7 @@ from tests.integration.test_fleet import _proxy_for, _through
 from tests.support.api_server import serve
 from tests.support.balances import balance
 from tests.support.payment_gateways import TinkoffServer, YooKassaServer
+from tests.support.smtp_server import SmtpTestServer
 
 
 @dataclass
@@ -146,8 +149,11 @@ async def test_forged_altered_and_unknown_tinkoff_notifications_change_nothing(
     assert junk.status_code == 403 and other.status_code == 404
 
 
-async def test_a_declined_card_and_a_reversal_after_success(gw: Gateways) -> None:
+async def test_a_declined_card_and_a_reversal_after_success(
+    gw: Gateways, smtp: SmtpTestServer
+) -> None:
     s = await _shop()
+    smtp.forget()
     declined = await payments.start_topup(s.owner, "tinkoff", 5_000)
     back = await _payer(declined.payment_url, "decline")
     assert back.endswith(declined.order_id)
@@ -164,6 +170,16 @@ async def test_a_declined_card_and_a_reversal_after_success(gw: Gateways) -> Non
     assert [(c.kind, c.amount_minor) for c in await _credits(s.owner.workspace_id)] == [
         ("payment", 7_000), ("refund", -7_000)]
     assert (await payments.payment(s.owner, paid.order_id)).status == "refunded"
+
+    # The owner hears of both, once each, in the mail the jobs process sends.
+    await notifications.run_once(with_weekly=False)
+    failed = await asyncio.to_thread(smtp.wait_for, "owner-a@example.com", "did not go through")
+    assert "50.00" in failed.subject and "/billing" in failed.text
+    received = await asyncio.to_thread(smtp.wait_for, "owner-a@example.com", "received")
+    assert "70.00" in received.subject and f"order={paid.order_id}" in received.text
+    await notifications.run_once(with_weekly=False)
+    assert smtp.count_to("owner-a@example.com") == 2
+    assert smtp.count_to("anna-a@example.com") == 0  # operators are not told about money
 
 
 async def test_a_gateway_that_refuses_fails_or_stalls_gives_a_clear_error(

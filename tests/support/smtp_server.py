@@ -89,6 +89,12 @@ class SmtpTestServer:
         assert ok and found is not None, f"no mail to {to} about {subject_contains!r}"
         return found
 
-    def count_to(self, to: str) -> int:
+    def forget(self) -> None:
+        """Drop what was received so far: a test counts only its own mail."""
         with self.handler.cond:
-            return sum(1 for m in self.handler.mails if to.lower() in [t.lower() for t in m.to])
+            self.handler.mails.clear()
+
+    def count_to(self, to: str, subject_contains: str = "") -> int:
+        with self.handler.cond:
+            return sum(1 for m in self.handler.mails if to.lower() in [t.lower() for t in m.to]
+                       and subject_contains in m.subject)
