@@ -62,7 +62,7 @@ def card(m: Metric, currency: str) -> dict[str, Any]:
             "trend": _trend(m.key, delta)}
 
 
-def _iso(text: Any) -> date:
+def iso_date(text: Any) -> date:
     try:
         return date.fromisoformat(str(text or "").strip())
     except ValueError:
@@ -99,7 +99,7 @@ class AnalyticsState(SessionState):
 
     def _filters(self) -> Filters:
         return Filters(
-            since=_iso(self.since), until=_iso(self.until),
+            since=iso_date(self.since), until=iso_date(self.until),
             assistant_id=None if self.assistant == "all" else int(self.assistant),
             channel="" if self.channel == "all" else self.channel, tz=self.tz)
 
@@ -184,7 +184,7 @@ class AnalyticsState(SessionState):
     async def preset(self, days: str, *, principal: Principal) -> Any:
         if days not in PRESETS:
             return None
-        until = _iso(self.until) if self.until else datetime.now(UTC).date()
+        until = iso_date(self.until) if self.until else datetime.now(UTC).date()
         self.since = (until - timedelta(days=int(days) - 1)).isoformat()
         self.until = until.isoformat()
         return await self._present(principal)
@@ -195,7 +195,7 @@ class AnalyticsState(SessionState):
             q = await asked.questions(principal, self._filters())
         except ValidationFailed:
             return
-        days = (_iso(self.until) - _iso(self.since)).days + 1
+        days = (iso_date(self.until) - iso_date(self.since)).days + 1
         gap_days = next((d for d in ("7", "30", "90") if int(d) >= days), "90")
         self.top = [{"question": t.question, "count": t.count,
                      "share": f"{t.share * 100:.0f} %",

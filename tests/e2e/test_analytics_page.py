@@ -16,8 +16,10 @@ from typing import Any
 from playwright.async_api import expect
 
 from backend_services.analytics import rollup
+from backend_services.conversations.actors import contact_actor
 from backend_services.identity import auth
 from backend_services.models import Role
+from state.admin_analytics import AdminAnalyticsState
 from state.analytics import AnalyticsState
 from tests.e2e.helpers import (
     PASSWORD,
@@ -30,9 +32,10 @@ from tests.e2e.helpers import (
     owner_principal,
     sign_in,
 )
-from tests.support.analytics_seed import seed_week
+from tests.support.analytics_seed import ask, seed_week
 
 APPLY = AnalyticsState.get_full_name() + ".apply"
+PLATFORM_APPLY = AdminAnalyticsState.get_full_name() + ".apply"
 EXPORT = AnalyticsState.get_full_name() + ".export"
 
 
@@ -172,3 +175,38 @@ async def test_another_workspace_and_an_operator_reach_none_of_its_figures(
     mark = tap.send(tap.craft(real, EXPORT, {"table": "summary"}))
     await tap.wait_for_reply("needs the admin role", after=mark)
     assert not [f for f in tap.server_frames if "replyx-analytics" in f]
+
+
+async def test_a_platform_admin_reads_the_installation_and_a_tenant_cannot(
+    clean: None, new_context: Any
+) -> None:
+    admin_email, _ = await make_workspace_owner("root")
+    await make_platform_admin(admin_email)
+    owner_email, ws = await make_workspace_owner("shop")
+    assistant_id = await create_assistant(ws, "Shop bot")
+    await ask(await contact_actor(ws, assistant_id, "widget", "v-1"), "Where is my order?")
+    await rollup.refresh(from_scratch=True)
+
+    page = await (await new_context()).new_page()
+    await sign_in(page, admin_email)
+    await page.goto("/admin/analytics")
+    totals = page.locator(".platform-total")
+    await expect(totals).to_have_count(4, timeout=60_000)
+    await expect(totals.nth(0)).to_contain_text("Sign-ups2")
+    await expect(totals.nth(2)).to_contain_text("Messages2")
+    await expect(totals.nth(3)).to_contain_text("Active workspaces1")
+    await expect(page.get_by_text("shop workspace").first).to_be_visible()
+    await _snap(page, "platform")
+
+    page = await (await new_context()).new_page()
+    tap = await SocketTap().install(page)
+    await sign_in(page, owner_email)
+    await page.goto("/admin/analytics")
+    await page.wait_for_url(at("/dashboard"))
+    await page.goto("/settings")
+    await page.get_by_role("button", name="Save profile").click()
+    await expect(page.get_by_text("Profile saved.")).to_be_visible()
+    real = tap.real_event_frame("save_profile")
+    mark = tap.send(tap.craft(real, PLATFORM_APPLY, {"form": {
+        "since": "2026-01-01", "until": "2026-01-31"}}))
+    await tap.wait_for_reply("Only platform administrators", after=mark)

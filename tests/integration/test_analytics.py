@@ -16,13 +16,14 @@ from sqlalchemy import text
 
 from backend_services.analytics import rollup
 from backend_services.analytics.period import Filters
+from backend_services.analytics.platform import platform_report
 from backend_services.analytics.questions import questions
 from backend_services.analytics.report import csv_table, report
 from backend_services.conversations import dialogs, turns
 from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tests.integration.conversation_helpers import shop, visitor
-from tests.support.analytics_seed import ask, seed_week
+from tests.support.analytics_seed import ask, backdate, seed_week
 
 
 async def test_the_figures_of_a_seeded_week_match_their_definitions_in_the_report_and_csv(
@@ -184,3 +185,44 @@ async def test_the_rebuild_command_recomputes_the_roll_ups_from_the_conversation
     today = datetime.now(UTC).date()
     r = await report(a.owner, Filters(today, today))
     assert (r.current.conversations, r.current.messages) == (1, 2)
+
+
+async def test_platform_admins_see_the_whole_installation_and_nobody_else_does(
+    clean: None
+) -> None:
+    a = await shop("a", platform_admin=True)
+    b, c = await shop("b"), await shop("c")
+    await ask(a.visitor, "Where is my order?")
+    await ask(b.visitor, "Hello, where is my parcel?")
+    quiet = await ask(c.visitor, "Do you deliver on Sundays?")
+    await backdate(quiet, datetime.now(UTC) - timedelta(days=40), 3)
+    async with session_scope() as session:  # a model call and a paid top-up, as stored
+        key = (await session.exec(text(  # type: ignore[call-overload]
+            "INSERT INTO ai_provider_keys (name, base_url, api_key_encrypted, key_hint, "
+            "requests_per_minute, tokens_per_minute, is_enabled, disabled_reason) VALUES "
+            "('Main', 'https://api.example.com/v1', 'x', '', 60, 1000, true, '') "
+            "RETURNING id"))).one()[0]
+        await session.exec(text(  # type: ignore[call-overload]
+            "INSERT INTO ai_usage (workspace_id, key_id, model, tokens_in, tokens_out, "
+            "cost_micro, currency, latency_ms, status) VALUES "
+            "(:w, :k, 'gpt-4o-mini', 1200, 300, 2500000, 'USD', 800, 'ok')"),
+            params={"w": b.owner.workspace_id, "k": key})
+        await session.exec(text(  # type: ignore[call-overload]
+            "INSERT INTO payments (workspace_id, gateway, order_id, amount_minor, currency, "
+            "status, payment_url, failure, refunded_minor, paid_at) VALUES "
+            "(:w, 'tinkoff', 'o-1', 50000, 'RUB', 'paid', '', '', 10000, now())"),
+            params={"w": b.owner.workspace_id})
+    await rollup.refresh(from_scratch=True)
+
+    today = datetime.now(UTC).date()
+    r = await platform_report(a.owner, today - timedelta(days=6), today)
+    assert r.days[-1].signups == 9 and r.days[-1].workspaces == 3  # three shops of three
+    assert (r.days[-1].active, r.days[-1].messages, r.active) == (2, 4, 2)
+    assert [(m.model, m.provider, m.tokens_in, m.tokens_out, m.cost_micro) for m in r.models
+            ] == [("gpt-4o-mini", "Main (api.example.com)", 1200, 300, 2_500_000)]
+    assert [(v.currency, v.payments, v.amount_minor) for v in r.revenue] == [
+        ("RUB", 1, 40_000)]
+    assert {w.name for w in r.top} == {"Shop a", "Shop b"}
+    assert [q.name for q in r.quiet] == ["Shop c"]
+    with pytest.raises(PermissionDenied):
+        await platform_report(b.owner, today, today)
