@@ -13,6 +13,7 @@ from procrastinate import App
 
 from backend_services.analytics import rollup
 from backend_services.billing import payments
+from backend_services.conversations import email_thread
 from backend_services.core import heartbeats, jobs
 from backend_services.core.process_loop import run_until_stopped
 from backend_services.core.settings import get_settings
@@ -52,6 +53,12 @@ async def main() -> None:
             "rollup": -ROLLUP_EVERY, "weekly": -WEEKLY_CHECK_EVERY}
     load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
+    inbound = None
+    if settings.inbound_smtp_port:
+        inbound = await email_thread.start_receiver(settings.inbound_smtp_host,
+                                                    settings.inbound_smtp_port)
+        log.info("receiving e-mail replies on %s:%s", settings.inbound_smtp_host,
+                 settings.inbound_smtp_port)
 
     async def tick() -> None:
         task = worker["task"]
@@ -82,11 +89,14 @@ async def main() -> None:
         if weekly:
             last["weekly"] = now
         await notifications.run_once(with_weekly=weekly)
+        await email_thread.send_due()
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())
 
     async def stop_worker() -> None:
+        if inbound is not None:
+            inbound.close()
         worker["task"].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await worker["task"]

@@ -151,7 +151,8 @@ class ConsoleState(SessionState):
             apply_notes(notes, snap)
         self.selected_id = view.id
         self.contact_email = view.contact_email
-        self.channel = view.channel_kind
+        self.channel = (f"{view.channel_kind} · replies by e-mail to {view.contact_email}"
+                        if view.email_thread else view.channel_kind)
         self.assistant = view.assistant_name
         self.handoff_reason = view.handoff_reason
         self.first_reply_seconds = (

@@ -89,7 +89,8 @@ def dialog_item(d: DialogView) -> DialogItem:
         id=d.id,
         status=d.status,
         assistant=d.assistant_name,
-        channel=d.channel_kind,
+        # A conversation continued by e-mail shows as such in the queue and the details.
+        channel=f"{d.channel_kind} · e-mail" if d.email_thread else d.channel_kind,
         contact=d.contact_name or f"Visitor #{d.contact_id}",
         assigned_user_id=d.assigned_user_id or 0,
         assigned_name=d.assigned_user_name,

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services.conversations import handoff, pending_answers, store
+from backend_services.conversations import email_thread, handoff, pending_answers, store
 from backend_services.conversations.actors import ContactActor, Who
 from backend_services.conversations.events import publish_dialog_changed
 from backend_services.conversations.sql import run
@@ -181,6 +181,7 @@ async def leave_contact(actor: ContactActor, dialog_id: int, name: str, email: s
             contact.name = name
         session.add(contact)
         dialog.awaiting_contact = False
+        dialog.email_thread = True  # answers go to that address, and its replies come here
         session.add(dialog)
         language = await store.language_of(session, dialog)
         message, _ = await store.add_message(
@@ -268,6 +269,10 @@ async def operator_reply(
                 dialog.first_reply_seconds = max(0, int(waited.total_seconds()))
             session.add(dialog)
         assert message.id is not None
+        if dialog.email_thread:
+            contact = await session.get(Contact, dialog.contact_id)
+            if contact is not None and contact.email:
+                await email_thread.queue_reply(session, dialog, message.id, contact.email)
         await _mark(session, dialog, principal.user_id, message.id)
         view = await message_view(session, message)
         status = dialog.status

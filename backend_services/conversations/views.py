@@ -68,6 +68,7 @@ class DialogView:
     awaiting_contact: bool  # the visitor is asked to leave a name and e-mail
     handoff_reason: str = ""  # why the latest request for a human was made
     first_reply_seconds: int | None = None  # SLA: request -> first human reply
+    email_thread: bool = False  # replies go to the visitor's e-mail (email_thread.py)
 
 
 @dataclass(frozen=True)

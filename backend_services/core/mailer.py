@@ -57,7 +57,12 @@ def _write_outbox(msg: EmailMessage) -> Path:
 
 async def send(to: str, subject: str, body: str, *, html: str | None = None,
                message_id: str | None = None) -> None:
-    msg = build_message(to, subject, body, html=html, message_id=message_id)
+    await deliver(build_message(to, subject, body, html=html, message_id=message_id))
+
+
+async def deliver(msg: EmailMessage) -> None:
+    """Hand a built message to SMTP (or, without SMTP, to the development outbox)."""
+    to = str(msg["To"])
     if get_settings().smtp_host:
         try:
             await asyncio.to_thread(_send_smtp, msg)

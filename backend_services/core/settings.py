@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "ReplyX <no-reply@replyx.dev>"
+    # Visitors' e-mail replies (conversations/email_thread.py): the jobs process listens
+    # for them by SMTP on this port (0: not at all); replies are addressed to
+    # reply+<conversation>-<signature>@<reply domain> (default: mail_from's domain).
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int = 0
+    reply_domain: str | None = None
 
     # Payment gateways (billing/gateways; docs/billing.md). A gateway is offered for
     # top-ups when its credentials are set; the API URLs are for their test environments

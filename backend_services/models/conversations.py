@@ -95,6 +95,9 @@ class Dialog(AssistantRow, table=True):
     # Set when nobody accepted in time (or outside hours): the timeout fires once per wait.
     wait_expired_at: datetime | None = ts_field()
     awaiting_contact: bool = Field(default=False)
+    # The visitor left an e-mail address for the answer (migration 0015): operators'
+    # replies are mailed to it and the visitor's e-mail replies come back here.
+    email_thread: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     rated_handler: str = Field(default="", max_length=8)
     failed_in_row: int = Field(default=0)
     last_message_id: int | None = Field(default=None)
@@ -192,4 +195,27 @@ class PendingAnswer(SQLModel, table=True):
     lease_until: datetime = Field(sa_column=Column(sa.DateTime(timezone=True), nullable=False,
                                                    index=True))
     attempts: int = Field(default=1)
+    created_at: datetime = created_at_field()
+
+
+class EmailThreadMessage(TenantRow, table=True):
+    """A conversation's e-mail with its visitor (migration 0015): an operator's reply to
+    mail ("out", written with the reply, sent by the jobs) or a visitor's reply received
+    ("in", written with the message it became). The RFC Message-ID is unique, so a mail
+    sent twice or received twice is one row."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (
+        sa.Index("ix_email_messages_due", "next_try_at",
+                 postgresql_where=sa.text("status = 'pending'")),
+    )
+    dialog_id: int = parent_fk("dialogs")
+    message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="CASCADE")
+    direction: str = Field(max_length=3)  # out, in
+    address: str = Field(max_length=254)  # the visitor's
+    rfc_message_id: str = Field(max_length=300, sa_column_kwargs={"unique": True})
+    status: str = Field(default="pending", max_length=12)  # pending, sent, failed, received
+    attempts: int = Field(default=0)
+    next_try_at: datetime | None = ts_field()
+    error: str = Field(default="", max_length=300)
     created_at: datetime = created_at_field()
