@@ -215,6 +215,8 @@ class AnalyticsState(SessionState):
                                     f"-{r.filters.until}.csv")
 
     @guarded(Role.ADMIN)
-    async def export_questions(self, *, principal: Principal) -> Any:
+    async def export_questions(self, table: str, *, principal: Principal) -> Any:
         q = await asked.questions(principal, self._filters())
-        return rx.download(data=asked.csv_text(q), filename="replyx-analytics-questions.csv")
+        kind = "unanswered" if table == "unanswered" else "questions"
+        return rx.download(data=asked.csv_text(q, kind),
+                           filename=f"replyx-analytics-{kind}.csv")

@@ -104,10 +104,16 @@ async def questions(principal: Principal, filters: Filters,
     return Questions(top, len(rows), unanswered)
 
 
-def csv_text(q: Questions) -> str:
+def csv_text(q: Questions, table: str = "questions") -> str:
+    """The top questions, or (`table="unanswered"`) where each assistant could not answer."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(("question", "conversations", "share", "newest conversation"))
-    for t in q.top:
-        writer.writerow((t.question, t.count, f"{t.share:.4f}", t.dialog_id))
+    if table == "unanswered":
+        writer.writerow(("assistant", "unsure or unknown answers", "handed to a person"))
+        for u in q.unanswered:
+            writer.writerow((u.assistant, u.weak_answers, u.handed_over))
+    else:
+        writer.writerow(("question", "conversations", "share", "newest conversation"))
+        for t in q.top:
+            writer.writerow((t.question, t.count, f"{t.share:.4f}", t.dialog_id))
     return out.getvalue()

@@ -152,6 +152,15 @@ def _satisfaction_rows(r: Report) -> Iterable[Sequence[Any]]:
         yield (label, s.count, "" if s.average is None else s.average, *s.distribution)
 
 
+def _timings_rows(r: Report) -> Iterable[Sequence[Any]]:
+    yield ("measure", "conversations measured", "median seconds", "90th percentile seconds")
+    for label, t in (("AI first response", r.current.ai_first_response),
+                     ("Human first response", r.current.human_first_response),
+                     ("Time to resolution", r.current.resolution)):
+        yield (label, t.count, "" if t.median is None else t.median,
+               "" if t.p90 is None else t.p90)
+
+
 def _hours_rows(r: Report) -> Iterable[Sequence[Any]]:
     yield ("weekday", *[f"{h:02d}:00" for h in range(24)])
     for name, row in zip(WEEKDAYS, r.current.hours, strict=True):
@@ -163,6 +172,7 @@ TABLES: dict[str, Callable[[Report], Iterable[Sequence[Any]]]] = {
     "days": _days_rows,
     "reasons": _reasons_rows,
     "satisfaction": _satisfaction_rows,
+    "timings": _timings_rows,
     "hours": _hours_rows,
 }
 

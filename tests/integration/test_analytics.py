@@ -17,7 +17,7 @@ from sqlalchemy import text
 from backend_services.analytics import rollup
 from backend_services.analytics.period import Filters
 from backend_services.analytics.platform import platform_report
-from backend_services.analytics.questions import questions
+from backend_services.analytics.questions import csv_text, questions
 from backend_services.analytics.report import csv_table, report
 from backend_services.conversations import dialogs, turns
 from backend_services.core.db import session_scope
@@ -87,6 +87,10 @@ async def test_the_figures_of_a_seeded_week_match_their_definitions_in_the_repor
     stars = list(csv.reader(io.StringIO(csv_table(r, "satisfaction"))))
     assert stars[1] == ["AI alone", "2", "4.5", "0", "0", "0", "1", "1"]
     assert stars[2] == ["a person", "1", "2.0", "0", "1", "0", "0", "0"]
+    timings = list(csv.reader(io.StringIO(csv_table(r, "timings"))))
+    assert timings[1:] == [["AI first response", "4", "5.0", "7.4"],
+                           ["Human first response", "1", "120.0", "120.0"],
+                           ["Time to resolution", "2", "1200.0", "1680.0"]]
     hours = list(csv.reader(io.StringIO(csv_table(r, "hours"))))
     assert hours[weekday + 1][1 + 10] == "1"
     with pytest.raises(ValidationFailed):
@@ -167,6 +171,10 @@ async def test_top_questions_group_what_asks_the_same_thing(clean: None) -> None
     assert [t.count for t in q.top[1:]] == [1]
     assert q.unanswered and q.unanswered[0].assistant_id == a.bot.id
     assert q.unanswered[0].weak_answers == 3  # three extractive "I don't know"s
+    rows = list(csv.reader(io.StringIO(csv_text(q, "unanswered"))))
+    assert rows[1] == ["Bot a", "3", str(q.unanswered[0].handed_over)]
+    top = list(csv.reader(io.StringIO(csv_text(q))))
+    assert top[1][:2] == ["How can I change my delivery address?", "3"]
 
 
 async def test_the_rebuild_command_recomputes_the_roll_ups_from_the_conversations(
