@@ -13,7 +13,7 @@ from typing import Protocol
 
 from aiogram import Bot
 
-from backend_services.channels.telegram import limiter, outbox
+from backend_services.channels.telegram import limiter, operators, outbox
 from backend_services.channels.telegram import updates as telegram_updates
 from backend_services.channels.telegram.text import split_for_telegram
 from backend_services.conversations.events import DialogChanged
@@ -46,6 +46,7 @@ class Delivery:
         nothing)."""
         if isinstance(event, DialogChanged):
             await outbox.handle_dialog_event(event, include_ai=True)
+            await operators.forward(event)  # to an operator who took it from Telegram
             self._poke()
             if event.kind == "status" and event.status == "closed":
                 await self._ask_for_rating(event.dialog_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 import reflex as rx
 
+from backend_services.channels.telegram import operators as telegram_operators
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.identity import auth
@@ -19,6 +20,16 @@ class SettingsState(SessionState):
     password_error: rx.Field[str] = rx.field("")
     notices: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     mail_language: rx.Field[str] = rx.field("en")
+    telegram_bots: rx.Field[list[list[str]]] = rx.field(default_factory=list)
+    telegram_linked: rx.Field[str] = rx.field("")  # "<name> through @<bot>" once linked
+    telegram_link: rx.Field[str] = rx.field("")  # the one-time deep link, just made
+
+    async def _show_telegram(self, principal: Principal) -> None:
+        self.telegram_bots = [[str(i), f"@{u}"] for i, u in
+                              await telegram_operators.linkable_bots(principal)]
+        status = await telegram_operators.link_status(principal)
+        self.telegram_linked = (f"{status.telegram_name or 'your account'} through "
+                                f"@{status.bot_username}" if status and status.linked else "")
 
     def _show_preferences(self, p: preferences.Preferences) -> None:
         self.mail_language = p.language
@@ -28,6 +39,30 @@ class SettingsState(SessionState):
     async def load(self, *, principal: Principal) -> None:
         self.profile_name = principal.name
         self._show_preferences(await preferences.preferences(principal))
+        self.telegram_link = ""
+        await self._show_telegram(principal)
+
+    @guarded(Role.OPERATOR)
+    async def link_telegram(self, form: dict[str, Any], *, principal: Principal) -> None:
+        bot = str(form.get("bot", "") or (self.telegram_bots[0][0] if self.telegram_bots
+                                          else ""))
+        started = await telegram_operators.start_link(principal, int(bot) if bot.isdigit()
+                                                      else 0)
+        self.telegram_link = started.link_url
+        await self._show_telegram(principal)
+
+    @guarded(Role.OPERATOR)
+    async def check_telegram(self, *, principal: Principal) -> None:
+        await self._show_telegram(principal)
+        if self.telegram_linked:
+            self.telegram_link = ""
+
+    @guarded(Role.OPERATOR)
+    async def unlink_telegram(self, *, principal: Principal) -> Any:
+        await telegram_operators.unlink(principal)
+        self.telegram_link = ""
+        await self._show_telegram(principal)
+        return rx.toast.success("Telegram unlinked: nothing more arrives there.")
 
     @guarded(Role.OPERATOR)
     async def save_notifications(self, form: dict[str, Any], *, principal: Principal) -> Any:

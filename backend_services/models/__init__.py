@@ -41,7 +41,7 @@ from backend_services.models.notifications import (
     NotificationSetting,
 )
 from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
-from backend_services.models.telegram import TelegramOutbox
+from backend_services.models.telegram import TelegramOperator, TelegramOutbox
 from backend_services.models.widget import WidgetSettings
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "Role",
     "RollupMark",
     "Tariff",
+    "TelegramOperator",
     "TelegramOutbox",
     "User",
     "UserSession",

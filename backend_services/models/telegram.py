@@ -47,9 +47,15 @@ class TelegramOutbox(TenantRow, table=True):
     channel_id: int = parent_fk("channels", index=False)
     chat_id: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
     dialog_id: int = parent_fk("dialogs")
-    message_id: int = Field(
-        foreign_key="messages.id", ondelete="CASCADE", sa_column_kwargs={"unique": True}
+    # None for what is not a conversation's message (migration 0016): an alert to an
+    # operator's chat, or a visitor's message forwarded to the operator who took it.
+    message_id: int | None = Field(
+        default=None, foreign_key="messages.id", ondelete="CASCADE",
+        sa_column_kwargs={"unique": True}
     )
+    alert_key: str | None = Field(default=None, max_length=120,
+                                  sa_column_kwargs={"unique": True})
+    reply_markup: Any = Field(default=None, sa_column=Column(JSONB, nullable=True))
     text: str
     parts: Any = Field(default=None, sa_column=Column(JSONB, nullable=False))
     status: str = Field(default="queued", max_length=16)
@@ -68,3 +74,31 @@ class TelegramOutbox(TenantRow, table=True):
     )
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()
+
+
+class TelegramOperator(TenantRow, table=True):
+    """An operator's Telegram account, linked through one of the workspace's bots
+    (migration 0016; channels/telegram/operators.py owns it).
+
+    While `link_token_hash` is set and not expired, the deep link that carries the token
+    may be opened once; opening it fills the Telegram ids and clears the token.
+    `current_dialog_id` is the conversation the operator took from Telegram: their
+    messages to the bot go there.
+    """
+
+    __tablename__ = "telegram_operators"
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "user_id"),
+        sa.UniqueConstraint("channel_id", "telegram_user_id"),
+    )
+    user_id: int = parent_fk("users", index=False)
+    channel_id: int = parent_fk("channels", index=False)
+    telegram_user_id: int | None = Field(default=None, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    chat_id: int | None = Field(default=None, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    telegram_name: str = Field(default="", max_length=120)
+    link_token_hash: str | None = Field(default=None, max_length=64)
+    token_expires_at: datetime | None = ts_field()
+    linked_at: datetime | None = ts_field()
+    current_dialog_id: int | None = Field(default=None, foreign_key="dialogs.id",
+                                          ondelete="SET NULL")
+    created_at: datetime = created_at_field()

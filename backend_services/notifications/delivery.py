@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend_services.channels.telegram import operators, outbox
 from backend_services.conversations import presence
 from backend_services.core import mailer
 from backend_services.core.db import session_scope
@@ -37,8 +38,10 @@ MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 
+TELEGRAM_EVENTS = ("waiting", "sla")  # also told to operators linked in Telegram
+
 _NEW_SQL = text("""
-SELECT id, workspace_id, event FROM notification_requests
+SELECT id, workspace_id, event, context FROM notification_requests
 WHERE expanded_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
 """)
 _DONE_SQL = text("""
@@ -100,8 +103,9 @@ async def _rows(session: AsyncSession, sql: Any, **params: Any) -> list[Any]:
 async def expand() -> int:
     """Deliveries for new requests; returns how many requests were expanded."""
     done = 0
+    wake: set[tuple[int, int]] = set()
     async with session_scope() as session:
-        for request_id, workspace_id, name in await _rows(session, _NEW_SQL, n=BATCH):
+        for request_id, workspace_id, name, ctx in await _rows(session, _NEW_SQL, n=BATCH):
             event = EVENTS.get(name)
             if event is None:
                 outcome = "unknown event"
@@ -112,8 +116,15 @@ async def expand() -> int:
                     "r": request_id, "e": name, "w": workspace_id,
                     "roles": [r.value for r in event.roles]})
                 outcome = f"{result.rowcount} to tell"
+                if name in TELEGRAM_EVENTS and ctx.get("dialog_id"):
+                    wake |= {(workspace_id, c) for c in await operators.alert(
+                        session, workspace_id=workspace_id, request_id=request_id,
+                        event=name, dialog_id=int(ctx["dialog_id"]),
+                        minutes=ctx.get("minutes", ""))}
             await session.exec(_DONE_SQL, params={"o": outcome, "id": request_id})  # type: ignore[call-overload]
             done += 1
+    for workspace_id, channel_id in sorted(wake):
+        await outbox.wake(workspace_id, channel_id)
     return done
 
 

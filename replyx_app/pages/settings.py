@@ -60,5 +60,45 @@ def settings_page() -> rx.Component:
             rx.button("Save notifications", type="submit", id="save-notifications"),
             on_submit=SettingsState.save_notifications, **narrow,
         ),
+        form_card(
+            "Telegram",
+            rx.cond(
+                SettingsState.telegram_bots.length() == 0,
+                rx.text("Your workspace has no Telegram bot yet: once one is connected "
+                        "(Channels), you can take and answer conversations from Telegram.",
+                        size="2", color_scheme="gray"),
+                rx.cond(
+                    SettingsState.telegram_linked != "",
+                    rx.vstack(
+                        rx.text("Linked: ", SettingsState.telegram_linked, size="2",
+                                id="telegram-linked"),
+                        rx.text("Alerts of waiting visitors come there with a button to "
+                                "take the conversation; what you write there answers it.",
+                                size="1", color_scheme="gray"),
+                        rx.button("Unlink Telegram", type="button", color_scheme="red",
+                                  variant="soft", id="telegram-unlink",
+                                  on_click=SettingsState.unlink_telegram),
+                        spacing="2", align="start"),
+                    rx.vstack(
+                        rx.cond(SettingsState.telegram_bots.length() > 1, rx.select.root(
+                            rx.select.trigger(aria_label="Bot"),
+                            rx.select.content(rx.foreach(
+                                SettingsState.telegram_bots,
+                                lambda b: rx.select.item(b[1], value=b[0]))),
+                            name="bot")),
+                        rx.button("Make a link", type="submit", id="telegram-link-make"),
+                        rx.cond(SettingsState.telegram_link != "", rx.vstack(
+                            rx.link("Open Telegram to link your account",
+                                    href=SettingsState.telegram_link, is_external=True,
+                                    id="telegram-link"),
+                            rx.text("The link works once, for 15 minutes.", size="1",
+                                    color_scheme="gray"),
+                            rx.button("I have opened it", type="button", variant="soft",
+                                      size="1", on_click=SettingsState.check_telegram),
+                            spacing="1", align="start")),
+                        spacing="2", align="start"),
+                )),
+            on_submit=SettingsState.link_telegram, **narrow,
+        ),
         spacing="4",
     )

@@ -89,7 +89,7 @@ class OutboxItem:
     channel_id: int
     chat_id: int
     dialog_id: int
-    message_id: int
+    message_id: int | None  # None: an alert or a forward to an operator (operators.py)
     text: str
     parts: tuple[str, ...]
     telegram_message_ids: tuple[int, ...]
@@ -100,6 +100,7 @@ class OutboxItem:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str
+    reply_markup: dict[str, Any] | None = None  # an inline keyboard under the last part
 
     @property
     def is_group(self) -> bool:
@@ -123,7 +124,7 @@ def _item(row: Any) -> OutboxItem:
         channel_id=int(row.channel_id),
         chat_id=int(row.chat_id),
         dialog_id=int(row.dialog_id),
-        message_id=int(row.message_id),
+        message_id=None if row.message_id is None else int(row.message_id),
         text=str(row.text),
         parts=tuple(str(p) for p in (row.parts or ())),
         telegram_message_ids=tuple(int(i) for i in (row.telegram_message_ids or ())),
@@ -134,6 +135,7 @@ def _item(row: Any) -> OutboxItem:
         next_attempt_at=row.next_attempt_at,
         sent_at=row.sent_at,
         last_error=str(row.last_error or ""),
+        reply_markup=row.reply_markup,
     )
 
 
@@ -267,6 +269,30 @@ async def enqueue_message(
     return message_id in created
 
 
+async def enqueue_for_operator(
+    session: AsyncSession, *, workspace_id: int, channel_id: int, chat_id: int,
+    dialog_id: int, key: str, text: str, reply_markup: dict[str, Any] | None = None,
+) -> bool:
+    """Queue a text for an operator's own chat with the bot (an alert, or a visitor's
+    message forwarded), once per `key`, in the caller's transaction; True if queued now.
+    It goes through the same claims, leases, retries and rate limits as every message;
+    call `wake` after the commit."""
+    parts = split_for_telegram(text)
+    if not parts:
+        return False
+    stmt = insert(_T).values(
+        workspace_id=workspace_id, channel_id=channel_id, chat_id=chat_id,
+        dialog_id=dialog_id, message_id=None, alert_key=key[:120], text=text, parts=parts,
+        reply_markup=reply_markup, status="queued", attempts=0, lease_token="",
+        last_error="", telegram_message_ids=[],
+    ).on_conflict_do_nothing(index_elements=["alert_key"])
+    return bool((await run(session, stmt.returning(_T.c.id))).first())
+
+
+async def wake(workspace_id: int, channel_id: int) -> None:
+    await _wake([(workspace_id, channel_id)])
+
+
 async def handle_dialog_event(event: events.Event, *, include_ai: bool = False) -> None:
     """StreamConsumer handler on DIALOG_STREAM: queue the event's message when it is one a
     Telegram chat must receive. Raising leaves the entry pending for redelivery, which
@@ -328,7 +354,7 @@ WITH heads AS (
     SELECT DISTINCT ON (channel_id, chat_id) id
     FROM telegram_outbox
     WHERE channel_id = ANY(:channels) AND status IN ('queued', 'sending')
-    ORDER BY channel_id, chat_id, message_id
+    ORDER BY channel_id, chat_id, message_id NULLS LAST, id
 ), picked AS (
     SELECT o.id
     FROM telegram_outbox o JOIN heads h ON h.id = o.id
