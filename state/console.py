@@ -14,6 +14,7 @@ from typing import Any
 
 import reflex as rx
 
+from backend_services.analytics.formatting import duration
 from backend_services.conversations import canned, dialogs, handoff, presence, snapshots
 from backend_services.conversations.handoff import AlreadyTaken
 from backend_services.conversations.views import DialogView
@@ -99,7 +100,7 @@ class ConsoleState(SessionState):
                           if t.user_id != principal.user_id]
         sla = await handoff.sla_summary(principal, datetime.now(UTC) - timedelta(days=1))
         self.sla_today = (
-            f"{_duration(sla.median_first_reply_seconds)} median first reply · "
+            f"{duration(sla.median_first_reply_seconds)} median first reply · "
             f"{sla.handled} handled (24 h)" if sla.median_first_reply_seconds is not None
             else ""
         )
@@ -245,12 +246,3 @@ async def _canned(principal: Principal) -> list[dict[str, str]]:
                 for c in await canned.list_canned(principal)]
     except DomainError:
         return []
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -167,6 +167,33 @@ async def worker(clean: None) -> AsyncIterator[None]:
 
 
 @pytest_asyncio.fixture
+async def receiver() -> AsyncIterator[int]:
+    """Our SMTP receiver of visitors' e-mail replies (conversations.email_thread) on a
+    free port of this test's event loop (the database pool's); yields the port."""
+    from backend_services.conversations import email_thread
+
+    port = _free_port()
+    server = await email_thread.start_receiver("127.0.0.1", port)
+    try:
+        yield port
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def api_base(telegram_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The session's Telegram test server as this process's Bot API (adding a bot checks
+    its token there)."""
+    from backend_services.core.settings import reset_settings_cache
+
+    monkeypatch.setenv("REPLYX_TELEGRAM_API_BASE", telegram_api.base_url)
+    reset_settings_cache()
+    yield telegram_api
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
+@pytest_asyncio.fixture
 async def server() -> AsyncIterator[Any]:
     """The fake OpenAI-compatible server (tests/support/openai_server.py) on 127.0.0.1."""
     from backend_services.ai.pool import close_clients

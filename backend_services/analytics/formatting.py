@@ -9,7 +9,7 @@ _UNITS = {"en": ("s", "min", "h", "d"), "ru": ("с", "мин", "ч", "д")}
 
 
 def duration(seconds: float | None, language: str = "en") -> str:
-    """'4.2 s', '3 min 20 s', '2 h 5 min', '3 d 4 h'."""
+    """'4.2 s', '3 min 05 s', '2 h 05 min', '3 d 4 h' (the page, the mails, the console)."""
     s, m, h, d = _UNITS.get(language, _UNITS["en"])
     if seconds is None:
         return "—"
@@ -17,9 +17,9 @@ def duration(seconds: float | None, language: str = "en") -> str:
         return f"{seconds:.1f} {s}".replace(f".0 {s}", f" {s}")
     total = round(seconds)
     if total < 3600:
-        return f"{total // 60} {m} {total % 60} {s}"
+        return f"{total // 60} {m} {total % 60:02d} {s}"
     if total < 86400:
-        return f"{total // 3600} {h} {total % 3600 // 60} {m}"
+        return f"{total // 3600} {h} {total % 3600 // 60:02d} {m}"
     return f"{total // 86400} {d} {total % 86400 // 3600} {h}"
 
 

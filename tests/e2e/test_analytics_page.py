@@ -86,9 +86,9 @@ async def test_an_owner_reads_the_week_against_the_last_and_downloads_the_same_f
     await expect(ai_first).to_contain_text("before: 10 s")
     await expect(ai_first.locator(".metric-delta")).to_have_text("−50 %")
     await expect(_metric(page, "human_first_response").locator(".metric-value")
-                 ).to_have_text("2 min 0 s")
+                 ).to_have_text("2 min 00 s")
     await expect(_metric(page, "resolution").locator(".metric-value")).to_have_text(
-        "20 min 0 s")
+        "20 min 00 s")
     await expect(_metric(page, "csat_ai").locator(".metric-value")).to_have_text("4.50 ★")
     await expect(_metric(page, "csat_human").locator(".metric-value")).to_have_text("2.00 ★")
     await expect(page.locator("#analytics-cost")).to_have_text("0.40 USD")
@@ -96,7 +96,7 @@ async def test_an_owner_reads_the_week_against_the_last_and_downloads_the_same_f
         ["visitor asked for a human2100 %"])
     timing = page.locator(".timing-row")
     await expect(timing.nth(0)).to_contain_text("7.4 s")  # the AI's 90th percentile
-    await expect(timing.nth(2)).to_contain_text("28 min 0 s")  # resolution's
+    await expect(timing.nth(2)).to_contain_text("28 min 00 s")  # resolution's
     # The heat map: the four visitors' first messages, yesterday 10-13 h and 00 h today.
     cells = page.locator(".heat-cell[data-count='1']")
     await expect(cells).to_have_count(4)
@@ -169,6 +169,7 @@ async def test_another_workspace_and_an_operator_reach_none_of_its_figures(
     await page.goto("/analytics")
     await page.wait_for_url(at("/dashboard"))
     await page.goto("/settings")
+    await expect(page.locator("#name")).to_have_value("Operator")  # the page is live
     await page.get_by_role("button", name="Save profile").click()
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
@@ -204,6 +205,7 @@ async def test_a_platform_admin_reads_the_installation_and_a_tenant_cannot(
     await page.goto("/admin/analytics")
     await page.wait_for_url(at("/dashboard"))
     await page.goto("/settings")
+    await expect(page.locator("#name")).to_have_value("Shop")  # the page is live
     await page.get_by_role("button", name="Save profile").click()
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")

@@ -6,40 +6,20 @@ conversation."""
 from __future__ import annotations
 
 import asyncio
-import smtplib
-import socket
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
-import pytest_asyncio
 from playwright.async_api import expect
 
 from backend_services.conversations import dialogs, email_thread, turns
 from backend_services.conversations.actors import contact_actor
 from backend_services.models import Role
 from tests.e2e.helpers import add_member, create_assistant, make_workspace_owner, sign_in
+from tests.support.mail_replies import send
 from tests.support.smtp_server import SmtpTestServer
 
 LIVE = 30_000
 VISITOR = "olga@example.org"
-
-
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = await email_thread.start_receiver("127.0.0.1", port)
-    try:
-        yield port
-    finally:
-        server.close()
-
-
-def _send(port: int, mail: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.send_message(mail)
 
 
 async def test_an_offline_contact_is_answered_from_the_console_and_replies_by_mail(
@@ -85,7 +65,7 @@ async def test_an_offline_contact_is_answered_from_the_console_and_replies_by_ma
     reply.set_content("Great, I will send it back on Monday.\n\n"
                       "On Mon, Vera <no-reply@replyx.dev> wrote:\n> "
                       + "\n> ".join(got.text.splitlines()))
-    await asyncio.to_thread(_send, receiver, reply)
+    await asyncio.to_thread(send, receiver, reply)
     await console.goto(f"/console?d={start.posted.dialog.id}")
     messages = console.locator("#console-messages")
     await expect(messages).to_contain_text("Great, I will send it back on Monday.",

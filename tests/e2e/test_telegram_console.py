@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import expect
 
 from backend_services.channels.telegram import bots
-from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import sources
 from backend_services.models import Role
 from tests.e2e.helpers import (
@@ -29,16 +26,6 @@ from tests.integration.test_fleet import WAIT, Fleet, _said
 from tests.support.telegram_server import TelegramTestServer
 
 LIVE = 30_000
-
-
-@pytest.fixture
-def api_base(telegram_api: TelegramTestServer, monkeypatch: pytest.MonkeyPatch
-             ) -> Iterator[TelegramTestServer]:
-    monkeypatch.setenv("REPLYX_TELEGRAM_API_BASE", telegram_api.base_url)
-    reset_settings_cache()
-    yield telegram_api
-    monkeypatch.undo()
-    reset_settings_cache()
 
 
 async def test_a_telegram_chat_is_handled_from_the_console_live(

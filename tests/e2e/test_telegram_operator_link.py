@@ -4,15 +4,12 @@ to the workspace's bot, sees the account linked once Telegram opened it, and unl
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from playwright.async_api import expect
 
 from backend_services.channels.telegram import bots, operators
-from backend_services.core.settings import reset_settings_cache
 from backend_services.models import Role
 from tests.e2e.helpers import (
     add_member,
@@ -22,16 +19,6 @@ from tests.e2e.helpers import (
     sign_in,
 )
 from tests.support.telegram_server import TelegramTestServer
-
-
-@pytest.fixture
-def api_base(telegram_api: TelegramTestServer, monkeypatch: pytest.MonkeyPatch
-             ) -> Iterator[TelegramTestServer]:
-    monkeypatch.setenv("REPLYX_TELEGRAM_API_BASE", telegram_api.base_url)
-    reset_settings_cache()
-    yield telegram_api
-    monkeypatch.undo()
-    reset_settings_cache()
 
 
 async def test_an_operator_links_telegram_from_settings_and_unlinks(

@@ -7,39 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import pytest
-import pytest_asyncio
 from sqlmodel import col, select
 
 from backend_services.conversations import dialogs, email_thread, handoff, turns
 from backend_services.core.db import session_scope
 from backend_services.models import Dialog, Message
 from tests.integration.conversation_helpers import Shop, shop, visitor
+from tests.support.mail_replies import send
 from tests.support.smtp_server import SmtpTestServer
 
 VISITOR = "ivan@example.org"
-
-
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[int]:
-    """Our SMTP receiver of replies, on a free port of this test's event loop."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = await email_thread.start_receiver("127.0.0.1", port)
-    try:
-        yield port
-    finally:
-        server.close()
-
-
-def _send(port: int, mail: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.send_message(mail)
 
 
 def _reply(to: str, body: str, message_id: str, sender: str = VISITOR) -> EmailMessage:
@@ -87,18 +67,18 @@ async def test_the_operators_answer_is_mailed_and_the_visitors_reply_comes_back_
     quoted = "\n".join(f"> {line}" for line in got.text.splitlines())
     body = ("Thanks! And can I change the address?\n\n"
             "On Mon, 7 Dec 2026 at 12:00, Shop a <no-reply@replyx.dev> wrote:\n" + quoted)
-    await asyncio.to_thread(_send, receiver, _reply(reply_to, body, "<r-1@example.org>"))
+    await asyncio.to_thread(send, receiver, _reply(reply_to, body, "<r-1@example.org>"))
     assert await _messages(dialog_id) == [
         ("visitor", "Where is my parcel?"), ("operator", "Your parcel ships tomorrow."),
         ("visitor", "Thanks! And can I change the address?")]
     # The same mail delivered again (a relay retrying) is the same message.
-    await asyncio.to_thread(_send, receiver, _reply(reply_to, body, "<r-1@example.org>"))
+    await asyncio.to_thread(send, receiver, _reply(reply_to, body, "<r-1@example.org>"))
     assert len(await _messages(dialog_id)) == 3
 
     # A Russian client's attribution line and quote are cut as well.
     ru = ("Спасибо, жду.\n\nпн, 7 дек. 2026 г. в 12:05, Shop a <no-reply@replyx.dev>:\n"
           + quoted)
-    await asyncio.to_thread(_send, receiver, _reply(reply_to, ru, "<r-2@example.org>"))
+    await asyncio.to_thread(send, receiver, _reply(reply_to, ru, "<r-2@example.org>"))
     assert (await _messages(dialog_id))[-1] == ("visitor", "Спасибо, жду.")
 
     # The second answer threads under the visitor's reply.
@@ -110,7 +90,7 @@ async def test_the_operators_answer_is_mailed_and_the_visitors_reply_comes_back_
 
     # After the conversation is closed, a reply continues in a new one for people.
     await dialogs.close(a.anna, dialog_id)
-    await asyncio.to_thread(_send, receiver, _reply(reply_to, "One more thing!",
+    await asyncio.to_thread(send, receiver, _reply(reply_to, "One more thing!",
                                                     "<r-3@example.org>"))
     async with session_scope() as session:
         newer = (await session.exec(select(Dialog).where(
@@ -129,13 +109,13 @@ async def test_nobody_writes_into_a_conversation_that_is_not_theirs(
     address = email_thread.reply_address(ours)
     # From someone else's address: refused, nothing stored.
     with pytest.raises(smtplib.SMTPDataError) as refused:
-        await asyncio.to_thread(_send, receiver, _reply(address, "Hi", "<x-1@evil.test>",
+        await asyncio.to_thread(send, receiver, _reply(address, "Hi", "<x-1@evil.test>",
                                                         sender="mallory@evil.test"))
     assert refused.value.smtp_code == 550
     # Another conversation's number with our signature, or no signature: no such address.
     forged = address.replace(f"reply+{ours}-", f"reply+{theirs}-")
     for to in (forged, f"reply+{theirs}-{'0' * 20}@replyx.dev", "support@replyx.dev"):
         with pytest.raises(smtplib.SMTPRecipientsRefused):
-            await asyncio.to_thread(_send, receiver, _reply(to, "Hi", "<x-2@example.org>"))
+            await asyncio.to_thread(send, receiver, _reply(to, "Hi", "<x-2@example.org>"))
     assert await _messages(ours) == [("visitor", "Where is my parcel?")]
     assert await _messages(theirs) == [("visitor", "Where is my parcel?")]
