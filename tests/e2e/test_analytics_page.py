@@ -44,6 +44,16 @@ async def _snap(page: Any, name: str) -> None:
         await page.screenshot(path=f"/tmp/e2e-analytics-{name}.png", full_page=True)
 
 
+async def _real_frame(page: Any, tap: SocketTap, name: str) -> str:
+    """A real event frame of this page's socket to craft others from: the profile saved
+    on Settings (a page every member may use)."""
+    await page.goto("/settings")
+    await expect(page.locator("#name")).to_have_value(name)  # the page is live
+    await page.get_by_role("button", name="Save profile").click()
+    await expect(page.get_by_text("Profile saved.")).to_be_visible()
+    return tap.real_event_frame("save_profile")
+
+
 def _metric(page: Any, key: str) -> Any:
     return page.locator(f".metric[data-metric={key}]")
 
@@ -168,11 +178,7 @@ async def test_another_workspace_and_an_operator_reach_none_of_its_figures(
     await sign_in(page, operator_email)
     await page.goto("/analytics")
     await page.wait_for_url(at("/dashboard"))
-    await page.goto("/settings")
-    await expect(page.locator("#name")).to_have_value("Operator")  # the page is live
-    await page.get_by_role("button", name="Save profile").click()
-    await expect(page.get_by_text("Profile saved.")).to_be_visible()
-    real = tap.real_event_frame("save_profile")
+    real = await _real_frame(page, tap, "Operator")
     mark = tap.send(tap.craft(real, EXPORT, {"table": "summary"}))
     await tap.wait_for_reply("needs the admin role", after=mark)
     assert not [f for f in tap.server_frames if "replyx-analytics" in f]
@@ -204,11 +210,7 @@ async def test_a_platform_admin_reads_the_installation_and_a_tenant_cannot(
     await sign_in(page, owner_email)
     await page.goto("/admin/analytics")
     await page.wait_for_url(at("/dashboard"))
-    await page.goto("/settings")
-    await expect(page.locator("#name")).to_have_value("Shop")  # the page is live
-    await page.get_by_role("button", name="Save profile").click()
-    await expect(page.get_by_text("Profile saved.")).to_be_visible()
-    real = tap.real_event_frame("save_profile")
+    real = await _real_frame(page, tap, "Shop")
     mark = tap.send(tap.craft(real, PLATFORM_APPLY, {"form": {
         "since": "2026-01-01", "until": "2026-01-31"}}))
     await tap.wait_for_reply("Only platform administrators", after=mark)
