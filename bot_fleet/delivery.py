@@ -63,9 +63,9 @@ class Delivery:
         if bot_target is None:
             return
         bot = self._bots.any_bot(channel_id, bot_target.token)
-        await limiter.until_allowed(bot_target.ctx.bot_id, chat_id, is_group=chat_id < 0)
-        await bot.send_message(chat_id, catalogue.text(language, "telegram.rate_prompt"),
-                               reply_markup=keyboards.rating_keyboard(dialog_id))
+        async with limiter.sending(bot_target.ctx.bot_id, chat_id, is_group=chat_id < 0):
+            await bot.send_message(chat_id, catalogue.text(language, "telegram.rate_prompt"),
+                                   reply_markup=keyboards.rating_keyboard(dialog_id))
         self._stats.count("sent")
 
     async def send_now(self, bot: Bot, ctx: BotContext, chat_id: int, text: str, *,
@@ -74,8 +74,8 @@ class Delivery:
         please"), within the shared limits. Not durable: if it is lost, the user simply
         asks again."""
         for part in split_for_telegram(text):
-            await limiter.until_allowed(ctx.bot_id, chat_id, is_group=is_group)
-            await bot.send_message(chat_id, part)
+            async with limiter.sending(ctx.bot_id, chat_id, is_group=is_group):
+                await bot.send_message(chat_id, part)
             self._stats.count("sent")
 
     @staticmethod

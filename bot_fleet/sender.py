@@ -121,10 +121,10 @@ class Sender:
         try:
             last = len(item.parts) - 1
             for index, part in item.pending_parts:
-                await limiter.until_allowed(bot.id, item.chat_id, is_group=item.is_group)
                 markup = (InlineKeyboardMarkup.model_validate(item.reply_markup)
                           if item.reply_markup and index == last else None)
-                sent = await bot.send_message(item.chat_id, part, reply_markup=markup)
+                async with limiter.sending(bot.id, item.chat_id, is_group=item.is_group):
+                    sent = await bot.send_message(item.chat_id, part, reply_markup=markup)
                 self._stats.count("sent")
                 # Telegram has the part now: recording it must not fail on a busy pool,
                 # or the part would be sent again. Retried; False means our lease is gone.

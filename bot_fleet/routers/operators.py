@@ -85,11 +85,11 @@ async def on_queue(message: Message, bot: Bot, ctx: BotContext, op: ops.Operator
                                 is_group=False)
         return
     for dialog_id, preview in waiting:
-        await limiter.until_allowed(ctx.bot_id, op.chat_id, is_group=False)
-        await bot.send_message(
-            op.chat_id, _say(op, "operator_queue", dialog=dialog_id, preview=preview),
-            reply_markup=InlineKeyboardMarkup.model_validate(
-                ops.take_keyboard(op.language, dialog_id)))
+        async with limiter.sending(ctx.bot_id, op.chat_id, is_group=False):
+            await bot.send_message(
+                op.chat_id, _say(op, "operator_queue", dialog=dialog_id, preview=preview),
+                reply_markup=InlineKeyboardMarkup.model_validate(
+                    ops.take_keyboard(op.language, dialog_id)))
 
 
 @router.message(Command("release", "close"), LinkedOperator())

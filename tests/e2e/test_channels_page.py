@@ -216,6 +216,10 @@ async def test_operator_cannot_open_channels_nor_act_through_crafted_events(
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
     new_token, _ = new_bot(telegram, "sneaky")
+    # Settings shows an operator the workspace's bot usernames on purpose (to link their
+    # own Telegram; a bot's username is public on Telegram): only the answers to the
+    # crafted Channels events must carry none of the Channels page's data.
+    first = len(tap.server_frames)
     for handler, payload in (
         ("load", {}),
         ("refresh", {}),
@@ -227,7 +231,7 @@ async def test_operator_cannot_open_channels_nor_act_through_crafted_events(
     ):
         mark = tap.send(tap.craft(real, f"{STATE}.{handler}", payload))
         await tap.wait_for_reply(NEEDS_ADMIN, after=mark)
-    assert not [f for f in tap.server_frames if username in f]
+    assert not [f for f in tap.server_frames[first:] if username in f]
     assert telegram.calls(new_token) == []
     after = await bots.get_bot(await owner_principal(workspace_id), view.id)
     assert (after.desired, after.mode, after.version) == ("running", "polling", 1)

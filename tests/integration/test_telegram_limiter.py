@@ -206,3 +206,19 @@ async def test_the_configured_limits_apply_to_the_module_functions(
         monkeypatch.undo()
         reset_settings_cache()
         limiter.reset_default_limiter()
+
+
+async def test_a_chat_s_next_send_waits_a_full_window_after_the_previous_send_returned(
+    workers: MakeWorker,
+) -> None:
+    """Telegram counts a message when it arrives, not when we reserved its slot: a request
+    that leaves late (a busy host) must push the chat's next send back by as much."""
+    w = workers(per_chat=Rule(1, 1.0), per_bot=Rule(30, 1.0))
+    async with w.sending(21, 5, is_group=False) as slot:
+        await asyncio.sleep(0.3)  # stands for a request that took 0.3 s to reach Telegram
+    assert slot.settled_at_us is not None
+    assert slot.settled_at_us - slot.reservation.at_us >= 300_000
+
+    following = await w.until_allowed(21, 5, is_group=False, max_wait=5)
+    assert following.at_us - slot.settled_at_us >= SECOND_US
+    assert await w.reserve(21, 6, is_group=False) == 0.0  # other chats are not held back

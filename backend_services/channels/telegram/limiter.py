@@ -15,6 +15,12 @@ the burst plus the refill in one window). Time is Redis's own clock (`TIME`), so
 hosts with skewed clocks still agree. A 429 pauses the whole bot (`pause_bot`): the
 pause key is checked in the same script, so every worker sees it at once.
 
+A slot is reserved before the request leaves and settled when it returns (`sending`): the
+reservation's time moves to the answer's, so the chat's next send waits a full window
+after Telegram had this one, however long the request took to leave. Reserving alone was
+not enough: on a loaded host one request left 0.26 s after its reservation and the next
+on time, and they reached the server 0.79 s apart.
+
 The `limits` library (used elsewhere) checks one limit per call and has no "how long to
 wait" without reserving, so a send that passes the chat limit but fails the bot limit
 would still consume a chat slot: hence this script. Keys of one bot share a Redis Cluster
@@ -24,8 +30,11 @@ hash tag (`{tg:<bot>}`), so the script runs on one node.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,6 +44,8 @@ import redis.asyncio as aioredis
 from backend_services.core.errors import RateLimited
 from backend_services.core.redis_client import get_redis
 from backend_services.core.settings import get_settings
+
+log = logging.getLogger("replyx.telegram.limiter")
 
 _PREFIX = "replyx:tg"
 
@@ -64,6 +75,18 @@ for i = 2, #KEYS do
   redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000) + 1000)
 end
 return {0, now}
+"""
+
+# KEYS[1..] the logs a reservation was recorded in; ARGV[1] its member, then each log's
+# window in microseconds. Moves the member to now (only forward, only if still logged).
+_SETTLE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', 'GT', string.format('%.0f', now), ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[i + 1]) / 1000) + 1000)
+end
+return now
 """
 
 # KEYS[1] the pause key; ARGV[1] the pause in microseconds. A longer pause already set
@@ -111,6 +134,7 @@ class Reservation:
 
     wait: float
     at_us: int
+    member: str = ""
 
     @property
     def reserved(self) -> bool:
@@ -119,6 +143,14 @@ class Reservation:
     @property
     def at(self) -> float:
         return self.at_us / 1_000_000
+
+
+@dataclass
+class Slot:
+    """A reserved send: when it was reserved and, after the send, when it was settled."""
+
+    reservation: Reservation
+    settled_at_us: int | None = None
 
 
 def _us(seconds: float) -> int:
@@ -172,12 +204,42 @@ class TelegramLimiter:
         """Reserve one send of `bot_id` to `chat_id` if every limit (and no pause) allows
         it now; otherwise reserve nothing and say how long to wait."""
         logs = self._logs(bot_id, chat_id, is_group)
-        args: list[str] = [uuid.uuid4().hex]
+        member = uuid.uuid4().hex
+        args: list[str] = [member]
         for _, rule in logs:
             args += [str(rule.count), str(_us(rule.window))]
         wait_us, now_us = await self._run(
             _RESERVE, [self._pause_key(bot_id), *(key for key, _ in logs)], args)
-        return Reservation(wait=int(wait_us) / 1_000_000, at_us=int(now_us))
+        return Reservation(wait=int(wait_us) / 1_000_000, at_us=int(now_us), member=member)
+
+    async def settle(self, bot_id: int, chat_id: int, got: Reservation, *,
+                     is_group: bool) -> int:
+        """The request of reservation `got` returned: count its slot from now. Returns
+        the new time (microseconds of Redis time)."""
+        logs = self._logs(bot_id, chat_id, is_group)
+        if not logs or not got.member:
+            return got.at_us
+        now = await self._run(_SETTLE, [key for key, _ in logs],
+                              [got.member, *(str(_us(rule.window)) for _, rule in logs)])
+        return int(now)
+
+    @contextlib.asynccontextmanager
+    async def sending(self, bot_id: int, chat_id: int, *, is_group: bool,
+                      max_wait: float = 60.0) -> AsyncIterator[Slot]:
+        """Wait for a slot (as `until_allowed`), run the send inside, then settle the slot.
+        Settling never raises: the send already happened, and a caller that saw an error
+        here would send the message again."""
+        got = await self.until_allowed(bot_id, chat_id, is_group=is_group, max_wait=max_wait)
+        slot = Slot(got)
+        try:
+            yield slot
+        finally:
+            try:
+                slot.settled_at_us = await self.settle(bot_id, chat_id, got,
+                                                       is_group=is_group)
+            except Exception:
+                log.warning("settling a Telegram send slot failed; it counts from its "
+                            "reservation", exc_info=True)
 
     async def reserve(self, bot_id: int, chat_id: int, *, is_group: bool) -> float:
         """0.0 when a send slot was reserved, else the seconds to wait (none reserved)."""
@@ -253,6 +315,12 @@ async def until_allowed(
     """Wait for and reserve a slot; RateLimited past `max_wait` seconds."""
     return await default_limiter().until_allowed(bot_id, chat_id, is_group=is_group,
                                                  max_wait=max_wait)
+
+
+def sending(bot_id: int, chat_id: int, *, is_group: bool,
+            max_wait: float = 60.0) -> contextlib.AbstractAsyncContextManager[Slot]:
+    """Reserve a slot, send inside the block, settle it after (see the module doc)."""
+    return default_limiter().sending(bot_id, chat_id, is_group=is_group, max_wait=max_wait)
 
 
 async def pause_bot(bot_id: int, seconds: float) -> int:

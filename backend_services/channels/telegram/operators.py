@@ -327,7 +327,8 @@ async def forward(event: DialogChanged) -> None:
         for link, language, content, name in rows:
             assert link.chat_id is not None
             text = _text(language, "operator_visitor_says", dialog=event.dialog_id,
-                         name=name or "Visitor", text=content)
+                         name=name or _text(language, "operator_visitor"),
+                         text=content)
             if await outbox.enqueue_for_operator(
                     session, workspace_id=event.workspace_id, channel_id=link.channel_id,
                     chat_id=link.chat_id, dialog_id=event.dialog_id, text=text,
