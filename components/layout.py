@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import reflex as rx
 
 from state.session import SessionState
+from state.workspaces import WorkspacesState
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,64 @@ def sidebar(current: str, items: list[NavItem]) -> rx.Component:
     )
 
 
+def _workspace_item(w: Any) -> rx.Component:
+    return rx.menu.item(
+        rx.hstack(rx.cond(w[3] == "1", rx.icon("check", size=14), rx.box(width="14px")),
+                  rx.text(w[1]), rx.text(w[2], size="1", color_scheme="gray"),
+                  spacing="2", align="center"),
+        on_click=WorkspacesState.switch(w[0]), disabled=w[3] == "1",
+        class_name="workspace-choice")
+
+
+def _new_workspace_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("New workspace"),
+            rx.dialog.description("A workspace of its own: assistants, knowledge, team, "
+                                  "balance. You will be its owner.", size="2"),
+            rx.form(
+                rx.vstack(
+                    rx.input(name="workspace_name", placeholder="Workspace name",
+                             required=True, max_length=120, auto_focus=True,
+                             id="new-workspace-name", width="100%"),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", type="button", variant="soft",
+                                                  color_scheme="gray")),
+                        rx.button("Create workspace", type="submit", id="new-workspace-create"),
+                        justify="end", width="100%"),
+                    spacing="3"),
+                on_submit=WorkspacesState.create, reset_on_submit=False),
+            max_width="28rem"),
+        open=WorkspacesState.creating, on_open_change=WorkspacesState.set_creating)
+
+
+def workspace_menu() -> rx.Component:
+    """The workspace this session is in; the person's others to switch to; a new one."""
+    return rx.fragment(
+        rx.menu.root(
+            rx.menu.trigger(rx.button(rx.icon("building_2", size=16),
+                                      SessionState.workspace_name,
+                                      rx.icon("chevron_down", size=14), variant="soft",
+                                      size="2", id="workspace-menu",
+                                      aria_label="Workspace")),
+            rx.menu.content(
+                rx.foreach(SessionState.workspace_choices, _workspace_item),
+                rx.menu.separator(),
+                rx.menu.item(rx.hstack(rx.icon("plus", size=14), rx.text("New workspace…"),
+                                       spacing="2", align="center"),
+                             on_click=WorkspacesState.set_creating(True),
+                             id="workspace-new"),
+            ),
+        ),
+        _new_workspace_dialog(),
+    )
+
+
 def topbar(title: str) -> rx.Component:
     return rx.hstack(
         rx.heading(title, size="6", as_="h1", id="page-title"),
         rx.spacer(),
-        rx.badge(SessionState.workspace_name, variant="soft", size="2"),
+        workspace_menu(),
         rx.color_mode.button(variant="ghost", aria_label="Toggle light / dark theme"),
         rx.menu.root(
             rx.menu.trigger(

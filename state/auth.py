@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
-from backend_services.core.errors import DomainError
+from backend_services.core.errors import DomainError, NotAuthenticated
 from backend_services.core.mailer import MailError
-from backend_services.identity import auth, team
+from backend_services.core.principal import Principal
+from backend_services.identity import auth, my_workspaces, team
 from state.reflex_typing import ObjectField, event, object_field
-from state.session import BROWSER_COOKIE, read_cookie
+from state.session import BROWSER_COOKIE, GO_TO_DASHBOARD, read_cookie, read_session_cookie
 
 if TYPE_CHECKING:
     from reflex_base.event import EventCallback
@@ -58,6 +60,10 @@ class LoginState(FormState, rx.State):
         )
         ticket = await auth.issue_login_ticket(
             result.session_id, read_cookie(self.router.headers.cookie, BROWSER_COOKIE) or "")
+        wanted = self.router.url.query_parameters.get("workspace", "")
+        if wanted.isdigit():  # signing in to enter a workspace just joined
+            with contextlib.suppress(DomainError):
+                await my_workspaces.switch(result.principal, int(wanted))
         target = auth.safe_next(self.router.url.query_parameters.get("next", "/dashboard"))
         url = f"/api/auth/session?ticket={ticket}&next={target}"
         return rx.call_script(f"window.location.assign({url!r})")
@@ -137,6 +143,8 @@ class InviteState(FormState, rx.State):
     # what the invitation is for: {"email", "workspace_name", "role", "has_account"}
     invitation: ObjectField[dict[str, Any]] = object_field(dict)
     done: rx.Field[bool] = rx.field(False)
+    signed_in_as_invitee: rx.Field[bool] = rx.field(False)
+    joined_workspace: rx.Field[str] = rx.field("")  # where to sign in to afterwards
 
     @event
     async def on_load(self) -> None:
@@ -147,16 +155,31 @@ class InviteState(FormState, rx.State):
             )
             self.valid = True
             self.invitation = dataclasses.asdict(info)
+            me = await self._signed_in()
+            self.signed_in_as_invitee = me is not None and me.email == info.email
         except DomainError as exc:
             self.valid = False
             self.message = exc.message
         self.loaded = True
 
+    async def _signed_in(self) -> Principal | None:
+        try:
+            return await auth.authenticate(read_session_cookie(self.router.headers.cookie))
+        except NotAuthenticated:
+            return None
+
     @submits
-    async def accept(self, form: dict[str, Any]) -> None:
-        await team.accept_invitation(
+    async def accept(self, form: dict[str, Any]) -> Any:
+        accepted = await team.accept_invitation(
             self.router.url.query_parameters.get("token", ""),
             name=str(form.get("name", "")),
             password=str(form.get("password", "")),
         )
+        me = await self._signed_in()
+        if me is not None and me.email == accepted.email:
+            # Signed in as the invitee: straight into the workspace they just joined.
+            await my_workspaces.switch(me, accepted.workspace_id)
+            return rx.call_script(GO_TO_DASHBOARD)
+        self.joined_workspace = str(accepted.workspace_id)
         self.done = True
+        return None

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
-from backend_services.core.errors import DomainError, NotAuthenticated
+from backend_services.core.errors import DomainError, NotAuthenticated, WorkspaceLeft
 from backend_services.core.principal import Principal
-from backend_services.identity import auth
+from backend_services.identity import auth, my_workspaces
 from backend_services.models import Role
 from state import live_tabs
 from state.reflex_typing import event
@@ -33,6 +33,11 @@ SESSION_COOKIE = "replyx_session"
 # A random id per browser (HttpOnly, SameSite=Strict, set on page loads by
 # replyx_app/cross_site.py): what a login ticket is bound to.
 BROWSER_COOKIE = "replyx_browser"
+
+
+# A full load, not a client-side route change: every page state starts again from the
+# server for the workspace the session is in now.
+GO_TO_DASHBOARD = "window.location.assign('/dashboard')"
 
 
 def read_cookie(cookie_header: str, name: str) -> str | None:
@@ -51,6 +56,8 @@ def read_session_cookie(cookie_header: str) -> str | None:
 
 def fail(exc: DomainError) -> Any:
     """The one place domain errors become something the user sees."""
+    if isinstance(exc, WorkspaceLeft):
+        return [rx.toast.error(exc.message), rx.call_script(GO_TO_DASHBOARD)]
     if isinstance(exc, NotAuthenticated):
         return [rx.toast.error(exc.message), rx.redirect("/login")]
     return rx.toast.error(exc.message)
@@ -75,6 +82,8 @@ class SessionState(rx.State):
     role: rx.Field[str] = rx.field("")
     is_platform_admin: rx.Field[bool] = rx.field(False)
     signed_in: rx.Field[bool] = rx.field(False)
+    # The person's workspaces for the header's switcher: [id, name, role, "1" if current].
+    workspace_choices: rx.Field[list[list[str]]] = rx.field(default_factory=list)
     # Live links this tab made as staff, and the login they were made under (see
     # state/live_access.py): backend-only, re-checked whenever the tab reconnects.
     _live_links: dict[str, str] = {}
@@ -99,11 +108,16 @@ class SessionState(rx.State):
     async def _guard_page(self, minimum: Role | None, platform_admin: bool = False) -> Any:
         try:
             p = await self._principal(None)
+        except WorkspaceLeft as exc:
+            await self._end_live_access()
+            return fail(exc)
         except NotAuthenticated:
             await self._end_live_access()
             self.signed_in = False
             return rx.redirect(f"/login?next={self.router.url.path}")
         self._show(p)
+        self.workspace_choices = [[str(w.id), w.name, w.role, "1" if w.current else ""]
+                           for w in await my_workspaces.list_mine(p)]
         if platform_admin and not p.is_platform_admin:
             return [rx.toast.error("Only platform administrators can open that page."),
                     rx.redirect("/dashboard")]

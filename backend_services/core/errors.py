@@ -29,6 +29,12 @@ class NotAuthenticated(DomainError):
     code = "unauthenticated"
 
 
+class WorkspaceLeft(NotAuthenticated):
+    """The session's workspace is no longer this person's (removed, or it was deleted);
+    the session moved to another of theirs. The event that found out is not carried out
+    there: it was meant for the old workspace."""
+
+
 class ValidationFailed(DomainError):
     """The input is wrong; the message says what to change. Nothing was stored."""
 

@@ -24,6 +24,7 @@ from backend_services.core.errors import (
     NotFound,
     RateLimited,
     ValidationFailed,
+    WorkspaceLeft,
 )
 from backend_services.core.principal import Principal
 from backend_services.core.redis_client import get_redis
@@ -36,6 +37,7 @@ from backend_services.core.security import (
 )
 from backend_services.core.settings import get_settings
 from backend_services.identity.access_events import publish_access_changed
+from backend_services.identity.my_workspaces import last_used_membership, move_to_any_other
 from backend_services.identity.workspaces import create_workspace
 from backend_services.models import (
     AuthToken,
@@ -73,8 +75,10 @@ def check_password_strength(password: str) -> None:
         raise ValidationFailed("Mix letters with digits or symbols in the password.")
 
 
-async def _issue_token(session: AsyncSession, user_id: int, purpose: str, ttl: timedelta) -> str:
-    # A new token of the same purpose retires the older ones: only the newest link works.
+async def issue_token(session: AsyncSession, user_id: int, purpose: str, ttl: timedelta,
+                      payload: str = "") -> str:
+    """A one-use e-mail token (only its hash is stored). A new token of the same purpose
+    retires the older ones: only the newest link works."""
     await session.exec(  # type: ignore[call-overload]
         update(AuthToken)
         .where(col(AuthToken.user_id) == user_id, col(AuthToken.purpose) == purpose)
@@ -84,13 +88,14 @@ async def _issue_token(session: AsyncSession, user_id: int, purpose: str, ttl: t
     token = new_token()
     session.add(
         AuthToken(
-            user_id=user_id, purpose=purpose, token_hash=token_hash(token), expires_at=_now() + ttl
+            user_id=user_id, purpose=purpose, token_hash=token_hash(token),
+            expires_at=_now() + ttl, payload=payload,
         )
     )
     return token
 
 
-async def _consume_token(session: AsyncSession, token: str, purpose: str) -> AuthToken:
+async def consume_token(session: AsyncSession, token: str, purpose: str) -> AuthToken:
     row = (
         await session.exec(
             select(AuthToken)
@@ -145,7 +150,7 @@ async def signup(
         workspace_id = await create_workspace(
             session, name=workspace_name, owner_user_id=user.id
         )
-        token = await _issue_token(
+        token = await issue_token(
             session, user.id, PURPOSE_CONFIRM, timedelta(hours=get_settings().email_token_hours)
         )
         await audit.record(
@@ -160,7 +165,7 @@ async def signup(
 
 async def confirm_email(token: str) -> str:
     async with session_scope() as session:
-        row = await _consume_token(session, token, PURPOSE_CONFIRM)
+        row = await consume_token(session, token, PURPOSE_CONFIRM)
         user = await session.get(User, row.user_id)
         assert user is not None
         user.email_confirmed_at = user.email_confirmed_at or _now()
@@ -186,7 +191,7 @@ async def resend_confirmation(email: str, ip: str = "") -> None:
         if user is None or user.email_confirmed_at is not None:
             return
         assert user.id is not None
-        token = await _issue_token(
+        token = await issue_token(
             session, user.id, PURPOSE_CONFIRM, timedelta(hours=get_settings().email_token_hours)
         )
     await _send_confirmation(email, token)
@@ -196,14 +201,6 @@ async def resend_confirmation(email: str, ip: str = "") -> None:
 class LoginResult:
     session_id: str
     principal: Principal
-
-
-async def _first_membership(session: AsyncSession, user_id: int) -> Membership | None:
-    return (
-        await session.exec(
-            select(Membership).where(Membership.user_id == user_id).order_by(col(Membership.id))
-        )
-    ).first()
 
 
 async def _create_session(
@@ -268,7 +265,7 @@ async def login(*, email: str, password: str, ip: str = "", user_agent: str = ""
             "Confirm your e-mail address first: open the link we sent you (or ask for a new one)."
         )
     async with session_scope() as session:
-        membership = await _first_membership(session, user.id)
+        membership = await last_used_membership(session, user.id)
         if membership is None:
             raise NotAuthenticated("This account does not belong to any workspace any more.")
         sid = await _create_session(session, user, membership, ip, user_agent)
@@ -312,6 +309,11 @@ async def authenticate(session_id: str | None, *, ip: str = "") -> Principal:
             )
         ).first()
         workspace = await session.get(Workspace, row.workspace_id)
+        if (user is not None and not user.is_blocked and (membership is None or workspace is None)
+                and await move_to_any_other(session, row.id_hash, row.user_id, row.workspace_id)):
+            await session.commit()
+            raise WorkspaceLeft("You no longer belong to that workspace: you are now in "
+                                "another of yours.")
         if user is None or user.is_blocked or membership is None or workspace is None:
             row.revoked_at = now
             session.add(row)
@@ -367,7 +369,7 @@ async def request_password_reset(email: str, ip: str = "") -> None:
         if user is None or user.is_blocked:
             return
         assert user.id is not None
-        token = await _issue_token(
+        token = await issue_token(
             session, user.id, PURPOSE_RESET, timedelta(minutes=get_settings().reset_token_minutes)
         )
         await audit.record(session, "password_reset_requested", actor_user_id=user.id, ip=ip)
@@ -386,7 +388,7 @@ async def reset_password(token: str, new_password: str, ip: str = "") -> str:
     """Sets the password, confirms the address (the mail proved it) and ends every session."""
     check_password_strength(new_password)
     async with session_scope() as session:
-        row = await _consume_token(session, token, PURPOSE_RESET)
+        row = await consume_token(session, token, PURPOSE_RESET)
         user = await session.get(User, row.user_id)
         assert user is not None and user.id is not None
         user.password_hash = await hash_password_async(new_password)

@@ -202,8 +202,16 @@ async def describe_invitation(token: str) -> InvitationInfo:
         )
 
 
-async def accept_invitation(token: str, *, name: str = "", password: str = "") -> str:
-    """Join the workspace; a newcomer sets a password here (the mail proved the address)."""
+@dataclass(frozen=True)
+class Accepted:
+    email: str
+    workspace_id: int
+
+
+async def accept_invitation(token: str, *, name: str = "", password: str = "") -> Accepted:
+    """Join the workspace; a newcomer sets a password here (the mail proved the address).
+    Someone who already has an account joins with one click: the link, mailed to their
+    address, is the proof, as it is for a newcomer."""
     async with session_scope() as session:
         inv = await _open_invitation(session, token)
         user = (await session.exec(select(User).where(User.email == inv.email))).first()
@@ -225,7 +233,7 @@ async def accept_invitation(token: str, *, name: str = "", password: str = "") -
         session.add(inv)
         await audit.record(session, "invitation_accepted", workspace_id=inv.workspace_id,
                            actor_user_id=user.id, target=inv.email, details={"role": inv.role})
-        return inv.email
+        return Accepted(email=inv.email, workspace_id=inv.workspace_id)
 
 
 async def _owner_count(session: AsyncSession, workspace_id: int) -> int:

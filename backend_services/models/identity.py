@@ -36,6 +36,10 @@ class Workspace(SQLModel, table=True):
         default=200 * 1024 * 1024, sa_type=sa.BigInteger  # type: ignore[call-overload]
     )
     created_at: datetime = created_at_field()
+    # An owner asked to delete it (migration 0017): it goes at `delete_after` unless an
+    # owner cancels first.
+    deletion_requested_at: datetime | None = ts_field()
+    delete_after: datetime | None = ts_field()
 
 
 class User(SQLModel, table=True):
@@ -51,6 +55,9 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = ts_field()
     # The language of the person's e-mails (migration 0014): "en" or "ru".
     language: str = Field(default="en", max_length=8, sa_column_kwargs={"server_default": "en"})
+    # The person deleted their account (migration 0017): the row stays, scrubbed, so the
+    # conversations they answered still say "a former teammate" rather than losing rows.
+    deleted_at: datetime | None = ts_field()
 
 
 class Membership(TenantRow, table=True):
@@ -96,6 +103,9 @@ class AuthToken(SQLModel, table=True):
     user_id: int = parent_fk("users")
     purpose: str = Field(max_length=32)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    # What the token is for beyond its purpose (migration 0017): the new address of an
+    # e-mail change.
+    payload: str = Field(default="", max_length=254, sa_column_kwargs={"server_default": ""})
     expires_at: datetime = ts_field(nullable=False)  # type: ignore[assignment]
     used_at: datetime | None = ts_field()
     created_at: datetime = created_at_field()

@@ -32,10 +32,10 @@ def _with_error(error: rx.Var[str], form: rx.Component, *more: rx.Component,
     return rx.vstack(error_callout(error), form, *more, width="100%", **props)
 
 
-def _done(message: str, element_id: str) -> rx.Component:
+def _done(message: str, element_id: str, href: str | rx.Var[str] = "/login") -> rx.Component:
     """What a finished step says, with the way to sign in."""
     return rx.vstack(success_callout(message, id=element_id),
-                     rx.link(rx.button("Sign in", size="3"), href="/login"))
+                     rx.link(rx.button("Sign in", size="3"), href=href))
 
 
 def _new_password(title: str, name: str, **props: Any) -> rx.Component:
@@ -154,12 +154,17 @@ def reset() -> list[rx.Component]:
 def invite() -> list[rx.Component]:
     invitation = InviteState.invitation
     account = rx.cond(
-        invitation["has_account"],
-        rx.text("You already have an account (", invitation["email"],
-                "): accept and sign in as usual.", size="2"),
+        InviteState.signed_in_as_invitee,
+        rx.text("You are signed in as ", invitation["email"],
+                ": accepting takes you straight into the workspace.", size="2"),
+        rx.cond(
+            invitation["has_account"],
+            rx.text("You already have an account (", invitation["email"],
+                    "): accept, then sign in as usual to enter the workspace.", size="2"),
         rx.vstack(field("Your name", "name", required=True),
                   _new_password("Choose a password (10+ characters)", "password"),
                   width="100%"),
+        ),
     )
     invited = rx.text("You are invited to ", rx.text.strong(invitation["workspace_name"]),
                       " as ", rx.text.strong(invitation["role"]), ".")
@@ -172,7 +177,9 @@ def invite() -> list[rx.Component]:
             rx.cond(
                 ~InviteState.valid,
                 rx.callout(InviteState.message, icon="triangle_alert", color_scheme="red"),
-                rx.cond(InviteState.done, _done("You joined the workspace.", "invite-done"),
+                rx.cond(InviteState.done,
+                        _done("You joined the workspace.", "invite-done",
+                              href="/login?workspace=" + InviteState.joined_workspace),
                         rx.vstack(invited, error_callout(InviteState.error), accept,
                                   width="100%")),
             ),

@@ -8,6 +8,7 @@ from components.forms import error_callout, field, form_card
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.session import SessionState
 from state.settings import SettingsState
+from state.workspaces import WorkspacesState
 
 
 @dashboard_page(
@@ -24,6 +25,17 @@ def settings_page() -> rx.Component:
                   key=SettingsState.profile_name, required=True),
             rx.button("Save profile", type="submit", id="save-profile"),
             on_submit=SettingsState.save_profile, **narrow,
+        ),
+        rx.cond(
+            SessionState.role == "owner",
+            form_card(
+                "Workspace",
+                field("Workspace name", "workspace_name",
+                      default_value=SessionState.workspace_name,
+                      key=SessionState.workspace_name, required=True, max_length=120),
+                rx.button("Rename workspace", type="submit", id="rename-workspace"),
+                on_submit=WorkspacesState.rename, **narrow,
+            ),
         ),
         form_card(
             "Password",
