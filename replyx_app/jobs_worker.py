@@ -17,7 +17,7 @@ from backend_services.conversations import email_thread
 from backend_services.core import heartbeats, jobs
 from backend_services.core.process_loop import run_until_stopped
 from backend_services.core.settings import get_settings
-from backend_services.identity import expiry
+from backend_services.identity import expiry, workspace_deletion
 from backend_services.knowledge import upkeep
 from backend_services.notifications import service as notifications
 
@@ -93,6 +93,9 @@ async def main() -> None:
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())
+            deleted = await workspace_deletion.purge_due()
+            if deleted:
+                log.info("deleted %s workspaces after their grace period", deleted)
 
     async def stop_worker() -> None:
         if inbound is not None:

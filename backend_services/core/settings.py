@@ -76,6 +76,8 @@ class Settings(BaseSettings):
                                  "or network") from exc
         return value
     email_token_hours: int = 48
+    # How long a workspace an owner asked to delete keeps working (any owner can cancel).
+    workspace_deletion_grace_days: int = 7
     reset_token_minutes: int = 60
 
     smtp_host: str | None = None
