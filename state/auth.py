@@ -13,7 +13,7 @@ import reflex as rx
 from backend_services.core.errors import DomainError, NotAuthenticated
 from backend_services.core.mailer import MailError
 from backend_services.core.principal import Principal
-from backend_services.identity import auth, my_workspaces, team
+from backend_services.identity import account, auth, my_workspaces, team
 from state.reflex_typing import ObjectField, event, object_field
 from state.session import BROWSER_COOKIE, GO_TO_DASHBOARD, read_cookie, read_session_cookie
 
@@ -82,6 +82,20 @@ class SignupState(FormState, rx.State):
             ip=self.router.session.client_ip,
         )
         self.done_email = str(form.get("email", "")).strip().lower()
+
+
+class EmailChangeState(rx.State):
+    status: rx.Field[str] = rx.field("working")
+    message: rx.Field[str] = rx.field("")
+
+    @event
+    async def on_load(self) -> None:
+        try:
+            email = await account.confirm_email_change(
+                self.router.url.query_parameters.get("token", ""))
+            self.status, self.message = "ok", f"Your address is now {email}."
+        except DomainError as exc:
+            self.status, self.message = "error", exc.message
 
 
 class ConfirmState(rx.State):

@@ -38,6 +38,11 @@ BROWSER_COOKIE = "replyx_browser"
 # A full load, not a client-side route change: every page state starts again from the
 # server for the workspace the session is in now.
 GO_TO_DASHBOARD = "window.location.assign('/dashboard')"
+# The HTTP endpoint clears the HttpOnly cookie, which the websocket cannot do; it takes a
+# same-origin POST only (a GET from any link would sign people out).
+LOGOUT_SCRIPT = (
+    "(() => { const f = document.createElement('form'); f.method = 'post';"
+    " f.action = '/api/auth/logout'; document.body.appendChild(f); f.submit(); })()")
 
 
 def read_cookie(cookie_header: str, name: str) -> str | None:
@@ -187,11 +192,7 @@ class SessionState(rx.State):
         await auth.logout(sid, ip=self.router.session.client_ip)
         await self._end_live_access()
         self.signed_in = False
-        # The HTTP endpoint clears the HttpOnly cookie, which the websocket cannot do; it
-        # takes a same-origin POST only (a GET from any link would sign people out).
-        return rx.call_script(
-            "(() => { const f = document.createElement('form'); f.method = 'post';"
-            " f.action = '/api/auth/logout'; document.body.appendChild(f); f.submit(); })()")
+        return rx.call_script(LOGOUT_SCRIPT)
 
 
 def guarded(minimum: Role | None = Role.OPERATOR, *, platform_admin: bool = False) -> Callable[

@@ -167,4 +167,6 @@ async def export_zip(principal: Principal) -> bytes:
             for path in sorted(files.iterdir()):
                 if path.is_file():
                     archive.write(path, f"files/{path.name}")
+    async with session_scope() as session:
+        await audit.record_by(session, principal, "workspace_exported")
     return buffer.getvalue()

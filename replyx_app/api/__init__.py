@@ -13,6 +13,7 @@ from replyx_app.api import (
     system_routes,
     telegram_routes,
     widget_routes,
+    workspace_routes,
 )
 from replyx_app.api.input_guard import check_request
 
@@ -35,4 +36,5 @@ def build_api() -> FastAPI:
     api.include_router(demo_routes.router)
     api.include_router(telegram_routes.router)
     api.include_router(payments_routes.router)
+    api.include_router(workspace_routes.router)
     return api

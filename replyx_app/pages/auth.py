@@ -10,6 +10,7 @@ from components.forms import error_callout, field, success_callout
 from replyx_app.pages.registry import public_page
 from state.auth import (
     ConfirmState,
+    EmailChangeState,
     ForgotState,
     InviteState,
     LoginState,
@@ -87,6 +88,19 @@ def signup() -> list[rx.Component]:
             ),
         )
     ]
+
+
+@public_page("/confirm-email-change", "New e-mail address",
+             on_load=[EmailChangeState.on_load])
+def confirm_email_change() -> list[rx.Component]:
+    return [rx.match(
+        EmailChangeState.status,
+        ("ok", rx.vstack(success_callout(EmailChangeState.message, id="email-change-ok"),
+                         rx.link(rx.button("Open ReplyX", size="3"), href="/dashboard"))),
+        ("error", rx.callout(EmailChangeState.message, icon="triangle_alert",
+                             color_scheme="red", id="email-change-error", width="100%")),
+        rx.center(rx.spinner()),
+    )]
 
 
 @public_page("/confirm", "Confirm e-mail", on_load=[ConfirmState.on_load])

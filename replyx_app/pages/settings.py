@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.account_cards import (
+    delete_account_card,
+    delete_workspace_card,
+    email_card,
+    sessions_card,
+)
 from components.forms import error_callout, field, form_card
 from replyx_app.pages.registry import Nav, dashboard_page
+from state.account import AccountState
 from state.session import SessionState
 from state.settings import SettingsState
 from state.workspaces import WorkspacesState
 
 
 @dashboard_page(
-    "/settings", "Settings", on_load=[SettingsState.load],
+    "/settings", "Settings", on_load=[SettingsState.load, AccountState.load],
     nav=Nav("Settings", "settings", 130),
 )
 def settings_page() -> rx.Component:
@@ -112,5 +119,9 @@ def settings_page() -> rx.Component:
                 )),
             on_submit=SettingsState.link_telegram, **narrow,
         ),
+        email_card(),
+        sessions_card(),
+        rx.cond(SessionState.role == "owner", delete_workspace_card()),
+        delete_account_card(),
         spacing="4",
     )

@@ -21,27 +21,18 @@ from backend_services.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from backend_services.core.principal import Principal
 from backend_services.identity import account, auth, my_workspaces, team, workspace_deletion
 from backend_services.knowledge.sources import upload_dir
-from backend_services.models import Role
+from tests.support.accounts import PW, join_by_invitation, signed_in_owner
 from tests.support.smtp_server import SmtpTestServer
 
-PW = "Correct-horse-9"
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
          "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 
 
-async def _owner(email: str, ws_name: str) -> tuple[Principal, str]:
-    await auth.signup(email=email, password=PW, name="Anna", workspace_name=ws_name)
-    await auth.create_user(email=email, password=PW, name="x", workspace_id=None)
-    result = await auth.login(email=email, password=PW, user_agent=FIREFOX)
-    return result.principal, result.session_id
-
-
 async def test_one_sees_where_one_is_signed_in_and_signs_out_elsewhere(clean: None) -> None:
-    anna, laptop = await _owner("anna@example.com", "Shop")
+    anna, laptop = await signed_in_owner("anna@example.com", "Shop", FIREFOX)
     phone = (await auth.login(email="anna@example.com", password=PW, user_agent=PHONE)
              ).session_id
     third = (await auth.login(email="anna@example.com", password=PW)).session_id
@@ -52,7 +43,7 @@ async def test_one_sees_where_one_is_signed_in_and_signs_out_elsewhere(clean: No
     assert [s.device for s in seen if s.current] == ["Firefox on Windows"]
 
     # Someone else's handle ends nothing.
-    bob, bob_sid = await _owner("bob@example.com", "Bob's")
+    bob, bob_sid = await signed_in_owner("bob@example.com", "Bob's")
     bob_handle = (await account.list_sessions(await auth.authenticate(bob_sid)))[0].handle
     with pytest.raises(NotFound):
         await account.sign_out(here, bob_handle)
@@ -72,8 +63,8 @@ async def test_one_sees_where_one_is_signed_in_and_signs_out_elsewhere(clean: No
 async def test_a_new_address_applies_only_once_it_is_confirmed(
     clean: None, smtp: SmtpTestServer
 ) -> None:
-    anna, sid = await _owner("anna@example.com", "Shop")
-    await _owner("taken@example.com", "Other")
+    anna, sid = await signed_in_owner("anna@example.com", "Shop")
+    await signed_in_owner("taken@example.com", "Other")
     with pytest.raises(ValidationFailed):
         await account.request_email_change(anna, "new@example.com", "Wrong-password-1")
     with pytest.raises(Conflict):
@@ -99,11 +90,9 @@ async def test_a_new_address_applies_only_once_it_is_confirmed(
 async def test_an_account_goes_only_when_no_workspace_is_left_without_an_owner(
     clean: None, smtp: SmtpTestServer
 ) -> None:
-    anna, anna_sid = await _owner("anna@example.com", "Anna's shop")
-    bob, _ = await _owner("bob@example.com", "Bob's bikes")
-    await team.invite(bob, "anna@example.com", Role.OPERATOR)
-    mail = await asyncio.to_thread(smtp.wait_for, "anna@example.com", "invited")
-    await team.accept_invitation(mail.link("/invite").split("token=")[1])
+    anna, anna_sid = await signed_in_owner("anna@example.com", "Anna's shop")
+    bob, _ = await signed_in_owner("bob@example.com", "Bob's bikes")
+    await join_by_invitation(bob, "anna@example.com", smtp)
 
     with pytest.raises(ValidationFailed, match="only owner of Anna's shop"):
         await account.delete_account(anna, PW)
@@ -125,16 +114,14 @@ async def test_an_account_goes_only_when_no_workspace_is_left_without_an_owner(
 async def test_a_workspace_is_deleted_after_its_grace_period_with_everything_in_it(
     clean: None, smtp: SmtpTestServer
 ) -> None:
-    anna, anna_sid = await _owner("anna@example.com", "Anna's shop")
-    bob, _ = await _owner("bob@example.com", "Bob's bikes")
+    anna, anna_sid = await signed_in_owner("anna@example.com", "Anna's shop")
+    bob, _ = await signed_in_owner("bob@example.com", "Bob's bikes")
     await assistants.create_assistant(anna, AssistantInput(name="Anna helper"))
     await assistants.create_assistant(bob, AssistantInput(name="Bob helper"))
     files = upload_dir() / str(anna.workspace_id)
     files.mkdir(parents=True, exist_ok=True)
     (files / "faq.txt").write_text("Refunds take five days.")
-    await team.invite(anna, "bob@example.com", Role.OPERATOR)
-    mail = await asyncio.to_thread(smtp.wait_for, "bob@example.com", "invited")
-    await team.accept_invitation(mail.link("/invite").split("token=")[1])
+    await join_by_invitation(anna, "bob@example.com", smtp)
     bob_in_anna = (await auth.login(email="bob@example.com", password=PW)).session_id
     await my_workspaces.switch(await auth.authenticate(bob_in_anna), anna.workspace_id)
 

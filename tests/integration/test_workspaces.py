@@ -6,8 +6,6 @@ The workspace comes only from the session row, so every check goes through
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from backend_services.assistants import service as assistants
@@ -19,40 +17,21 @@ from backend_services.core.errors import (
     ValidationFailed,
     WorkspaceLeft,
 )
-from backend_services.core.principal import Principal
 from backend_services.identity import auth, my_workspaces, team
 from backend_services.models import Role
+from tests.support.accounts import PW, join_by_invitation, signed_in_owner
 from tests.support.smtp_server import SmtpTestServer
-
-PW = "Correct-horse-9"
-
-
-async def _owner(email: str, ws_name: str) -> tuple[Principal, str]:
-    await auth.signup(email=email, password=PW, name=email[0].upper(), workspace_name=ws_name)
-    await auth.create_user(email=email, password=PW, name="x", workspace_id=None)  # confirm
-    result = await auth.login(email=email, password=PW)
-    return result.principal, result.session_id
-
-
-async def _join_by_invitation(inviter: Principal, email: str, smtp: SmtpTestServer) -> int:
-    await team.invite(inviter, email, Role.OPERATOR)
-    mail = await asyncio.to_thread(smtp.wait_for, email, "invited")
-    token = mail.link("/invite").split("token=")[1]
-    assert (await team.describe_invitation(token)).has_account
-    accepted = await team.accept_invitation(token)  # one click: no password asked again
-    assert accepted.email == email
-    return accepted.workspace_id
 
 
 async def test_a_member_of_two_workspaces_switches_and_sees_only_the_chosen_one(
     clean: None, smtp: SmtpTestServer
 ) -> None:
-    anna, anna_sid = await _owner("anna@example.com", "Anna's shop")
-    bob, _ = await _owner("bob@example.com", "Bob's bikes")
+    anna, anna_sid = await signed_in_owner("anna@example.com", "Anna's shop")
+    bob, _ = await signed_in_owner("bob@example.com", "Bob's bikes")
     await assistants.create_assistant(anna, AssistantInput(name="Anna's helper"))
     bikes = await assistants.create_assistant(bob, AssistantInput(name="Bike expert"))
     assert bikes.id is not None
-    bikes_id = await _join_by_invitation(bob, "anna@example.com", smtp)
+    bikes_id = await join_by_invitation(bob, "anna@example.com", smtp)
     assert bikes_id == bob.workspace_id
 
     here = await auth.authenticate(anna_sid)
@@ -74,7 +53,7 @@ async def test_a_member_of_two_workspaces_switches_and_sees_only_the_chosen_one(
         await assistants.get_assistant(there, mine.id)
 
     # A workspace she does not belong to: refused, and the session stays where it was.
-    carol, _ = await _owner("carol@example.com", "Carol's cafe")
+    carol, _ = await signed_in_owner("carol@example.com", "Carol's cafe")
     with pytest.raises(NotFound):
         await my_workspaces.switch(there, carol.workspace_id)
     assert (await auth.authenticate(anna_sid)).workspace_id == bikes_id
@@ -87,7 +66,7 @@ async def test_a_member_of_two_workspaces_switches_and_sees_only_the_chosen_one(
 async def test_a_new_workspace_is_owned_by_its_maker_and_the_session_moves_into_it(
     clean: None,
 ) -> None:
-    anna, sid = await _owner("anna@example.com", "Anna's shop")
+    anna, sid = await signed_in_owner("anna@example.com", "Anna's shop")
     with pytest.raises(ValidationFailed):
         await my_workspaces.create(anna, "   ")
     made = await my_workspaces.create(anna, "  Second   shop ")
@@ -103,9 +82,9 @@ async def test_a_new_workspace_is_owned_by_its_maker_and_the_session_moves_into_
 async def test_removed_from_the_workspace_one_is_in_moves_the_session_not_ends_it(
     clean: None, smtp: SmtpTestServer
 ) -> None:
-    anna, anna_sid = await _owner("anna@example.com", "Anna's shop")
-    bob, _ = await _owner("bob@example.com", "Bob's bikes")
-    bikes_id = await _join_by_invitation(bob, "anna@example.com", smtp)
+    anna, anna_sid = await signed_in_owner("anna@example.com", "Anna's shop")
+    bob, _ = await signed_in_owner("bob@example.com", "Bob's bikes")
+    bikes_id = await join_by_invitation(bob, "anna@example.com", smtp)
     await my_workspaces.switch(await auth.authenticate(anna_sid), bikes_id)
     membership = next(m for m in await team.list_members(bob) if m.email == "anna@example.com")
     await team.remove_member(bob, membership.membership_id)
