@@ -94,11 +94,13 @@ async def switch(principal: Principal, workspace_id: int) -> str:
 
 
 async def create(principal: Principal, raw_name: str) -> int:
-    """A new workspace owned by this person, and this session moved into it."""
+    """A new workspace owned by this person, and this session moved into it. It starts
+    with no welcome bonus: that comes once, with the account."""
     name = clean_name(raw_name)
     async with session_scope() as session:
         workspace_id = await create_workspace(session, name=name,
-                                              owner_user_id=principal.user_id)
+                                              owner_user_id=principal.user_id,
+                                              welcome_bonus=False)
         await _move_session(session, principal, workspace_id)
         await audit.record(session, "workspace_created", workspace_id=workspace_id,
                            actor_user_id=principal.user_id, target=name, ip=principal.ip)

@@ -16,10 +16,13 @@ from backend_services.models import Balance, Membership, Role, Workspace
 
 
 async def create_workspace(
-    session: AsyncSession, *, name: str, is_demo: bool = False, owner_user_id: int | None = None
+    session: AsyncSession, *, name: str, is_demo: bool = False, owner_user_id: int | None = None,
+    welcome_bonus: bool = True,
 ) -> int:
     """Add the workspace in the caller's transaction, so it commits (or not) together with
-    the account or assistants made with it; returns its id."""
+    the account or assistants made with it; returns its id. `welcome_bonus` is False for a
+    further workspace of someone who already has one: a bonus per workspace would be free
+    credit for the asking."""
     currency = get_settings().currency
     workspace = Workspace(name=name, is_demo=is_demo, currency=currency)
     session.add(workspace)
@@ -28,7 +31,7 @@ async def create_workspace(
     session.add(Balance(workspace_id=workspace.id, currency=currency))
     await session.flush()
     sheet = await tariffs.in_force(session)
-    if sheet.welcome_bonus_minor > 0 and sheet.currency == currency:
+    if welcome_bonus and sheet.welcome_bonus_minor > 0 and sheet.currency == currency:
         await ledger.post(session, workspace.id, sheet.welcome_bonus_minor, ledger.Kind.WELCOME,
                           "welcome", reference="welcome bonus")
     if owner_user_id is not None:

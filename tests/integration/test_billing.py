@@ -22,6 +22,7 @@ from backend_services.conversations.dialogs import DialogFilter
 from backend_services.conversations.turns import AiReplyDone
 from backend_services.core.db import session_scope
 from backend_services.core.errors import BalanceSpent, PermissionDenied, ValidationFailed
+from backend_services.identity import my_workspaces
 from backend_services.knowledge import ingest, sources
 from backend_services.models import AuditLog, Dialog, LedgerEntry, Message
 from backend_services.notifications import service as notifications
@@ -96,6 +97,9 @@ async def test_a_new_workspace_starts_with_the_welcome_bonus(clean: None) -> Non
     [entry] = await _entries(newcomer.owner.workspace_id)
     assert (entry.kind, entry.amount_minor, entry.balance_after_minor) == ("welcome", 5_000,
                                                                           5_000)
+    # A further workspace of the same person starts at zero: the bonus comes once.
+    further = await my_workspaces.create(newcomer.owner, "Shop b, second")
+    assert await balance(further) == 0
 
 
 async def test_a_thousand_concurrent_charges_never_take_the_balance_below_zero(
