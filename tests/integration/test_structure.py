@@ -113,10 +113,11 @@ def test_the_page_registry_is_the_one_source_of_routes_guards_and_navigation() -
 
     paths = [r.path for r in ROUTES]
     assert len(paths) == len(set(paths))
-    # Anyone may open only the sign-in pages, the widget and the root redirect.
+    # Anyone may open only the sign-in pages (and the mailed links' pages), the widget
+    # and the root redirect.
     open_to_all = {r.path for r in ROUTES if r.role is None}
     assert open_to_all == {"/", "/widget", "/login", "/signup", "/confirm", "/forgot",
-                           "/reset", "/invite"}
+                           "/reset", "/invite", "/confirm-email-change"}
     for route in ROUTES:
         if route.role is not None:
             assert route.on_load[0] is _GUARDS[route.role], route.path
