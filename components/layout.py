@@ -67,7 +67,16 @@ def sidebar(current: str, items: list[NavItem]) -> rx.Component:
     return rx.el.nav(
         rx.vstack(
             rx.box(_logo("5"), padding_x="0.75rem", padding_bottom="1rem"),
-            *[_nav_link(item, current) for item in items],
+            # Links appear once the session is known: before that the role is the default,
+            # and an admin would see an operator's menu flash by.
+            rx.cond(SessionState.signed_in, rx.fragment(
+                *[_nav_link(item, current) for item in items
+                  if item.role != "platform_admin"],
+                rx.cond(SessionState.is_platform_admin, rx.text(
+                    "Platform", size="1", weight="bold", color_scheme="gray",
+                    padding_x="0.75rem", padding_top="0.75rem", text_transform="uppercase")),
+                *[_nav_link(item, current) for item in items
+                  if item.role == "platform_admin"])),
             spacing="1",
             padding="1rem",
             width="100%",
@@ -79,6 +88,7 @@ def sidebar(current: str, items: list[NavItem]) -> rx.Component:
             "height": "100vh",
             "position": "sticky",
             "top": "0",
+            "overflow_y": "auto",
             "border_right": f"1px solid {rx.color('gray', 5)}",
             "background": rx.color("gray", 2),
         },

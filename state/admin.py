@@ -1,4 +1,4 @@
-"""Platform admin panel: accounts (block / unblock), address bans (lift) and the audit log."""
+"""Platform admin panel: accounts (block, platform admin) and address bans (lift)."""
 
 from __future__ import annotations
 
@@ -15,23 +15,11 @@ from state.session import SessionState, guarded
 
 class AdminState(SessionState):
     users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
-    audit: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     bans: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     query: rx.Field[str] = rx.field("")
 
     async def _reload(self, principal: Principal) -> None:
         self.users = [asdict(u) for u in await platform_admin.list_users(principal, self.query)]
-        self.audit = [
-            {
-                "at": a.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                "action": a.action,
-                "actor": str(a.actor_user_id or ""),
-                "workspace": str(a.workspace_id or ""),
-                "target": a.target,
-                "ip": a.ip,
-            }
-            for a in await platform_admin.audit_log(principal, 100)
-        ]
         self.bans = [
             {
                 "address": b.address,
@@ -63,3 +51,11 @@ class AdminState(SessionState):
         lifted = await bans.lift_ban(principal, str(address))
         await self._reload(principal)
         return rx.toast.success(f"Ban lifted for {lifted.address}.")
+
+    @guarded(None, platform_admin=True)
+    async def set_platform_admin(self, user_id: int, granted: bool, *,
+                                 principal: Principal) -> Any:
+        await platform_admin.set_platform_admin(principal, int(user_id), bool(granted))
+        await self._reload(principal)
+        return rx.toast.success("Platform administration granted." if granted
+                                else "Platform administration revoked.")

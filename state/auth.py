@@ -13,7 +13,7 @@ import reflex as rx
 from backend_services.core.errors import DomainError, NotAuthenticated
 from backend_services.core.mailer import MailError
 from backend_services.core.principal import Principal
-from backend_services.identity import account, auth, my_workspaces, team
+from backend_services.identity import account, auth, my_workspaces, platform_settings, team
 from state.reflex_typing import ObjectField, event, object_field
 from state.session import BROWSER_COOKIE, GO_TO_DASHBOARD, read_cookie, read_session_cookie
 
@@ -71,6 +71,16 @@ class LoginState(FormState, rx.State):
 
 class SignupState(FormState, rx.State):
     done_email: rx.Field[str] = rx.field("")
+    # Why the form is not offered ("" while sign-up is open): the platform's setting.
+    closed_note: rx.Field[str] = rx.field("")
+
+    @event
+    async def on_load(self) -> None:
+        try:
+            platform_settings.refuse_signup(await platform_settings.current())
+            self.closed_note = ""
+        except DomainError as exc:
+            self.closed_note = exc.message
 
     @submits
     async def submit(self, form: dict[str, Any]) -> None:

@@ -121,8 +121,9 @@ class SessionState(rx.State):
             self.signed_in = False
             return rx.redirect(f"/login?next={self.router.url.path}")
         self._show(p)
-        self.workspace_choices = [[str(w.id), w.name, w.role, "1" if w.current else ""]
-                           for w in await my_workspaces.list_mine(p)]
+        self.workspace_choices = [
+            [str(w.id), w.name, "blocked" if w.blocked else w.role, "1" if w.current else ""]
+            for w in await my_workspaces.list_mine(p)]
         if platform_admin and not p.is_platform_admin:
             return [rx.toast.error("Only platform administrators can open that page."),
                     rx.redirect("/dashboard")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.core.principal import Principal
@@ -50,8 +49,3 @@ async def record_by(
         ip=principal.ip,
         details=details,
     )
-
-
-async def recent(session: AsyncSession, limit: int = 100) -> list[AuditLog]:
-    rows = await session.exec(select(AuditLog).order_by(col(AuditLog.id).desc()).limit(limit))
-    return list(rows)

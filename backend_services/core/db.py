@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.expression import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.core.settings import get_settings
@@ -83,3 +85,10 @@ def pool_stats() -> dict[str, int]:
         "checked_out": int(getattr(pool, "checkedout", lambda: 0)()),
         "overflow": int(getattr(pool, "overflow", lambda: 0)()),
     }
+
+
+async def sql_rows(session: AsyncSession, statement: Executable,
+                   params: Mapping[str, Any] | None = None) -> list[Any]:
+    """Rows of a Core statement or raw SQL (reports, admin listings), with parameters.
+    Through sqlmodel's `exec`, which takes either, so callers need no `execute`."""
+    return list(await session.exec(statement, params=params or {}))  # type: ignore[call-overload]

@@ -36,8 +36,13 @@ from backend_services.core.security import (
     verify_password_async,
 )
 from backend_services.core.settings import get_settings
+from backend_services.identity import platform_settings
 from backend_services.identity.access_events import publish_access_changed
-from backend_services.identity.my_workspaces import last_used_membership, move_to_any_other
+from backend_services.identity.my_workspaces import (
+    blocked_message,
+    last_used_membership,
+    move_to_any_other,
+)
 from backend_services.identity.workspaces import create_workspace
 from backend_services.models import (
     AuthToken,
@@ -140,6 +145,7 @@ async def signup(
     workspace_name = workspace_name.strip()[:120] or f"{name or email.split('@')[0]}'s workspace"
     await ratelimit.hit_or_raise("signup-ip", ip or "unknown", 20, 3600, "sign-ups from here")
     async with session_scope() as session:
+        platform_settings.refuse_signup(await platform_settings.read(session))
         existing = (await session.exec(select(User).where(User.email == email))).first()
         if existing is not None:
             raise Conflict("An account with this e-mail already exists. Sign in instead.")
@@ -267,6 +273,12 @@ async def login(*, email: str, password: str, ip: str = "", user_agent: str = ""
     async with session_scope() as session:
         membership = await last_used_membership(session, user.id)
         if membership is None:
+            blocked = (await session.exec(
+                select(Workspace.blocked_reason)
+                .join(Membership, col(Membership.workspace_id) == col(Workspace.id))
+                .where(Membership.user_id == user.id))).first()
+            if blocked is not None:  # a membership, but every one of them blocked
+                raise NotAuthenticated(blocked_message(blocked))
             raise NotAuthenticated("This account does not belong to any workspace any more.")
         sid = await _create_session(session, user, membership, ip, user_agent)
         db_user = await session.get(User, user.id)
@@ -309,16 +321,22 @@ async def authenticate(session_id: str | None, *, ip: str = "") -> Principal:
             )
         ).first()
         workspace = await session.get(Workspace, row.workspace_id)
-        if (user is not None and not user.is_blocked and (membership is None or workspace is None)
+        blocked = workspace is not None and workspace.blocked_at is not None
+        left = membership is None or workspace is None or blocked
+        if (user is not None and not user.is_blocked and left
                 and await move_to_any_other(session, row.id_hash, row.user_id, row.workspace_id)):
             await session.commit()
-            raise WorkspaceLeft("You no longer belong to that workspace: you are now in "
-                                "another of yours.")
-        if user is None or user.is_blocked or membership is None or workspace is None:
+            raise WorkspaceLeft(
+                (blocked_message(workspace.blocked_reason) + " " if workspace and blocked else
+                 "You no longer belong to that workspace: ") + "You are now in another of yours.")
+        if user is None or user.is_blocked or left:
             row.revoked_at = now
             session.add(row)
             await session.commit()
+            if workspace is not None and blocked and user is not None and not user.is_blocked:
+                raise NotAuthenticated(blocked_message(workspace.blocked_reason))
             raise NotAuthenticated("Your access has been revoked. Please sign in again.")
+        assert membership is not None and workspace is not None
         if now - row.last_seen_at > TOUCH_EVERY:
             row.last_seen_at = now
             session.add(row)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.core import audit
-from backend_services.core.db import session_scope
-from backend_services.core.errors import NotFound, ValidationFailed
+from backend_services.core.db import session_scope, sql_rows
+from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
 from backend_services.core.principal import Principal
+from backend_services.identity import platform_settings
 from backend_services.identity.access_events import publish_access_changed
 from backend_services.identity.workspaces import create_workspace
 from backend_services.models import Membership, Role, UserSession, Workspace
@@ -35,6 +37,7 @@ class WorkspaceChoice:
     role: str
     current: bool
     deleting: bool  # an owner asked to delete it; it still works until then
+    blocked: bool = False  # a platform admin blocked it: listed, not enterable
 
 
 def clean_name(raw: str) -> str:
@@ -49,14 +52,15 @@ def clean_name(raw: str) -> str:
 async def list_mine(principal: Principal) -> list[WorkspaceChoice]:
     """Every workspace this person belongs to, by name; the session's one marked."""
     async with session_scope() as session:
-        rows = (await session.exec(
-            select(col(Membership.workspace_id), Workspace.name, Membership.role,
-                   Workspace.deletion_requested_at)
+        rows = await sql_rows(session,
+            sa.select(col(Membership.workspace_id), col(Workspace.name), col(Membership.role),
+                      col(Workspace.deletion_requested_at), col(Workspace.blocked_at))
             .join(Membership, col(Membership.workspace_id) == col(Workspace.id))
-            .where(Membership.user_id == principal.user_id)
-            .order_by(sa.func.lower(Workspace.name), col(Workspace.id)))).all()
+            .where(col(Membership.user_id) == principal.user_id)
+            .order_by(sa.func.lower(Workspace.name), col(Workspace.id)))
     return [WorkspaceChoice(id=int(i), name=n, role=r, current=i == principal.workspace_id,
-                            deleting=d is not None) for i, n, r, d in rows]
+                            deleting=d is not None, blocked=b is not None)
+            for i, n, r, d, b in rows]
 
 
 async def _move_session(session: AsyncSession, principal: Principal, workspace_id: int) -> None:
@@ -77,12 +81,14 @@ async def switch(principal: Principal, workspace_id: int) -> str:
         return principal.workspace_name
     async with session_scope() as session:
         row = (await session.exec(
-            select(Membership, Workspace.name)
+            select(Membership, Workspace.name, Workspace.blocked_reason, Workspace.blocked_at)
             .join(Workspace, col(Workspace.id) == col(Membership.workspace_id))
             .where(Membership.user_id == principal.user_id,
                    Membership.workspace_id == int(workspace_id)))).first()
         if row is None:  # not theirs, or gone: the same answer either way
             raise NotFound("Workspace not found.")
+        if row[3] is not None:
+            raise PermissionDenied(blocked_message(row[2]))
         await _move_session(session, principal, int(workspace_id))
         await audit.record(session, "workspace_switched", workspace_id=int(workspace_id),
                            actor_user_id=principal.user_id, ip=principal.ip,
@@ -98,6 +104,15 @@ async def create(principal: Principal, raw_name: str) -> int:
     with no welcome bonus: that comes once, with the account."""
     name = clean_name(raw_name)
     async with session_scope() as session:
+        limit = (await platform_settings.read(session)).workspaces_per_person
+        owned = (await session.exec(
+            select(sa.func.count()).select_from(Membership)
+            .where(Membership.user_id == principal.user_id,
+                   Membership.role == Role.OWNER.value))).one()
+        if int(owned) >= limit:
+            raise ValidationFailed(f"You already own {owned} workspaces, the most one person "
+                                   "may own here. Delete one you no longer need, or ask the "
+                                   "platform administrator.")
         workspace_id = await create_workspace(session, name=name,
                                               owner_user_id=principal.user_id,
                                               welcome_bonus=False)
@@ -123,6 +138,17 @@ async def rename(principal: Principal, raw_name: str) -> str:
     return name
 
 
+def blocked_message(reason: str) -> str:
+    why = f" Reason: {reason}" if reason else ""
+    return f"This workspace is blocked by the platform administrator.{why}"
+
+
+def _not_blocked() -> Any:
+    """Memberships of workspaces a platform admin has not blocked."""
+    return ~sa.exists().where(col(Workspace.id) == col(Membership.workspace_id),
+                              col(Workspace.blocked_at).is_not(None))
+
+
 async def last_used_membership(session: AsyncSession, user_id: int) -> Membership | None:
     """Where a new login starts: the workspace this person was last active in (by their
     sessions), else the one they joined first."""
@@ -134,7 +160,7 @@ async def last_used_membership(session: AsyncSession, user_id: int) -> Membershi
         .scalar_subquery()
     )
     return (await session.exec(
-        select(Membership).where(Membership.user_id == user_id)
+        select(Membership).where(Membership.user_id == user_id, _not_blocked())
         .order_by(last_seen.desc().nulls_last(), col(Membership.id)))).first()
 
 
@@ -144,7 +170,8 @@ async def move_to_any_other(session: AsyncSession, session_hash: str, user_id: i
     theirs, when there is one (True), instead of ending the login."""
     other = (await session.exec(
         select(Membership.workspace_id).where(Membership.user_id == user_id,
-                                              Membership.workspace_id != gone_workspace_id)
+                                              Membership.workspace_id != gone_workspace_id,
+                                              _not_blocked())
         .order_by(col(Membership.id)))).first()
     if other is None:
         return False

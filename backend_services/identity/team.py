@@ -16,6 +16,7 @@ from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.security import hash_password_async, new_token, token_hash
 from backend_services.core.settings import get_settings
+from backend_services.identity import platform_settings
 from backend_services.identity.access_events import publish_access_changed
 from backend_services.identity.auth import check_password_strength, normalize_email
 from backend_services.models import ROLE_RANK, Invitation, Membership, Role, User, Workspace
@@ -216,6 +217,7 @@ async def accept_invitation(token: str, *, name: str = "", password: str = "") -
         inv = await _open_invitation(session, token)
         user = (await session.exec(select(User).where(User.email == inv.email))).first()
         if user is None:
+            platform_settings.refuse_new_account(await platform_settings.read(session))
             check_password_strength(password)
             if not name.strip():
                 raise ValidationFailed("Enter your name.")

@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.billing import ledger, tariffs
 from backend_services.core.settings import get_settings
+from backend_services.identity import platform_settings
+from backend_services.identity.platform_settings import MIB
 from backend_services.models import Balance, Membership, Role, Workspace
 
 
@@ -24,7 +26,9 @@ async def create_workspace(
     further workspace of someone who already has one: a bonus per workspace would be free
     credit for the asking."""
     currency = get_settings().currency
-    workspace = Workspace(name=name, is_demo=is_demo, currency=currency)
+    limits = await platform_settings.read(session)
+    workspace = Workspace(name=name, is_demo=is_demo, currency=currency,
+                          storage_quota_bytes=limits.new_workspace_storage_mb * MIB)
     session.add(workspace)
     await session.flush()
     assert workspace.id is not None

@@ -40,7 +40,7 @@ from backend_services.models.notifications import (
     NotificationRequest,
     NotificationSetting,
 )
-from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog
+from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog, PlatformSetting
 from backend_services.models.telegram import TelegramOperator, TelegramOutbox
 from backend_services.models.widget import WidgetSettings
 
@@ -72,6 +72,7 @@ __all__ = [
     "Payment",
     "PaymentNotification",
     "PendingAnswer",
+    "PlatformSetting",
     "Price",
     "QAPair",
     "Role",

@@ -40,6 +40,11 @@ class Workspace(SQLModel, table=True):
     # owner cancels first.
     deletion_requested_at: datetime | None = ts_field()
     delete_after: datetime | None = ts_field()
+    # Blocked by a platform admin (migration 0018): members cannot enter it, its widget and
+    # bots stop answering, its data stays until it is unblocked.
+    blocked_at: datetime | None = ts_field()
+    blocked_reason: str = Field(default="", max_length=300,
+                                sa_column_kwargs={"server_default": ""})
 
 
 class User(SQLModel, table=True):

@@ -59,3 +59,14 @@ class AuditLog(SQLModel, table=True):
     ip: str = Field(default="", max_length=64)
     details: Any = Field(default=None, sa_column=Column(JSONB, nullable=True))
     created_at: datetime = created_at_field()
+
+
+class PlatformSetting(SQLModel, table=True):
+    """One platform-wide setting an admin edits in the panel (migration 0018); the typed
+    view and the defaults live in identity/platform_settings.py."""
+
+    __tablename__ = "platform_settings"
+    key: str = Field(primary_key=True, max_length=64)
+    value: Any = Field(sa_column=Column(JSONB, nullable=False))
+    updated_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    updated_at: datetime = created_at_field()

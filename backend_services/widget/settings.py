@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.assistants import service as assistants
@@ -340,9 +340,11 @@ async def public_config(public_id: str) -> PublicWidgetConfig | None:
             await session.exec(
                 select(WidgetSettings, Assistant)
                 .join(Assistant, Assistant.id == WidgetSettings.assistant_id)  # type: ignore[arg-type]
+                .join(Workspace, col(Workspace.id) == col(WidgetSettings.workspace_id))
                 .where(
                     WidgetSettings.public_id == public_id,
                     Assistant.workspace_id == WidgetSettings.workspace_id,
+                    col(Workspace.blocked_at).is_(None),
                 )
             )
         ).first()

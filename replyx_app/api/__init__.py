@@ -37,4 +37,5 @@ def build_api() -> FastAPI:
     api.include_router(telegram_routes.router)
     api.include_router(payments_routes.router)
     api.include_router(workspace_routes.router)
+    api.include_router(workspace_routes.admin_router)
     return api

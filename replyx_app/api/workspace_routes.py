@@ -1,4 +1,5 @@
-"""The workspace export download: a plain GET with the session cookie, so the browser
+"""Downloads: the workspace export and the audit log as CSV (the owner's own workspace,
+or the whole platform for its admins). Plain GETs with the session cookie, so the browser
 saves the file itself (a websocket event cannot hand over a download)."""
 
 from __future__ import annotations
@@ -6,14 +7,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
 
 from backend_services.core.principal import Principal
-from backend_services.identity import workspace_deletion
+from backend_services.identity import audit_viewer, workspace_deletion
+from backend_services.identity.audit_viewer import AuditFilter, parse_day
 from replyx_app.api.deps import current_principal
 
 router = APIRouter(prefix="/api/workspace", tags=["workspace"])
+admin_router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 @router.get("/export", include_in_schema=False)
@@ -24,3 +27,31 @@ async def export(principal: Principal = Depends(current_principal)) -> Response:
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "no-store"})
+
+
+async def _audit_csv(principal: Principal, own: bool, actor: str, workspace: str, action: str,
+                     since: str, until: str) -> StreamingResponse:
+    flt = AuditFilter(actor=actor, workspace="" if own else workspace, action=action,
+                      since=parse_day(since, "since"), until=parse_day(until, "until"))
+    chunks = await audit_viewer.csv_chunks(principal, flt, own_workspace=own)
+    name = f"replyx-audit-{datetime.now(UTC):%Y-%m-%d}.csv"
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@router.get("/audit.csv", include_in_schema=False)
+async def workspace_audit_csv(
+    principal: Principal = Depends(current_principal), actor: str = Query("", max_length=100),
+    action: str = Query("", max_length=64), since: str = Query("", max_length=10),
+    until: str = Query("", max_length=10),
+) -> StreamingResponse:
+    return await _audit_csv(principal, True, actor, "", action, since, until)
+
+
+@admin_router.get("/audit.csv", include_in_schema=False)
+async def platform_audit_csv(
+    principal: Principal = Depends(current_principal), actor: str = Query("", max_length=100),
+    workspace: str = Query("", max_length=100), action: str = Query("", max_length=64),
+    since: str = Query("", max_length=10), until: str = Query("", max_length=10),
+) -> StreamingResponse:
+    return await _audit_csv(principal, False, actor, workspace, action, since, until)

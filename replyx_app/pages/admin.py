@@ -1,4 +1,4 @@
-"""Platform admin panel: accounts, address bans and the audit log."""
+"""Platform admin panel: accounts and address bans (the audit log is /admin/audit)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,26 @@ def _user_row(u: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(rx.text(u["email"], weight="medium"),
                                 rx.text(u["name"], size="1", color_scheme="gray"), spacing="0")),
-        rx.table.cell(rx.cond(u["confirmed"], "yes", "no")),
-        rx.table.cell(rx.cond(u["platform_admin"], rx.badge("platform admin"), "")),
-        rx.table.cell(u["created"]),
-        rx.table.cell(toggle_button(u["blocked"],
-                                    ("Unblock", AdminState.set_blocked(u["id"], False)),
-                                    ("Block", AdminState.set_blocked(u["id"], True)),
-                                    color_scheme="red")),
+        rx.table.cell(rx.text(u["workspaces"], size="1")),
+        rx.table.cell(rx.vstack(rx.text(u["created"], size="1"),
+                                rx.cond(u["last_login"] != "",
+                                        rx.text("last in ", u["last_login"], size="1",
+                                                color_scheme="gray")),
+                                spacing="0")),
+        rx.table.cell(rx.hstack(
+            rx.cond(u["confirmed"], rx.fragment(), rx.badge("unconfirmed", color_scheme="amber")),
+            rx.cond(u["platform_admin"], rx.badge("platform admin")),
+            rx.cond(u["blocked"], rx.badge("blocked", color_scheme="red")),
+            spacing="1", wrap="wrap")),
+        rx.table.cell(rx.hstack(
+            toggle_button(u["platform_admin"],
+                          ("Revoke admin", AdminState.set_platform_admin(u["id"], False)),
+                          ("Make admin", AdminState.set_platform_admin(u["id"], True))),
+            toggle_button(u["blocked"],
+                          ("Unblock", AdminState.set_blocked(u["id"], False)),
+                          ("Block", AdminState.set_blocked(u["id"], True)),
+                          color_scheme="red"),
+            spacing="2")),
         class_name="admin-user-row",
     )
 
@@ -55,37 +68,26 @@ def _bans_tab() -> rx.Component:
     )
 
 
-def _audit_row(a: ObjectVar[dict[str, Any]]) -> rx.Component:
-    return rx.table.row(*[rx.table.cell(a[k]) for k in
-                          ("at", "action", "actor", "workspace", "target", "ip")])
-
-
 @dashboard_page(
-    "/admin", "Platform admin", role="platform_admin", on_load=[AdminState.load],
-    nav=Nav("Admin", "shield", 140),
+    "/admin", "Accounts", role="platform_admin", on_load=[AdminState.load],
+    nav=Nav("Accounts", "shield", 140),
 )
 def admin_page() -> rx.Component:
     return rx.tabs.root(
         rx.tabs.list(rx.tabs.trigger("Accounts", value="users"),
-                     rx.tabs.trigger("Address bans", value="bans"),
-                     rx.tabs.trigger("Audit log", value="audit")),
+                     rx.tabs.trigger("Address bans", value="bans")),
         rx.tabs.content(
             rx.vstack(
-                rx.form(rx.hstack(rx.input(name="q", placeholder="Search by e-mail"),
+                rx.form(rx.hstack(rx.input(name="q", placeholder="Search by e-mail or name"),
                                   rx.button("Search", type="submit")),
                         on_submit=AdminState.search),
-                data_table(("Account", "Confirmed", "", "Created", ""),
+                data_table(("Account", "Workspaces", "Created", "", ""),
                            AdminState.users, _user_row),
                 spacing="3", padding_top="1rem",
             ),
             value="users",
         ),
         rx.tabs.content(_bans_tab(), value="bans"),
-        rx.tabs.content(
-            data_table(("When", "Action", "Actor", "Workspace", "Target", "IP"),
-                       AdminState.audit, _audit_row, size="1"),
-            value="audit", padding_top="1rem",
-        ),
         default_value="users",
         width="100%",
     )

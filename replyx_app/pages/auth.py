@@ -61,12 +61,17 @@ def login() -> list[rx.Component]:
     ]
 
 
-@public_page("/signup", "Create your workspace")
+@public_page("/signup", "Create your workspace", on_load=[SignupState.on_load])
 def signup() -> list[rx.Component]:
     sent = rx.text("We sent a confirmation link to ", rx.text.strong(SignupState.done_email),
                    ". Open it to activate your account.")
     return [
         rx.cond(
+            SignupState.closed_note != "",
+            rx.vstack(rx.callout(SignupState.closed_note, icon="lock", width="100%",
+                                 id="signup-closed"),
+                      rx.link("Sign in", href="/login")),
+            rx.cond(
             SignupState.done_email != "",
             rx.vstack(success_callout(sent, id="signup-done"),
                       rx.link("Go to sign in", href="/login")),
@@ -86,7 +91,7 @@ def signup() -> list[rx.Component]:
                         size="2"),
                 spacing="3",
             ),
-        )
+        ))
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 from pathlib import Path
@@ -253,3 +254,9 @@ async def add_qa_pair(workspace_id: int, assistant_id: int, question: str, answe
     view = await sources.save_qa(await owner_principal(workspace_id), assistant_id, None,
                                  question, answer)
     return view.id
+
+
+async def snap(page: Any, name: str) -> None:
+    """A full-page screenshot in /tmp when E2E_SCREENSHOTS is set (for looking at pages)."""
+    if os.environ.get("E2E_SCREENSHOTS"):
+        await page.screenshot(path=f"/tmp/e2e-{name}.png", full_page=True)

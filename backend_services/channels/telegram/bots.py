@@ -42,7 +42,7 @@ from backend_services.core.scoped import in_workspace
 from backend_services.core.security import decrypt_secret, encrypt_secret
 from backend_services.core.settings import get_settings
 from backend_services.core.views import view_from
-from backend_services.models import Assistant, Channel, Role
+from backend_services.models import Assistant, Channel, Role, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +443,9 @@ async def fleet_bots() -> list[FleetBot]:
         rows = list(
             await session.exec(
                 select(Channel)
-                .where(Channel.kind == KIND, col(Channel.is_active))
+                .join(Workspace, col(Workspace.id) == col(Channel.workspace_id))
+                .where(Channel.kind == KIND, col(Channel.is_active),
+                       col(Workspace.blocked_at).is_(None))
                 .order_by(col(Channel.id))
             )
         )
@@ -454,7 +456,10 @@ async def fleet_bot(channel_id: int) -> FleetBot | None:
     """The bot as it should run now, or None when it is stopped or gone."""
     async with session_scope() as session:
         row = await session.get(Channel, int(channel_id))
+        workspace = await session.get(Workspace, row.workspace_id) if row else None
     if row is None or row.kind != KIND or not row.is_active:
+        return None
+    if workspace is None or workspace.blocked_at is not None:
         return None
     return _fleet_bot(row)
 
