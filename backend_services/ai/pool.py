@@ -123,6 +123,9 @@ class _Key:
     api_key_encrypted: str
     requests_per_minute: int
     tokens_per_minute: int
+    priority: int = 100
+    daily_token_quota: int = 0
+    monthly_token_quota: int = 0
 
 
 def _serves(models: Any, model: str) -> bool:
@@ -156,6 +159,9 @@ async def _eligible_keys(model: str) -> list[_Key]:
             api_key_encrypted=r.api_key_encrypted,
             requests_per_minute=r.requests_per_minute,
             tokens_per_minute=r.tokens_per_minute,
+            priority=r.priority,
+            daily_token_quota=r.daily_token_quota,
+            monthly_token_quota=r.monthly_token_quota,
         )
         for r in rows
         if _serves(r.models, model)
@@ -163,12 +169,13 @@ async def _eligible_keys(model: str) -> list[_Key]:
 
 
 async def _least_recently_used_first(keys: list[_Key]) -> list[_Key]:
-    """Never-used keys first, then oldest use; ties by id so the order is predictable."""
+    """By priority (lower first); within one priority never-used keys first, then oldest
+    use, so keys of equal rank share the load; ties by id so the order is predictable."""
     if len(keys) < 2:
         return keys
     scores = await get_redis().zmscore(LAST_USED_KEY, [str(k.id) for k in keys])
     ranked = zip(keys, scores, strict=True)
-    return [k for k, _ in sorted(ranked, key=lambda p: (p[1] or 0.0, p[0].id))]
+    return [k for k, _ in sorted(ranked, key=lambda p: (p[0].priority, p[1] or 0.0, p[0].id))]
 
 
 async def has_usable_keys(model_chain: Sequence[str]) -> bool:
@@ -229,6 +236,54 @@ return 0
 """
 
 
+# ---------------------------------------------------------------------------- quotas
+# Tokens spent per UTC day and calendar month, for keys with a quota. Counted in Redis so
+# the check on every request is one round trip; a counter that is missing (a new day, a
+# restarted Redis) is seeded from `ai_usage`, so a flushed Redis does not reset a quota.
+
+_ADD_IF_COUNTED_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, ARGV[1]) end
+end
+return 0
+"""
+
+
+def _period_starts(now: datetime) -> dict[str, datetime]:
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"day": day, "month": day.replace(day=1)}
+
+
+def _quota_key(key_id: int, period: str, start: datetime) -> str:
+    return f"replyx:ai:{{key{key_id}}}:{period}:{start:%Y%m%d}"
+
+
+async def tokens_spent(key_id: int, period: str, now: datetime | None = None) -> int:
+    """Tokens the key spent this UTC day ("day") or calendar month ("month")."""
+    start = _period_starts(now or datetime.now(UTC))[period]
+    redis = get_redis()
+    name = _quota_key(key_id, period, start)
+    counted = await redis.get(name)
+    if counted is not None:
+        return int(counted)
+    async with session_scope() as session:
+        spent = (await session.exec(
+            select(sa.func.coalesce(sa.func.sum(col(AIUsage.tokens_in)
+                                                + col(AIUsage.tokens_out)), 0))
+            .where(col(AIUsage.key_id) == key_id, col(AIUsage.created_at) >= start))).one()
+    ttl = 2 * 86400 if period == "day" else 32 * 86400
+    await redis.set(name, int(spent), ex=ttl, nx=True)
+    return int(await redis.get(name) or spent)
+
+
+async def _over_quota(key: _Key) -> str | None:
+    for period, quota in (("day", key.daily_token_quota), ("month", key.monthly_token_quota)):
+        if quota > 0 and await tokens_spent(key.id, period) >= quota:
+            what = "daily" if period == "day" else "monthly"
+            return f"skipped: its {what} quota of {quota:,} tokens is used up"
+    return None
+
+
 def _rpm_key(key_id: int) -> str:
     return f"replyx:ai:{{key{key_id}}}:rpm"
 
@@ -243,6 +298,10 @@ async def _take_slot(key: _Key, token_estimate: int) -> str | None:
     The token check uses the prompt estimate, capped at the key's limit so a large prompt
     can still go out on an idle key instead of never.
     """
+    if key.daily_token_quota or key.monthly_token_quota:
+        over = await _over_quota(key)
+        if over is not None:
+            return over
     estimate = max(1, min(token_estimate, key.tokens_per_minute))
     redis = get_redis()
     # register_script runs EVALSHA, sending the source only when the server lacks it.
@@ -262,6 +321,11 @@ async def _add_tokens(key: _Key, tokens: int) -> None:
     if tokens > 0:
         add = get_redis().register_script(_ADD_TOKENS_SCRIPT)
         await add(keys=[_tpm_key(key.id)], args=[tokens])
+        if key.daily_token_quota or key.monthly_token_quota:
+            starts = _period_starts(datetime.now(UTC))
+            counted = get_redis().register_script(_ADD_IF_COUNTED_SCRIPT)
+            await counted(keys=[_quota_key(key.id, p, t) for p, t in starts.items()],
+                          args=[tokens])
 
 
 def _estimate_tokens(text: str) -> int:
@@ -460,6 +524,11 @@ async def _record(
                 status=status.value,
             )
         )
+        if failure is not None:
+            await session.exec(  # type: ignore[call-overload]
+                sa.update(AIProviderKey).where(col(AIProviderKey.id) == key.id)
+                .values(last_error=f"{failure.status.value}: {failure.detail}"[:300],
+                        last_error_at=sa.func.now()))
         if failure is not None and failure.disable_reason:
             await session.exec(  # type: ignore[call-overload]
                 sa.update(AIProviderKey)

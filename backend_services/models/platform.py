@@ -26,6 +26,15 @@ class AIProviderKey(SQLModel, table=True):
     disabled_reason: str = Field(default="", max_length=300)
     cooldown_until: datetime | None = ts_field()
     created_at: datetime = created_at_field()
+    # Migration 0019: lower priority is tried first; token quotas per UTC day and calendar
+    # month (0: none); what the provider said when it last failed.
+    priority: int = Field(default=100, sa_column_kwargs={"server_default": "100"})
+    daily_token_quota: int = Field(default=0, sa_type=sa.BigInteger,  # type: ignore[call-overload]
+                                   sa_column_kwargs={"server_default": "0"})
+    monthly_token_quota: int = Field(default=0, sa_type=sa.BigInteger,  # type: ignore[call-overload]
+                                     sa_column_kwargs={"server_default": "0"})
+    last_error: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
+    last_error_at: datetime | None = ts_field()
 
 
 class AIUsage(SQLModel, table=True):

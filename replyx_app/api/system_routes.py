@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from backend_services.ai import keys as ai_keys
 from backend_services.channels.telegram import stats as fleet_stats
 from backend_services.core import health, mailer, metrics
 from backend_services.core.settings import get_settings
@@ -19,6 +21,17 @@ router = APIRouter(tags=["system"])
 async def get_health() -> JSONResponse:
     """200 when the database, Redis, the schema and the workers are all fine; 503 otherwise."""
     report = await health.check()
+    # AI providers are reported, not required: without a usable key assistants answer
+    # from the knowledge, so this never turns the answer into a 503.
+    checks = report["checks"]
+    if not (checks["database"]["ok"] and checks["redis"]["ok"]):
+        checks["ai_providers"] = {"ok": False, "error": "unknown: the database or Redis is down"}
+    else:
+        try:
+            checks["ai_providers"] = await asyncio.wait_for(
+                ai_keys.provider_health(), health.PROBE_TIMEOUT_SECONDS)
+        except Exception as exc:
+            checks["ai_providers"] = {"ok": False, "error": type(exc).__name__}
     return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
 

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from backend_services.ai.pool import close_clients
 from backend_services.core.db import session_scope
+from backend_services.core.security import decrypt_secret
 from backend_services.models import AIProviderKey
 from tests.e2e.helpers import (
     SocketTap,
@@ -207,3 +208,40 @@ async def test_non_admin_cannot_open_the_ai_providers_page(
     ).to_be_visible()
     await expect(page.locator(".ai-key-row")).to_have_count(0)
     assert not [f for f in tap.server_frames if "ai-key" in f or "key_hint" in f]
+
+
+async def test_admin_edits_and_rotates_a_key_in_place(
+    clean: None, new_context: Any, openai_server: OpenAITestServer
+) -> None:
+    page, email, _ = await _admin_page(new_context)
+    admin = await make_platform_admin(email)
+    key_id = await add_provider_key(admin, openai_server.base_url, SECRET, name="Main")
+    tap = await SocketTap().install(page)
+    await page.goto("/admin/ai")
+    row = page.locator(".ai-key-row")
+    await expect(row).to_contain_text("priority 100")
+    await row.locator(".ai-key-edit").click()
+    await expect(page.locator("#edit-name")).to_have_value("Main")
+    await expect(page.locator("#edit-api-key")).to_have_value("")
+    await page.fill("#edit-priority", "5")
+    await page.fill("#edit-daily-quota", "1000")
+    await page.fill("#edit-api-key", "sk-test-ROTATED-000000005678")
+    await _snap(page, "ai-key-edit")
+    await page.click("#edit-save")
+    await expect(page.get_by_text("Key rotated and saved.")).to_be_visible()
+    await expect(row).to_contain_text("key …5678 · priority 5")
+    await expect(row).to_contain_text("today 0 of 1,000")
+    async with session_scope() as session:
+        stored = await session.get(AIProviderKey, key_id)
+    assert stored is not None and stored.priority == 5 and stored.daily_token_quota == 1000
+    assert decrypt_secret(stored.api_key_encrypted) == "sk-test-ROTATED-000000005678"
+    assert not [f for f in tap.server_frames if "ROTATED" in f or "SECRET" in f]
+
+    # A bad value keeps the dialog open with the reason; nothing changes.
+    await row.locator(".ai-key-edit").click()
+    await page.fill("#edit-priority", "5000")
+    await page.click("#edit-save")
+    await expect(page.locator("#edit-error")).to_contain_text("between 0")
+    async with session_scope() as session:
+        again = await session.get(AIProviderKey, key_id)
+    assert again is not None and again.priority == 5

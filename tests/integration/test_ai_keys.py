@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend_services.ai import keys as ai_keys
-from backend_services.ai.errors import NoUsableKeys
+from backend_services.ai.errors import AllProvidersFailed, NoUsableKeys
 from backend_services.ai.pool import ChatDone, has_usable_keys, stream_chat
 from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -18,7 +18,7 @@ from backend_services.core.principal import Principal
 from backend_services.core.security import decrypt_secret
 from backend_services.identity import auth
 from backend_services.models import AIProviderKey, AIUsage, AuditLog, Role
-from tests.support.openai_server import OpenAITestServer, Reply, ServerError
+from tests.support.openai_server import OpenAITestServer, Reply, ServerError, Unauthorized
 
 PW = "Correct-horse-9"
 SECRET = "sk-live-VerySecretValue-9f8e7d6c"
@@ -206,3 +206,69 @@ async def test_disable_enable_and_delete(admin: Principal, server: OpenAITestSer
         "ai_key_enabled",
         "ai_key_deleted",
     ]
+
+
+async def test_a_key_is_edited_and_rotated_in_place_audited_without_its_secret(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    server.script(Unauthorized(), key=SECRET)
+    key = await ai_keys.add_key(admin, "Main", server.base_url, SECRET, ["gpt-test"], 60, 9000)
+    with pytest.raises(AllProvidersFailed):
+        await _answer(admin.workspace_id, ["gpt-test"])
+    [broken] = await ai_keys.list_keys(admin)
+    assert broken.status == "disabled"
+    assert broken.last_error.startswith("auth_error") and broken.last_error_at is not None
+
+    new_secret = "sk-rotated-0000000000000000000000000000000000009876"
+    settings = ai_keys.KeySettings("Main (EU)", server.base_url, ["gpt-test", "gpt-big"], 30,
+                                   5000, priority=5, daily_token_quota=10_000,
+                                   monthly_token_quota=200_000)
+    await ai_keys.update_key(admin, key.id, settings, new_api_key=f"  {new_secret} ")
+    [view] = await ai_keys.list_keys(admin)
+    assert (view.id, view.name, view.models, view.priority) == (
+        key.id, "Main (EU)", ["gpt-test", "gpt-big"], 5)
+    assert (view.daily_token_quota, view.monthly_token_quota) == (10_000, 200_000)
+    assert view.key_hint.endswith("9876") and view.status == "active" and view.last_error == ""
+    done = await _answer(admin.workspace_id, ["gpt-test"])
+    assert done.key_id == key.id
+    assert server.calls()[-1].key == new_secret  # the provider now gets the new secret
+    async with session_scope() as s:
+        row = await s.get(AIProviderKey, key.id)
+        assert row is not None and decrypt_secret(row.api_key_encrypted) == new_secret
+        audit = (await s.exec(select(AuditLog).where(
+            col(AuditLog.action).in_(["ai_key_updated", "ai_key_rotated"]))
+            .order_by(col(AuditLog.id)))).all()
+    assert [a.action for a in audit] == ["ai_key_updated", "ai_key_rotated"]
+    assert audit[0].details["name"] == {"from": "Main", "to": "Main (EU)"}
+    assert all(new_secret not in str(a.details) and SECRET not in str(a.details) for a in audit)
+
+    # Editing without a new secret keeps it; bad fields change nothing.
+    await ai_keys.update_key(admin, key.id, dataclasses.replace(settings, priority=7))
+    with pytest.raises(ValidationFailed):
+        await ai_keys.update_key(admin, key.id, dataclasses.replace(settings, priority=-1))
+    with pytest.raises(ValidationFailed):
+        await ai_keys.update_key(admin, key.id,
+                                 dataclasses.replace(settings, daily_token_quota=-5))
+    [view] = await ai_keys.list_keys(admin)
+    assert view.priority == 7 and view.key_hint.endswith("9876")
+    owner = await _owner(admin)
+    with pytest.raises(PermissionDenied):
+        await ai_keys.update_key(owner, key.id, settings, new_api_key="sk-evil-000000000001")
+    with pytest.raises(NotFound):
+        await ai_keys.update_key(admin, key.id + 99, settings)
+
+
+async def test_provider_health_tells_status_by_key_without_names_or_secrets(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    assert await ai_keys.provider_health() == {"ok": False, "configured": 0, "keys": []}
+    good = await ai_keys.add_key(admin, "Primary", server.base_url, SECRET, [], 60, 9000)
+    off = await ai_keys.add_key(admin, "Spare", server.base_url, "sk-spare-00000000001",
+                                [], 60, 9000)
+    await ai_keys.set_enabled(admin, off.id, False)
+    health = await ai_keys.provider_health()
+    assert health["ok"] and health["configured"] == 2
+    assert [(k["id"], k["status"]) for k in health["keys"]] == [
+        (good.id, "active"), (off.id, "disabled")]
+    text = str(health)
+    assert "Primary" not in text and server.base_url not in text and SECRET not in text

@@ -24,6 +24,7 @@ from backend_services.ai.pool import (
 )
 from backend_services.core.db import session_scope
 from backend_services.core.principal import Principal
+from backend_services.core.redis_client import get_redis
 from backend_services.identity import auth
 from backend_services.models import AIProviderKey, AIUsage
 from tests.support.openai_server import (
@@ -372,6 +373,48 @@ async def test_load_spreads_over_keys_least_recently_used_first(
     c = await _key(admin, server, "sk-spread-c03")
     used = [(await _run(admin.workspace_id, ["gpt-test"]))[1].key_id for _ in range(6)]
     assert used == [a, b, c, a, b, c]
+
+
+async def test_a_lower_priority_number_is_tried_first_and_equal_ones_share(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    backup = await _key(admin, server, "sk-backup-001")
+    first = await _key(admin, server, "sk-first-0001")
+    also = await _key(admin, server, "sk-also-00001")
+    for key_id, priority in ((backup, 200), (first, 10), (also, 10)):
+        row = await _key_row(key_id)
+        await ai_keys.update_key(admin, key_id, ai_keys.KeySettings(
+            row.name, row.base_url, [], row.requests_per_minute, row.tokens_per_minute,
+            priority=priority))
+    used = [(await _run(admin.workspace_id, ["gpt-test"]))[1].key_id for _ in range(4)]
+    assert used == [first, also, first, also]
+    await ai_keys.set_enabled(admin, first, False)
+    await ai_keys.set_enabled(admin, also, False)
+    assert (await _run(admin.workspace_id, ["gpt-test"]))[1].key_id == backup
+
+
+async def test_a_key_past_its_daily_quota_is_skipped_even_after_redis_forgets(
+    admin: Principal, server: OpenAITestServer
+) -> None:
+    server.script(Reply(prompt_tokens=300, completion_tokens=100))
+    capped = await _key(admin, server, "sk-capped-001")
+    spare = await _key(admin, server, "sk-spare-0002")
+    row = await _key_row(capped)
+    await ai_keys.update_key(admin, capped, ai_keys.KeySettings(
+        row.name, row.base_url, [], 100, 100_000, priority=1, daily_token_quota=700))
+    used = [(await _run(admin.workspace_id, ["gpt-test"]))[1].key_id for _ in range(3)]
+    # 400 tokens a turn: the second turn takes the capped key past 700, the third skips it.
+    assert used == [capped, capped, spare]
+    _, done = await _run(admin.workspace_id, ["gpt-test"])
+    assert done.key_id == spare
+    assert "daily quota of 700 tokens is used up" in done.failed_attempts[0].detail
+    listed = {k.id: k for k in await ai_keys.list_keys(admin)}
+    assert listed[capped].status == "daily quota used" and listed[capped].tokens_today == 800
+
+    await get_redis().flushdb()  # counters gone: the quota is re-read from ai_usage
+    _, done = await _run(admin.workspace_id, ["gpt-test"])
+    assert done.key_id == spare
+    assert len(server.calls(key="sk-capped-001")) == 2
 
 
 async def test_usage_is_estimated_when_the_provider_reports_none(
