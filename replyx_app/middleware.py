@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 
 # Beyond framing: no plugins, no <base> or form targets elsewhere, and scripts from our own
 # origin only. Inline scripts and eval stay allowed: our head scripts are inline and
-# Reflex's call_script runs code through eval (docs/security.md). API responses get the
-# same policy without script-src (the OpenAPI page's scripts come from elsewhere).
+# Reflex's call_script runs code through eval (docs/security.md). API responses get
+# scripts from our origin too (the OpenAPI page's Swagger UI is served locally; its
+# start-up script is inline), without eval.
 PAGE_POLICY = ("object-src 'none'; base-uri 'self'; form-action 'self'; "
                "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
-API_POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'"
+API_POLICY = ("frame-ancestors 'self'; object-src 'none'; base-uri 'self'; "
+              "script-src 'self' 'unsafe-inline'")
 
 APP_PAGE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", f"frame-ancestors 'self'; {PAGE_POLICY}".encode()),

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # live views of sessions that expired without any event (state/live_access.py).
     live_recheck_seconds: int = 60
     visitor_messages_per_minute: int = 20
+    # Requests one workspace API key may make per minute (integrations/api_keys.py).
+    api_requests_per_minute: int = 120
     visitor_messages_per_ip_per_minute: int = 60
     # AI answers one workspace gets per minute from all its visitors together: a ceiling
     # on what a flood of visitors can spend (conversations/answer_ceiling.py; 0 = none).

@@ -257,6 +257,13 @@ async def list_documents(principal: Principal, assistant_id: int) -> list[Docume
     return [_view(d) for d in rows]
 
 
+async def get_document(principal: Principal, document_id: int) -> DocumentView:
+    """One source and how far its indexing is (the public API polls this)."""
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        return _view(await _document(session, principal, document_id))
+
+
 async def delete_document(principal: Principal, document_id: int) -> None:
     """Chunks go with the row (cascade) in the same transaction: gone from answers at once."""
     principal.require(Role.ADMIN)

@@ -29,6 +29,7 @@ from backend_services.models.identity import (
     UserSession,
     Workspace,
 )
+from backend_services.models.integrations import ApiKey
 from backend_services.models.knowledge import (
     KnowledgeCheck,
     KnowledgeChunk,
@@ -48,6 +49,7 @@ __all__ = [
     "ROLE_RANK",
     "AIProviderKey",
     "AIUsage",
+    "ApiKey",
     "Assistant",
     "AuditLog",
     "AuthToken",

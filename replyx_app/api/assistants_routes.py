@@ -1,4 +1,5 @@
-"""REST: the workspace's assistants. Same service calls, same scoping, same roles as the
+"""REST: the workspace's assistants, for a signed-in session or a workspace API key (read
+scope to list, write scope to change). Same service calls, same scoping, same roles as the
 dashboard: the Assistants page (prompts, models, settings) is for admins and owners, so an
 operator's token reads only what the console shows of an assistant — its name, language
 and whether it is on — never its system prompt or configuration."""
@@ -12,7 +13,7 @@ from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput, AssistantView
 from backend_services.core.principal import Principal
 from backend_services.models import Role
-from replyx_app.api.deps import current_principal, require_json
+from replyx_app.api.deps import READ, WRITE, require_json
 
 router = APIRouter(prefix="/api/v1/assistants", tags=["assistants"],
                    dependencies=[Depends(require_json)])
@@ -80,26 +81,26 @@ def _out(a: AssistantView) -> AssistantOut:
 
 @router.get("", response_model=list[AssistantOut | AssistantSummary])
 async def list_(
-    p: Principal = Depends(current_principal),
+    p: Principal = Depends(READ),
 ) -> list[AssistantOut | AssistantSummary]:
     return [_view(a, p) for a in await assistants.list_assistants(p)]
 
 
 @router.get("/{assistant_id}", response_model=AssistantOut | AssistantSummary)
 async def get(
-    assistant_id: int, p: Principal = Depends(current_principal)
+    assistant_id: int, p: Principal = Depends(READ)
 ) -> AssistantOut | AssistantSummary:
     return _view(await assistants.get_assistant(p, assistant_id), p)
 
 
 @router.post("", response_model=AssistantOut, status_code=201)
-async def create(body: AssistantIn, p: Principal = Depends(current_principal)) -> AssistantOut:
+async def create(body: AssistantIn, p: Principal = Depends(WRITE)) -> AssistantOut:
     return _out(await assistants.create_assistant(p, body.to_input()))
 
 
 @router.put("/{assistant_id}", response_model=AssistantOut)
 async def update(
-    assistant_id: int, body: AssistantIn, p: Principal = Depends(current_principal)
+    assistant_id: int, body: AssistantIn, p: Principal = Depends(WRITE)
 ) -> AssistantOut:
     return _out(
         await assistants.update_assistant(p, assistant_id, body.to_input())
@@ -107,5 +108,5 @@ async def update(
 
 
 @router.delete("/{assistant_id}", status_code=204)
-async def delete(assistant_id: int, p: Principal = Depends(current_principal)) -> None:
+async def delete(assistant_id: int, p: Principal = Depends(WRITE)) -> None:
     await assistants.delete_assistant(p, assistant_id)

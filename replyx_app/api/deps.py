@@ -1,9 +1,10 @@
-"""FastAPI dependencies: the principal from the session cookie, the client address, JSON-only
-mutations."""
+"""FastAPI dependencies: the principal from the session cookie or a workspace API key, the
+client address, JSON-only mutations."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request
 
@@ -12,6 +13,8 @@ from backend_services.core.errors import NotAuthenticated
 from backend_services.core.principal import Principal
 from backend_services.core.settings import get_settings
 from backend_services.identity import auth
+from backend_services.integrations import api_keys
+from backend_services.integrations.api_keys import Scope
 from replyx_app.cross_site import cross_site
 from state.session import SESSION_COOKIE
 
@@ -58,10 +61,34 @@ async def current_principal(request: Request) -> Principal:
     return await auth.authenticate(request.cookies.get(SESSION_COOKIE), ip=client_ip(request))
 
 
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+def api_caller(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    """The principal of a public API request: a workspace API key (`Authorization: Bearer
+    rxk_…`, checked for `scope`), else the signed-in session, whose role decides as on the
+    dashboard."""
+
+    async def dependency(request: Request) -> Principal:
+        token = bearer_token(request)
+        if token is not None:
+            return await api_keys.authenticate(token, scope, ip=client_ip(request))
+        return await current_principal(request)
+
+    return dependency
+
+
+READ, WRITE, KNOWLEDGE = api_caller("read"), api_caller("write"), api_caller("knowledge")
+
+
 async def require_json(request: Request) -> None:
     """Mutations accept JSON only (a cross-site form cannot send it without a CORS
-    preflight), and never from a page the browser says belongs to another site."""
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+    preflight), and never from a page the browser says belongs to another site. A request
+    with a bearer token carries no cookie a browser would add by itself, so the
+    cross-site checks do not apply to it."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and bearer_token(request) is None:
         if cross_site(request.headers.get("origin"), request.headers.get("sec-fetch-site")):
             raise HTTPException(status_code=403, detail="Cross-site request refused.")
         ctype = request.headers.get("content-type", "")

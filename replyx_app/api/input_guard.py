@@ -96,6 +96,8 @@ async def check_request(request: Request) -> None:
         getattr(route, "endpoint", None), _TRUSTED_BODY, False
     ):
         return
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        return  # a file upload: the route streams the parts and checks the file name
     body = await request.body()  # cached: the route reads the same bytes
     if not body:
         return

@@ -10,12 +10,14 @@ from typing import TypeVar
 
 from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput
+from backend_services.conversations import turns
 from backend_services.conversations.actors import ContactActor, contact_actor
+from backend_services.conversations.turns import AiReplyDone
 from backend_services.core.db import session_scope
 from backend_services.core.principal import Principal
 from backend_services.identity import auth
 from backend_services.knowledge import sources
-from backend_services.models import Assistant, KnowledgeDocument, Role
+from backend_services.models import Assistant, KnowledgeDocument, Message, Role
 
 PW = "Correct-horse-9"
 T = TypeVar("T")
@@ -93,3 +95,27 @@ async def ingested(p: Principal, assistant_id: int, filename: str, data: bytes) 
             return view.id
         await asyncio.sleep(0.1)  # poll: the job updates the row as it goes
     raise AssertionError(f"{filename} was not ingested in time")
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    mode: str  # how the answer was made, as stored (answers.AnswerMode)
+
+
+async def ask(actor: ContactActor, text: str, cid: str) -> tuple[int, Reply | None]:
+    """A visitor's message through the turn every channel uses: the dialog and, when the
+    AI answered, its answer as PostgreSQL holds it."""
+    start = await turns.handle_visitor_message(actor, text, cid)
+    done = None
+    if start.ai_should_answer:
+        async for item in turns.stream_ai_reply(actor, start.posted.dialog.id,
+                                                start.posted.message.id):
+            if isinstance(item, AiReplyDone):
+                done = item
+    if done is None:
+        return start.posted.dialog.id, None
+    async with session_scope() as session:
+        stored = await session.get(Message, done.message.id)
+    assert stored is not None
+    return start.posted.dialog.id, Reply(stored.content, stored.answer_mode)

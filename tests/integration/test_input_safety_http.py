@@ -47,10 +47,17 @@ RAW_BODIES: dict[str, dict[str, Any]] = {
     "/api/payments/{gateway}/notify": {"TerminalKey": "t", "OrderId": "o", "Status": "NEW",
                                        "PaymentId": 1, "Amount": 100, "Token": "x"},
 }
-# Routes that read no body at all (only their query is swept).
-NO_BODY = {"/api/auth/logout"}
+# Routes that read no body at all, or a multipart one (only their query is swept).
+NO_BODY = {"/api/auth/logout", "/api/v1/assistants/{assistant_id}/documents"}
+# A valid JSON body per route with a declared body model (the assistants' by default).
+VALID_BODIES: dict[str, dict[str, Any]] = {
+    "/api/v1/assistants/{assistant_id}/urls": {"url": "https://example.com/help"},
+    "/api/v1/assistants/{assistant_id}/qa": {"question": "Open?", "answer": "Yes."},
+    "/api/v1/dialogs/{dialog_id}/messages": {"text": "Hello", "client_id": "c1"},
+    "/api/v1/dialogs/{dialog_id}/close": {"reason": ""},
+}
 # FastAPI's own documentation routes take no input and store nothing.
-SKIPPED = {"/api/openapi.json", "/api/docs", "/docs/oauth2-redirect"}
+SKIPPED = {"/api/openapi.json", "/api/docs", "/api/docs/oauth2-redirect"}
 
 
 def _port() -> int:
@@ -140,7 +147,7 @@ CASES = _cases()
 def _valid_body(route: str) -> dict[str, Any]:
     if route in RAW_BODIES:
         return json.loads(json.dumps(RAW_BODIES[route]))
-    return {"name": "Unchanged"}  # the assistants body; every other field has a default
+    return dict(VALID_BODIES.get(route, {"name": "Unchanged"}))  # the assistants body; every other field has a default
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +166,8 @@ async def _signed_in_owner() -> tuple[str, int]:
 
 def _request(case: Case, assistant_id: int) -> dict[str, Any]:
     kind, _, name = case.where.partition(":")
-    path_values = {"assistant_id": str(assistant_id), "channel_id": "1", "gateway": "tinkoff"}
+    path_values = {"assistant_id": str(assistant_id), "channel_id": "1", "gateway": "tinkoff",
+                   "dialog_id": "1", "document_id": "1", "qa_id": "1", "contact_id": "1"}
     query: list[tuple[str, str]] = []
     body: Any = _valid_body(case.route) if case.method not in ("GET", "HEAD", "DELETE") else None
     if kind == "path":

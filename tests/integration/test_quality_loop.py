@@ -8,18 +8,12 @@ channel uses, in extractive mode (no model configured).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from backend_services.conversations import dialogs, handoff, turns
-from backend_services.conversations.actors import ContactActor
-from backend_services.conversations.turns import AiReplyDone
-from backend_services.core.db import session_scope
+from backend_services.conversations import dialogs, handoff
 from backend_services.core.errors import NotFound, PermissionDenied
 from backend_services.knowledge import checks, ingest, quality, sources
-from backend_services.models import Message
-from tests.integration.conversation_helpers import Shop, shop, visitor
+from tests.integration.conversation_helpers import Shop, ask, shop, visitor
 
 SHOP_DOC = b"""# Shop help
 
@@ -42,37 +36,14 @@ async def _stocked(tag: str = "a") -> Shop:
     return s
 
 
-@dataclass(frozen=True)
-class Reply:
-    content: str
-    mode: str  # how the answer was made, as stored (answers.AnswerMode)
-
-
-async def _ask(actor: ContactActor, text: str, cid: str) -> tuple[int, Reply | None]:
-    """The dialog and, when the AI answered, its answer as PostgreSQL holds it."""
-    start = await turns.handle_visitor_message(actor, text, cid)
-    done = None
-    if start.ai_should_answer:
-        async for item in turns.stream_ai_reply(actor, start.posted.dialog.id,
-                                                start.posted.message.id):
-            if isinstance(item, AiReplyDone):
-                done = item
-    if done is None:
-        return start.posted.dialog.id, None
-    async with session_scope() as session:
-        stored = await session.get(Message, done.message.id)
-    assert stored is not None
-    return start.posted.dialog.id, Reply(stored.content, stored.answer_mode)
-
-
 async def _handed_over_and_answered(s: Shop) -> int:
     """A visitor asks what the knowledge lacks, asks for a person, Anna answers: her
     reply's message id."""
     bot = s.bot
     loyal = await visitor(bot, "loyal-visitor")
-    dialog_id, done = await _ask(loyal, "Do you have a loyalty programme?", "l1")
+    dialog_id, done = await ask(loyal, "Do you have a loyalty programme?", "l1")
     assert done is not None and done.mode == "unknown"
-    _, done = await _ask(loyal, "I want to talk to a person", "l2")
+    _, done = await ask(loyal, "I want to talk to a person", "l2")
     assert done is None, "a request for a person is handed over, not answered"
     await handoff.accept(s.anna, dialog_id)
     reply = await dialogs.operator_reply(s.anna, dialog_id, LOYALTY_REPLY, "r1")
@@ -86,11 +57,11 @@ async def test_what_the_assistant_could_not_answer_is_listed_grouped_with_counts
     assert s.bot.id is not None
     for n, question in enumerate(["Do you sell gift cards?", "Do you offer gift vouchers?",
                                   "Are gift cards available?"]):
-        _, done = await _ask(await visitor(s.bot, f"gift-{n}"), question, f"g{n}")
+        _, done = await ask(await visitor(s.bot, f"gift-{n}"), question, f"g{n}")
         assert done is not None and done.mode == "unknown"
-    _, done = await _ask(await visitor(s.bot, "happy"), "How long do refunds take?", "h1")
+    _, done = await ask(await visitor(s.bot, "happy"), "How long do refunds take?", "h1")
     assert done is not None and done.mode == "extractive"
-    _, done = await _ask(await visitor(s.bot, "polite"), "Hello!", "p1")
+    _, done = await ask(await visitor(s.bot, "polite"), "Hello!", "p1")
     assert done is not None and done.mode == "smalltalk"
     await _handed_over_and_answered(s)
 
@@ -122,7 +93,7 @@ async def test_the_operators_reply_saved_as_a_pair_answers_the_next_visitor(clea
     saved = await quality.save_reply(s.owner, reply_id, "Is there a loyalty programme?",
                                      draft.answer + " Ask at checkout.")
 
-    _, done = await _ask(await visitor(s.bot, "next-visitor"),
+    _, done = await ask(await visitor(s.bot, "next-visitor"),
                          "do you have any loyalty program?", "n1")
     assert done is not None
     assert LOYALTY_REPLY in done.content

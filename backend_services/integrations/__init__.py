@@ -1,0 +1,1 @@
+"""Integrations: workspace API keys for the public REST API."""
