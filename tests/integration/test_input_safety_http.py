@@ -147,7 +147,8 @@ CASES = _cases()
 def _valid_body(route: str) -> dict[str, Any]:
     if route in RAW_BODIES:
         return json.loads(json.dumps(RAW_BODIES[route]))
-    return dict(VALID_BODIES.get(route, {"name": "Unchanged"}))  # the assistants body; every other field has a default
+    # By default the assistants body: every other field of it has a default.
+    return dict(VALID_BODIES.get(route, {"name": "Unchanged"}))
 
 
 @pytest.fixture(scope="module")
