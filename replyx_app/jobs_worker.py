@@ -18,6 +18,7 @@ from backend_services.core import heartbeats, jobs
 from backend_services.core.process_loop import run_until_stopped
 from backend_services.core.settings import get_settings
 from backend_services.identity import expiry, workspace_deletion
+from backend_services.integrations import webhook_delivery, webhook_events
 from backend_services.knowledge import upkeep
 from backend_services.notifications import service as notifications
 
@@ -43,6 +44,20 @@ RECONCILE_EVERY = 300.0
 ROLLUP_EVERY = 60.0
 WEEKLY_CHECK_EVERY = 3600.0
 STALLED_CHECK_EVERY = 15.0
+WEBHOOKS_EVERY = 2.0
+
+
+async def webhook_loop() -> None:
+    """Outgoing webhooks beside the housekeeping tick, so a slow receiver never delays
+    the heartbeat: queue what happened since the last scan, then send what is due."""
+    while True:
+        try:
+            await webhook_events.collect()
+            while await webhook_delivery.deliver_due() == webhook_delivery.BATCH:
+                pass  # a full batch: more may be due
+        except Exception:
+            log.exception("webhook round failed; retrying in %.0f s", WEBHOOKS_EVERY)
+        await asyncio.sleep(WEBHOOKS_EVERY)  # poll: the next round of the loop
 
 
 async def main() -> None:
@@ -53,6 +68,7 @@ async def main() -> None:
             "rollup": -ROLLUP_EVERY, "weekly": -WEEKLY_CHECK_EVERY}
     load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
+    webhooks = asyncio.create_task(webhook_loop())
     inbound = None
     if settings.inbound_smtp_port:
         inbound = await email_thread.start_receiver(settings.inbound_smtp_host,
@@ -100,6 +116,9 @@ async def main() -> None:
     async def stop_worker() -> None:
         if inbound is not None:
             inbound.close()
+        webhooks.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await webhooks
         worker["task"].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await worker["task"]

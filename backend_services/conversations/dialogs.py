@@ -153,6 +153,7 @@ async def rate(actor: ContactActor, dialog_id: int, score: int) -> DialogView:
         dialog = await store.load(session, actor, dialog_id, lock=True)
         dialog.rating = score
         dialog.rated_handler = "human" if dialog.accepted_at is not None else "ai"
+        dialog.rated_at = store.now()
         dialog.updated_at = store.now()  # a rating is news: the inbox and analytics see it
         session.add(dialog)
         await session.flush()

@@ -295,6 +295,38 @@ async def fetch(
         raise FetchFailed("The page redirects too many times.")
 
 
+@dataclass(frozen=True)
+class Posted:
+    status: int
+    body: str  # the start of the receiver's answer, for the delivery log
+
+
+async def post(url: str, body: bytes, headers: dict[str, str], *,
+               wait_seconds: float = 10.0, keep_bytes: int = 1000) -> Posted:
+    """POST to a tenant's URL (outgoing webhooks) with the same guard as fetching: the
+    host is resolved once, refused when private, and connected to at the checked
+    address. Redirects are not followed (a receiver that moved says so by its status)."""
+    url = normalize_url(url)
+    backend = _PinnedBackend()
+    await _pin_hop(backend, url)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(wait_seconds, connect=5.0),
+                                 follow_redirects=False, trust_env=False,
+                                 transport=_PinnedTransport(backend)) as client:
+        try:
+            async with client.stream("POST", url, content=body, headers=headers) as resp:
+                kept = b""
+                async for chunk in resp.aiter_bytes():
+                    kept += chunk
+                    if len(kept) >= keep_bytes:
+                        break
+                return Posted(resp.status_code,
+                              kept[:keep_bytes].decode("utf-8", errors="replace"))
+        except httpx.TimeoutException as exc:
+            raise FetchFailed(f"No answer within {wait_seconds:g} s.") from exc
+        except httpx.HTTPError as exc:
+            raise FetchFailed("The receiver could not be reached.") from exc
+
+
 def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
     """(page URLs, nested sitemap URLs) of a sitemap or sitemap index."""
     try:

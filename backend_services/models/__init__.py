@@ -29,7 +29,7 @@ from backend_services.models.identity import (
     UserSession,
     Workspace,
 )
-from backend_services.models.integrations import ApiKey
+from backend_services.models.integrations import ApiKey, WebhookDelivery, WebhookEndpoint
 from backend_services.models.knowledge import (
     KnowledgeCheck,
     KnowledgeChunk,
@@ -84,6 +84,8 @@ __all__ = [
     "TelegramOutbox",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WidgetSettings",
     "Workspace",
 ]

@@ -99,6 +99,7 @@ class Dialog(AssistantRow, table=True):
     # replies are mailed to it and the visitor's e-mail replies come back here.
     email_thread: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     rated_handler: str = Field(default="", max_length=8)
+    rated_at: datetime | None = ts_field()  # the latest rating (migration 0021: webhooks)
     failed_in_row: int = Field(default=0)
     last_message_id: int | None = Field(default=None)
     last_message_preview: str = Field(default="", max_length=200)

@@ -147,10 +147,21 @@ def _workers(app: AppServer) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             return False
 
+    def is_main(p: psutil.Process) -> bool:
+        try:
+            return alive(p) and "replyx_app.web_server" in " ".join(p.cmdline())
+        except psutil.NoSuchProcess:  # ended between the listing and the look
+            return False
+
+    def children(p: psutil.Process) -> list[psutil.Process]:
+        try:
+            return list(p.children())
+        except psutil.NoSuchProcess:
+            return []
+
     top = psutil.Process(app.proc.pid)
-    mains = [p for p in [top, *top.children()]
-             if alive(p) and "replyx_app.web_server" in " ".join(p.cmdline())]
-    return [c for m in mains for c in m.children() if alive(c)]
+    mains = [p for p in [top, *children(top)] if is_main(p)]
+    return [c for m in mains for c in children(m) if alive(c)]
 
 
 class _Poller:
