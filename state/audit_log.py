@@ -10,9 +10,10 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from backend_services.core.dates import parse_day
 from backend_services.core.principal import Principal
 from backend_services.identity import audit_viewer
-from backend_services.identity.audit_viewer import AuditFilter, parse_day
+from backend_services.identity.audit_viewer import AuditFilter
 from backend_services.models import Role
 from state.session import SessionState, guarded
 
@@ -37,8 +38,8 @@ class _AuditView(rx.State, mixin=True):
     def _filter(self) -> AuditFilter:
         return AuditFilter(actor=self.f_actor, workspace=self.f_workspace,
                            action="" if self.f_action == ALL else self.f_action,
-                           since=parse_day(self.f_since, "From"),
-                           until=parse_day(self.f_until, "To"))
+                           since=parse_day(self.f_since, "start"),
+                           until=parse_day(self.f_until, "end"))
 
     async def _show_page(self, principal: Principal, page: int) -> None:
         result = await audit_viewer.search(principal, self._filter(), page,

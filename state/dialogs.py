@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import reflex as rx
 
 from backend_services.conversations import dialogs
 from backend_services.conversations.dialogs import DialogFilter
-from backend_services.core.errors import ValidationFailed
+from backend_services.core.dates import parse_day
 from backend_services.core.principal import Principal
 from backend_services.models import Role
 from state.arguments import id_from_text
@@ -17,16 +16,6 @@ from state.assistant_scoped import assistant_choices
 from state.session import SessionState, guarded
 
 PAGE = 50
-
-
-def _day(value: Any, what: str) -> date | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValidationFailed(f"The {what} date must look like 2026-11-30.") from exc
 
 
 class DialogsState(SessionState):
@@ -54,8 +43,8 @@ class DialogsState(SessionState):
             channel_kind=(str(f.get("channel") or "") or None
                           if f.get("channel") != "any" else None),
             assistant_id=id_from_text(assistant) or None,
-            date_from=_day(f.get("date_from"), "from"),
-            date_to=_day(f.get("date_to"), "to"),
+            date_from=parse_day(f.get("date_from"), "from"),
+            date_to=parse_day(f.get("date_to"), "to"),
             text=str(f.get("text", "")),
         ), limit=PAGE + 1, offset=self._offset)
         self.more = len(found) > PAGE

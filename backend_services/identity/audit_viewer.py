@@ -58,16 +58,6 @@ class AuditPage:
     pages: int
 
 
-def parse_day(raw: str, what: str) -> date | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValidationFailed(f"{what}: a date like 2026-12-31.") from exc
-
-
 def _scope(principal: Principal, own_workspace: bool) -> int | None:
     """The workspace whose rows this person may read, or None for all of them."""
     if own_workspace:

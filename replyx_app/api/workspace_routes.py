@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
+from backend_services.core.dates import parse_day
 from backend_services.core.principal import Principal
 from backend_services.identity import audit_viewer, workspace_deletion
-from backend_services.identity.audit_viewer import AuditFilter, parse_day
+from backend_services.identity.audit_viewer import AuditFilter
 from replyx_app.api.deps import current_principal
 
 router = APIRouter(prefix="/api/workspace", tags=["workspace"])
