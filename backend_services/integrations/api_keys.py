@@ -30,7 +30,7 @@ from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
 from backend_services.core.security import token_hash
 from backend_services.core.settings import get_settings
-from backend_services.models import ApiKey, Membership, Role, User, Workspace
+from backend_services.models import ROLE_RANK, ApiKey, Membership, Role, User, Workspace
 
 Scope = Literal["read", "write", "knowledge"]
 SCOPES: dict[str, str] = {
@@ -155,7 +155,7 @@ async def authenticate(token: str, scope: Scope, *, ip: str = "") -> Principal:
         key, user, membership, workspace = found
         if (key.revoked_at is not None or user.is_blocked or user.deleted_at is not None
                 or workspace.blocked_at is not None
-                or not Principal(0, 0, Role(membership.role)).has_role(Role.ADMIN)):
+                or ROLE_RANK[Role(membership.role)] < ROLE_RANK[Role.ADMIN]):
             raise NotAuthenticated(_REFUSED)
         now = datetime.now(UTC)
         if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY \
