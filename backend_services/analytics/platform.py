@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.analytics.period import Filters
 from backend_services.core.dates import each_day
-from backend_services.core.db import session_scope
+from backend_services.core.db import session_scope, sql_rows
 from backend_services.core.principal import Principal
 
 TOP = 10
@@ -131,7 +131,7 @@ class PlatformReport:
 
 
 async def _rows(session: AsyncSession, sql: Any, **params: Any) -> list[Any]:
-    return list(await session.exec(sql, params=params))  # type: ignore[call-overload]
+    return await sql_rows(session, sql, params)
 
 
 def _provider(name: str | None, base_url: str | None) -> str:

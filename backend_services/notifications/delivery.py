@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_services.channels.telegram import operators, outbox
 from backend_services.conversations import presence
 from backend_services.core import mailer
-from backend_services.core.db import session_scope
+from backend_services.core.db import session_scope, sql_rows
 from backend_services.notifications.catalogue import EVENTS, THROTTLE
 from backend_services.notifications.contexts import context_for
 from backend_services.notifications.render import render
@@ -97,7 +97,7 @@ _HOLD_SQL = text("UPDATE notification_deliveries SET next_try_at = :at WHERE id 
 
 
 async def _rows(session: AsyncSession, sql: Any, **params: Any) -> list[Any]:
-    return list(await session.exec(sql, params=params))  # type: ignore[call-overload]
+    return await sql_rows(session, sql, params)
 
 
 async def expand() -> int:
