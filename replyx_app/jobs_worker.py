@@ -21,6 +21,7 @@ from backend_services.identity import expiry, workspace_deletion
 from backend_services.integrations import webhook_delivery, webhook_events
 from backend_services.knowledge import upkeep
 from backend_services.notifications import service as notifications
+from backend_services.operations import growth_samples
 
 # Modules whose tasks this process runs; importing one registers its blueprint with the
 # job registry (which itself imports no domain). Deferring needs none of them.
@@ -45,6 +46,8 @@ ROLLUP_EVERY = 60.0
 WEEKLY_CHECK_EVERY = 3600.0
 STALLED_CHECK_EVERY = 15.0
 WEBHOOKS_EVERY = 2.0
+# How often to ask whether this hour's size sample is due (another host may have taken it).
+SAMPLES_CHECK_EVERY = 600.0
 
 
 async def webhook_loop() -> None:
@@ -65,7 +68,8 @@ async def main() -> None:
     stalled_every = min(STALLED_CHECK_EVERY, settings.jobs_stalled_seconds)
     interval = min(settings.heartbeat_seconds, stalled_every)
     last = {"purge": -PURGE_EVERY, "stalled": -stalled_every, "payments": -RECONCILE_EVERY,
-            "rollup": -ROLLUP_EVERY, "weekly": -WEEKLY_CHECK_EVERY}
+            "rollup": -ROLLUP_EVERY, "weekly": -WEEKLY_CHECK_EVERY,
+            "samples": -SAMPLES_CHECK_EVERY}
     load_tasks()
     worker = {"task": asyncio.create_task(jobs.run_worker())}
     webhooks = asyncio.create_task(webhook_loop())
@@ -106,6 +110,9 @@ async def main() -> None:
             last["weekly"] = now
         await notifications.run_once(with_weekly=weekly)
         await email_thread.send_due()
+        if now - last["samples"] >= SAMPLES_CHECK_EVERY:
+            last["samples"] = now
+            await growth_samples.take()
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend_services.core import bans, client_ip
+from backend_services.core import bans, client_ip, traffic
 from backend_services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, WS_CONNECTIONS, route_label
 from backend_services.widget import settings as widget_settings
 
@@ -143,13 +143,16 @@ class SecurityAndMetrics:
                     await refuse_http(ban, send)
                     HTTP_REQUESTS.labels(scope.get("method", "GET"),
                                          route_label(scope.get("path", "")), "403").inc()
+                    traffic.count_request(403)
                 return
         if scope["type"] == "websocket":
             WS_CONNECTIONS.inc()
+            traffic.socket_opened()
             try:
                 await self.app(scope, receive, send)
             finally:
                 WS_CONNECTIONS.dec()
+                traffic.socket_closed()
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -184,3 +187,4 @@ class SecurityAndMetrics:
             if not path.startswith("/_event"):  # long-poll fallback would skew latency
                 HTTP_REQUESTS.labels(method, route, str(status["code"])).inc()
                 HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - start)
+                traffic.count_request(status["code"])

@@ -15,6 +15,7 @@ from replyx_app.pages import load_all
 from replyx_app.pages.registry import add_all
 from replyx_app.pages.widget_chat import CLIENT_ID_SCRIPT, STORAGE_SHIM
 from replyx_app.upload_guard import UploadGuard
+from replyx_app.web_heartbeat import web_heartbeat
 from replyx_app.web_logging import configure as log_with_time_and_worker
 from replyx_app.web_sessions import install as keep_sessions_of_dead_sockets
 from state import arguments
@@ -37,6 +38,7 @@ arguments.install(app)  # every event's arguments are checked before its handler
 app.register_lifespan_task(live_updates)
 app.register_lifespan_task(live_access_task)
 app.register_lifespan_task(answer_recovery)
+app.register_lifespan_task(web_heartbeat)
 # Before any hydrate snapshot: a tab whose login ended loses its live links first.
 app.add_middleware(LiveAccessMiddleware(), index=0)
 load_all()

@@ -14,7 +14,7 @@ import logging
 import reflex as rx
 from reflex_base.event import EventSpec
 
-from backend_services.core import outages
+from backend_services.core import outages, traffic
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ OUTAGE = ("We can't reach our servers' storage right now, so your last action wa
 
 def backend_exception_handler(exception: Exception) -> EventSpec:
     """Log the failure for us; tell the user plainly, without exception details."""
+    traffic.count_handler_error()
     if outages.is_transient(exception):
         log.warning("event handler failed during an outage: %r", exception)
         spec: EventSpec = rx.toast.error(OUTAGE, id="backend_error")

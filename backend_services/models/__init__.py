@@ -41,7 +41,13 @@ from backend_services.models.notifications import (
     NotificationRequest,
     NotificationSetting,
 )
-from backend_services.models.platform import AIProviderKey, AIUsage, AuditLog, PlatformSetting
+from backend_services.models.platform import (
+    AIProviderKey,
+    AIUsage,
+    AuditLog,
+    PlatformSetting,
+    SystemSample,
+)
 from backend_services.models.telegram import TelegramOperator, TelegramOutbox
 from backend_services.models.widget import WidgetSettings
 
@@ -79,6 +85,7 @@ __all__ = [
     "QAPair",
     "Role",
     "RollupMark",
+    "SystemSample",
     "Tariff",
     "TelegramOperator",
     "TelegramOutbox",

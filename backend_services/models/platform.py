@@ -79,3 +79,17 @@ class PlatformSetting(SQLModel, table=True):
     value: Any = Field(sa_column=Column(JSONB, nullable=False))
     updated_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     updated_at: datetime = created_at_field()
+
+
+class SystemSample(SQLModel, table=True):
+    """A measurement the jobs process takes hourly (migration 0022) so the System page can
+    draw growth: a table's size, the database's, Valkey's memory and key count. Only
+    current values can be asked of PostgreSQL and Valkey; growth needs history."""
+
+    __tablename__ = "system_samples"
+    __table_args__ = (sa.Index("ix_system_samples_metric_taken_at", "metric", "taken_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    taken_at: datetime = created_at_field()
+    metric: str = Field(max_length=40)
+    label: str = Field(default="", max_length=120)
+    value: float = Field(default=0.0)

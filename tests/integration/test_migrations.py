@@ -72,7 +72,7 @@ def test_schema_has_the_vector_and_full_text_indexes(services: dict[str, str]) -
 def test_every_tenant_table_carries_workspace_id(services: dict[str, str]) -> None:
     platform_tables = {"workspaces", "users", "auth_tokens", "prices", "billing_tariffs",
                        "payment_notifications", "analytics_marks",
-                       "ai_provider_keys", "platform_settings",
+                       "ai_provider_keys", "platform_settings", "system_samples",
                        "alembic_version", "audit_log"}
     # The job queue's own tables (procrastinate) carry task arguments, not tenant rows.
     platform_tables |= {"procrastinate_jobs", "procrastinate_events", "procrastinate_workers",

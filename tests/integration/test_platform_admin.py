@@ -21,7 +21,6 @@ from backend_services.core.errors import (
     ValidationFailed,
     WorkspaceLeft,
 )
-from backend_services.core.principal import Principal
 from backend_services.core.redis_client import get_redis
 from backend_services.core.settings import reset_settings_cache
 from backend_services.identity import (
@@ -39,20 +38,12 @@ from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput
 from tests.integration.conversation_helpers import PW, shop
 from tests.support.accounts import signed_in_owner
+from tests.support.accounts import signed_in_platform_admin as _admin
 from tests.support.smtp_server import SmtpTestServer
 from tests.support.telegram_server import TelegramTestServer
 
 TOKEN = "7001001001:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
 SHOP = "https://shop.example.com"
-
-
-async def _admin(email: str = "root@example.com") -> tuple[Principal, str]:
-    """A confirmed platform admin (with a workspace of their own), signed in."""
-    await auth.signup(email=email, password=PW, name="Root", workspace_name="Platform")
-    await auth.create_user(email=email, password=PW, name="Root", workspace_id=None,
-                           platform_admin=True)
-    result = await auth.login(email=email, password=PW)
-    return result.principal, result.session_id
 
 
 @pytest.fixture

@@ -31,3 +31,12 @@ async def join_by_invitation(inviter: Principal, email: str, smtp: SmtpTestServe
     accepted = await team.accept_invitation(token)  # no password asked again
     assert accepted.email == email
     return accepted.workspace_id
+
+
+async def signed_in_platform_admin(email: str = "root@example.com") -> tuple[Principal, str]:
+    """A confirmed platform admin (with a workspace of their own), signed in."""
+    await auth.signup(email=email, password=PW, name="Root", workspace_name="Platform")
+    await auth.create_user(email=email, password=PW, name="Root", workspace_id=None,
+                           platform_admin=True)
+    result = await auth.login(email=email, password=PW)
+    return result.principal, result.session_id
