@@ -92,9 +92,9 @@ async def ingest(workspace_id: int, name: str, docs: Sequence[tuple[str, bytes]]
     """An assistant holding `docs` ((label, markdown)), each through the real job body."""
     from sqlmodel import col, select
 
+    from backend_services.core import file_store
     from backend_services.core.db import session_scope
     from backend_services.knowledge import ingest as ingest_mod
-    from backend_services.knowledge.sources import stored_path
     from backend_services.models import Assistant, KnowledgeChunk, KnowledgeDocument
     from backend_services.models.widget import WidgetSettings
 
@@ -112,9 +112,7 @@ async def ingest(workspace_id: int, name: str, docs: Sequence[tuple[str, bytes]]
     started = time.perf_counter()
     for label, data in docs:
         stored = f"{uuid.uuid4().hex}.md"
-        target = stored_path(workspace_id, stored)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        await file_store.get_store().put(file_store.upload_key(workspace_id, stored), data)
         async with session_scope() as s:
             doc = KnowledgeDocument(workspace_id=workspace_id, assistant_id=kb.assistant_id,
                                     title=Path(label).name, source_type="md",

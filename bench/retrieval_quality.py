@@ -125,9 +125,9 @@ def by_group(questions: list[Question], ranks: list[int | None]) -> dict[str, An
 
 
 async def ingest(workspace_id: int, files: list[Path], max_tokens: int, overlap: int) -> Kb:
+    from backend_services.core import file_store
     from backend_services.core.db import session_scope
     from backend_services.knowledge import ingest as ingest_mod
-    from backend_services.knowledge.sources import stored_path
     from backend_services.models import Assistant, KnowledgeDocument
 
     async with session_scope() as s:
@@ -141,9 +141,7 @@ async def ingest(workspace_id: int, files: list[Path], max_tokens: int, overlap:
     for path in files:
         data = path.read_bytes()
         stored = f"{uuid.uuid4().hex}.md"
-        target = stored_path(workspace_id, stored)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        await file_store.get_store().put(file_store.upload_key(workspace_id, stored), data)
         async with session_scope() as s:
             doc = KnowledgeDocument(workspace_id=workspace_id, assistant_id=kb.assistant_id,
                                     title=path.name, source_type="md", stored_name=stored,

@@ -39,10 +39,14 @@ def cmd_web(_: argparse.Namespace) -> int:
 def cmd_migrate(_: argparse.Namespace) -> int:
     _check_config()
     # Imported here: start-up path: each command loads only its own process.
-    from backend_services.core import migrations
+    from backend_services.core import file_store, migrations
 
     migrations.upgrade()
     print(f"[replyx] database at revision {migrations.head_revision()}")
+    moved = asyncio.run(file_store.import_local_uploads_at_start())
+    if moved:
+        print(f"[replyx] moved {moved} uploaded files from this host's disk into the "
+              f"{get_settings().file_store} file store")
     return 0
 
 

@@ -189,11 +189,14 @@ def run_all() -> int:
         servers.start(settings)
         settings = get_settings()
         # Imported here: start-up path: migrations and the seed load only when this runs them.
-        from backend_services.core import migrations
+        from backend_services.core import file_store, migrations
         from replyx_app import seed
 
         say("applying migrations")
         migrations.upgrade()
+        moved = asyncio.run(file_store.import_local_uploads_at_start())
+        if moved:
+            say(f"moved {moved} uploaded files from the data directory into the file store")
         if settings.demo_seed:
             asyncio.run(seed.ensure_demo())
         py = sys.executable

@@ -68,3 +68,9 @@ class BalanceSpent(DomainError):
     """The workspace's prepaid balance is spent and this would cost money (billing)."""
 
     code = "balance_spent"
+
+
+class StorageUnavailable(DomainError):
+    """The file store (object storage) did not answer; nothing was stored."""
+
+    code = "unavailable"

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     topup_max_minor: int = 100_000_000
 
     demo_seed: bool = True
+    # Where uploaded files live (backend_services/core/file_store.py): in PostgreSQL (every
+    # process on every host reads them, pg_dump and `replyx backup` include them), or in
+    # S3-compatible object storage (bucket, endpoint for MinIO/Ceph/Yandex/…, keys).
+    file_store: Literal["postgres", "s3"] = "postgres"
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = ""
     heartbeat_seconds: int = 10
     # Telegram fleet: worker processes (bots are sharded by channel id) and the most bots
     # one worker is sized for (its HTTP connection pool; DESIGN.md §7: ~1,500 at most).
@@ -225,6 +235,8 @@ def validate_for_production(s: Settings) -> None:
         problems.append("DATABASE_URL and REDIS_URL must be set (no embedded servers)")
     if not s.smtp_host:
         problems.append("REPLYX_SMTP_HOST must be set: confirmation and reset mails need it")
+    if s.file_store == "s3" and not s.s3_bucket:
+        problems.append("REPLYX_S3_BUCKET must be set when REPLYX_FILE_STORE is s3")
     for name, value in (("DATABASE_URL", s.database_url), ("REDIS_URL", s.redis_url)):
         if value and any(f":{m}@" in value for m in DEFAULT_CREDENTIAL_MARKERS):
             problems.append(f"{name} uses a default password")

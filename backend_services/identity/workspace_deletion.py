@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,13 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from backend_services.core import audit
+from backend_services.core import audit, file_store
 from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.settings import get_settings
 from backend_services.identity.my_workspaces import move_to_any_other
-from backend_services.knowledge.sources import upload_dir
 from backend_services.models import Role, UserSession, Workspace
 
 log = logging.getLogger(__name__)
@@ -119,7 +117,16 @@ async def purge_due() -> int:
                 continue
             await audit.record(session, "workspace_deleted", target=name,
                                details={"workspace_id": workspace_id})
-        shutil.rmtree(upload_dir() / str(workspace_id), ignore_errors=True)
+        # In PostgreSQL the files went with the workspace (cascade); from an object store
+        # now. A failure here leaves only unreachable objects: the next purge cannot find
+        # the workspace again, so say so for the operator.
+        store = file_store.get_store()
+        if not store.transactional:
+            try:
+                await store.delete_prefix(file_store.workspace_prefix(workspace_id))
+            except Exception:
+                log.exception("files of deleted workspace %s are left in the object store "
+                              "under %s", workspace_id, file_store.workspace_prefix(workspace_id))
         log.info("deleted workspace %s after its grace period", workspace_id)
     return len(due)
 
@@ -162,11 +169,11 @@ async def export_zip(principal: Principal) -> bytes:
                 archive.writestr(f"{table}.jsonl", "".join(
                     json.dumps({k: _plain(row._mapping[k]) for k in keep},
                                ensure_ascii=False) + "\n" for row in result))
-        files = upload_dir() / str(principal.workspace_id)
-        if files.is_dir():
-            for path in sorted(files.iterdir()):
-                if path.is_file():
-                    archive.write(path, f"files/{path.name}")
+        store = file_store.get_store()
+        async for item in store.list(file_store.workspace_prefix(principal.workspace_id)):
+            data = await store.get(item.key)
+            if data is not None:
+                archive.writestr(f"files/{item.key.rsplit('/', 1)[-1]}", data)
     async with session_scope() as session:
         await audit.record_by(session, principal, "workspace_exported")
     return buffer.getvalue()

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from backend_services.billing import charges
-from backend_services.core import jobs
+from backend_services.core import file_store, jobs
 from backend_services.core.db import session_scope
 from backend_services.knowledge import review, web
 from backend_services.knowledge.chunking import approx_token_count, chunk_document
@@ -31,7 +31,7 @@ from backend_services.knowledge.safety import (
     UploadRejected,
     check_upload,
 )
-from backend_services.knowledge.sources import INGEST_TASK, stored_path
+from backend_services.knowledge.sources import INGEST_TASK
 from backend_services.models import Assistant, KnowledgeChunk, KnowledgeDocument
 from backend_services.models.knowledge import DocumentStatus
 
@@ -81,11 +81,12 @@ async def run_ingestion(document_id: int) -> str:
                 raise PermanentFailure("That address is not a web page (HTML).")
             data, kind, name = page.body, SourceKind.HTML, "page.html"
         else:
-            path = stored_path(workspace_id, stored)
-            if not path.exists():
+            upload = await file_store.get_store().get(file_store.upload_key(workspace_id,
+                                                                            stored))
+            if upload is None:
                 raise PermanentFailure("The uploaded file is missing on the server. "
                                        "Upload it again.")
-            data, name = path.read_bytes(), stored
+            data, name = upload, stored
         check_upload(data, name, limits)
         extracted = extract(data, SourceKind(kind), title, limits)
     except (UploadRejected, ExtractionFailed, web.FetchFailed) as exc:

@@ -9,6 +9,7 @@ to a durable ingestion job in the same request. Chunks only count once their doc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import uuid
@@ -23,13 +24,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_services.assistants import service as assistants
 from backend_services.billing import charges
-from backend_services.core import audit, jobs
+from backend_services.core import audit, file_store, jobs
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
 from backend_services.core.literals import one_of
 from backend_services.core.principal import Principal
 from backend_services.core.scoped import in_workspace
-from backend_services.core.settings import get_settings
 from backend_services.core.views import view_from
 from backend_services.knowledge import checks
 from backend_services.knowledge.indexing import index_qa
@@ -73,14 +73,6 @@ class ChunkView:
     heading_path: str
     content: str
     token_count: int
-
-
-def upload_dir() -> Path:
-    return get_settings().data_dir / "uploads"
-
-
-def stored_path(workspace_id: int, stored_name: str) -> Path:
-    return upload_dir() / str(workspace_id) / stored_name
 
 
 def _view(d: KnowledgeDocument) -> DocumentView:
@@ -161,6 +153,25 @@ async def add_file(
         raise ValidationFailed(exc.message) from exc
     digest = hashlib.sha256(data).hexdigest()
     stored_name = f"{uuid.uuid4().hex}.{kind}"
+    key = file_store.upload_key(principal.workspace_id, stored_name)
+    store = file_store.get_store()
+    try:
+        view = await _store_upload(principal, assistant_id, filename, data, kind, digest,
+                                   stored_name, key, store)
+    except BaseException:
+        # The row was not committed: an object store keeps no file nobody refers to (in
+        # PostgreSQL the file went with the rolled-back transaction already).
+        with contextlib.suppress(Exception):
+            await store.delete(key)
+        raise
+    await jobs.defer(INGEST_TASK, document_id=view.id)
+    return view
+
+
+async def _store_upload(principal: Principal, assistant_id: int, filename: str, data: bytes,
+                        kind: str, digest: str, stored_name: str, key: str,
+                        store: file_store.FileStore) -> DocumentView:
+    """The document row and its file, after the quota and duplicate checks."""
     async with session_scope() as session:
         await assistants.in_scope(session, principal, assistant_id)
         ws = await session.get(Workspace, principal.workspace_id, with_for_update=True)
@@ -181,9 +192,7 @@ async def add_file(
         dup = await _live_source(session, assistant_id, KnowledgeDocument.content_hash == digest)
         if dup is not None:
             raise Conflict(f"This file is already in the knowledge base as “{dup.title}”.")
-        path = stored_path(principal.workspace_id, stored_name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        await store.put(key, data, session)
         doc = KnowledgeDocument(
             workspace_id=principal.workspace_id,
             assistant_id=assistant_id,
@@ -199,7 +208,6 @@ async def add_file(
         assert doc.id is not None
         await audit.record_by(session, principal, "knowledge_added", f"document:{doc.id}")
         view = _view(doc)
-    await jobs.defer(INGEST_TASK, document_id=view.id)
     return view
 
 
@@ -267,13 +275,16 @@ async def get_document(principal: Principal, document_id: int) -> DocumentView:
 async def delete_document(principal: Principal, document_id: int) -> None:
     """Chunks go with the row (cascade) in the same transaction: gone from answers at once."""
     principal.require(Role.ADMIN)
+    store = file_store.get_store()
     async with session_scope() as session:
         doc = await _document(session, principal, document_id)
-        stored = doc.stored_name
+        key = file_store.upload_key(principal.workspace_id, doc.stored_name)
         await session.delete(doc)
         await audit.record_by(session, principal, "knowledge_deleted", f"document:{document_id}")
-    if stored:
-        stored_path(principal.workspace_id, stored).unlink(missing_ok=True)
+        if doc.stored_name and store.transactional:
+            await store.delete(key, session)
+    if doc.stored_name and not store.transactional:  # an object store: once the row is gone
+        await store.delete(key)
 
 
 async def preview_chunks(

@@ -19,6 +19,7 @@ from backend_services.models.conversations import (
     Message,
     PendingAnswer,
 )
+from backend_services.models.files import StoredFile
 from backend_services.models.identity import (
     ROLE_RANK,
     AuthToken,
@@ -85,6 +86,7 @@ __all__ = [
     "QAPair",
     "Role",
     "RollupMark",
+    "StoredFile",
     "SystemSample",
     "Tariff",
     "TelegramOperator",

@@ -20,6 +20,7 @@ from backend_services.core.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    StorageUnavailable,
 )
 
 # Anything else a service refuses is a request that cannot be done as sent: 422.
@@ -30,6 +31,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     RateLimited: 429,
     Busy: 503,
+    StorageUnavailable: 503,
     BalanceSpent: 402,
 }
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput
+from backend_services.core import file_store
 from backend_services.core.db import session_scope
 from backend_services.core.errors import (
     Conflict,
@@ -22,7 +23,6 @@ from backend_services.core.errors import (
     ValidationFailed,
 )
 from backend_services.identity import account, auth, my_workspaces, team, workspace_deletion
-from backend_services.knowledge.sources import upload_dir
 from tests.support.accounts import PW, join_by_invitation, signed_in_owner
 from tests.support.smtp_server import SmtpTestServer
 
@@ -118,9 +118,8 @@ async def test_a_workspace_is_deleted_after_its_grace_period_with_everything_in_
     bob, _ = await signed_in_owner("bob@example.com", "Bob's bikes")
     await assistants.create_assistant(anna, AssistantInput(name="Anna helper"))
     await assistants.create_assistant(bob, AssistantInput(name="Bob helper"))
-    files = upload_dir() / str(anna.workspace_id)
-    files.mkdir(parents=True, exist_ok=True)
-    (files / "faq.txt").write_text("Refunds take five days.")
+    await file_store.get_store().put(file_store.upload_key(anna.workspace_id, "faq.txt"),
+                                     b"Refunds take five days.")
     await join_by_invitation(anna, "bob@example.com", smtp)
     bob_in_anna = (await auth.login(email="bob@example.com", password=PW)).session_id
     await my_workspaces.switch(await auth.authenticate(bob_in_anna), anna.workspace_id)
@@ -162,8 +161,9 @@ async def test_a_workspace_is_deleted_after_its_grace_period_with_everything_in_
         left = {t: n for t in tables if (n := (await s.exec(sa.text(  # type: ignore[call-overload]
             f"SELECT count(*) FROM {t} WHERE workspace_id = :w"
         ).bindparams(w=anna.workspace_id))).scalar_one())}
-    assert left == {}
-    assert not files.exists()
+    assert left == {}  # stored_files too: the file went with the workspace
+    assert await file_store.get_store().get(
+        file_store.upload_key(anna.workspace_id, "faq.txt")) is None
     with pytest.raises(NotAuthenticated):
         await auth.authenticate(anna_sid)  # her only workspace is gone
     # Bob's browser was in Anna's workspace: it moves to his own, and his is untouched.

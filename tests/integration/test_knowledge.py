@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from backend_services.assistants import service as assistants
 from backend_services.assistants.service import AssistantInput
+from backend_services.core import file_store
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, ValidationFailed
 from backend_services.core.principal import Principal
@@ -153,8 +154,8 @@ async def test_bad_uploads_are_refused_with_clear_errors(clean: None) -> None:
     with pytest.raises(ValidationFailed):
         await sources.add_file(p, a, "notes.txt", b"\x00\x01\x02binary")
     assert await sources.list_documents(p, a) == []
-    ws_dir = sources.upload_dir() / str(p.workspace_id)
-    assert not ws_dir.exists() or not any(ws_dir.iterdir())  # nothing stored
+    stored = file_store.get_store().list(file_store.workspace_prefix(p.workspace_id))
+    assert [f async for f in stored] == []  # nothing stored
 
 
 async def test_the_same_content_twice_is_detected(clean: None) -> None:
