@@ -1,5 +1,5 @@
 """`replyx` command: run | web | migrate | fleet | jobs | create-admin | analytics-rebuild |
-test."""
+backup | restore | test."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from backend_services.core.settings import ROOT, ConfigError, get_settings, validate_for_production
 
@@ -48,6 +49,23 @@ def cmd_migrate(_: argparse.Namespace) -> int:
         print(f"[replyx] moved {moved} uploaded files from this host's disk into the "
               f"{get_settings().file_store} file store")
     return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    _check_config()
+    # Imported here: start-up path: each command loads only its own process.
+    from replyx_app.backup_commands import run_backup
+
+    return run_backup(Path(args.output) if args.output else None)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    _check_config()
+    # Imported here: start-up path: each command loads only its own process.
+    from replyx_app.backup_commands import run_restore
+
+    return run_restore(Path(args.archive), force=args.force,
+                       accept_other_key=args.accept_other_key)
 
 
 def cmd_fleet(_: argparse.Namespace) -> int:
@@ -127,6 +145,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--password", required=True)
     p.add_argument("--name", default="Administrator")
     sub.add_parser("analytics-rebuild", help="recompute the analytics roll-ups from scratch")
+    b = sub.add_parser("backup", help="the database and uploaded files in one archive")
+    b.add_argument("--output", help="the archive to write (default: "
+                                    "replyx-backup-<UTC time>.tar here)")
+    r = sub.add_parser("restore", help="restore an archive made by `replyx backup`")
+    r.add_argument("archive")
+    r.add_argument("--force", action="store_true",
+                   help="replace everything in a database that is not empty")
+    r.add_argument("--accept-other-key", action="store_true",
+                   help="restore although the encryption key differs (secrets are lost)")
     t = sub.add_parser("test", help="lint, type-check and run the whole test suite")
     t.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args, extra = parser.parse_known_args(argv)
@@ -138,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         "run": cmd_run,
         "web": cmd_web,
         "migrate": cmd_migrate,
+        "backup": cmd_backup,
+        "restore": cmd_restore,
         "fleet": cmd_fleet,
         "jobs": cmd_jobs,
         "create-admin": cmd_create_admin,

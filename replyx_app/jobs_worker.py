@@ -19,7 +19,7 @@ from backend_services.core.process_loop import run_until_stopped
 from backend_services.core.settings import get_settings
 from backend_services.identity import expiry, workspace_deletion
 from backend_services.integrations import webhook_delivery, webhook_events
-from backend_services.knowledge import upkeep
+from backend_services.knowledge import refresh, upkeep
 from backend_services.notifications import service as notifications
 from backend_services.operations import growth_samples
 
@@ -29,6 +29,7 @@ TASK_MODULES = (
     "backend_services.conversations.answer_ceiling",
     "backend_services.conversations.timeouts",
     "backend_services.knowledge.ingest",
+    "backend_services.knowledge.refresh",
 )
 
 log = logging.getLogger("replyx.jobs")
@@ -105,6 +106,9 @@ async def main() -> None:
             last["rollup"] = now
             await rollup.refresh()
             await rollup.read_questions()
+            due = await refresh.defer_due()
+            if due:
+                log.info("re-fetching %s web sources on their schedule", due)
         weekly = now - last["weekly"] >= WEEKLY_CHECK_EVERY
         if weekly:
             last["weekly"] = now
@@ -116,6 +120,7 @@ async def main() -> None:
         if now - last["purge"] >= PURGE_EVERY:
             last["purge"] = now
             log.info("purged expired rows: %s", await expiry.purge_expired())
+            await webhook_delivery.purge_finished()
             deleted = await workspace_deletion.purge_due()
             if deleted:
                 log.info("deleted %s workspaces after their grace period", deleted)

@@ -17,7 +17,7 @@ from backend_services.conversations import intent
 from backend_services.core.errors import DomainError, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.knowledge import answers as answer_engine
-from backend_services.knowledge import checks, quality, review, sources
+from backend_services.knowledge import checks, quality, refresh, review, sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
 from state.arguments import id_from_text
@@ -94,7 +94,8 @@ class KnowledgeState(AssistantScoped, SessionState):
         docs = await sources.list_documents(principal, self.selected)
         self.documents = [
             {**asdict(d), "stage": STAGE_LABEL.get(d.status, d.status),
-             "active": d.status in ACTIVE, "size_kb": max(1, d.size_bytes // 1024)}
+             "active": d.status in ACTIVE, "size_kb": max(1, d.size_bytes // 1024),
+             "web": d.source_type in refresh.WEB_KINDS, "refresh": str(d.refresh_hours)}
             for d in docs
         ]
         self.qa_pairs = [asdict(q) for q in await sources.list_qa(principal, self.selected)]
@@ -339,6 +340,19 @@ class KnowledgeState(AssistantScoped, SessionState):
     async def delete_document(self, document_id: int, *, principal: Principal) -> Any:
         await sources.delete_document(principal, int(document_id))
         return await self._reloaded(principal, "Source deleted; it no longer feeds answers.")
+
+    @guarded(Role.ADMIN)
+    async def set_refresh(self, document_id: int, hours: str, *, principal: Principal) -> Any:
+        try:
+            every = int(hours)
+        except ValueError:
+            every = -1  # refused below with the list of choices
+        await refresh.set_schedule(principal, int(document_id), every)
+        await self._reload(principal)
+        return rx.toast.success(
+            "This source is no longer fetched again." if every == 0 else
+            f"Fetched again {refresh.SCHEDULES[every].lower()}; re-indexed only when its "
+            "text changes.")
 
     @guarded(Role.ADMIN)
     async def retry_document(self, document_id: int, *, principal: Principal) -> Any:

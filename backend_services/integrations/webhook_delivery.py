@@ -141,3 +141,18 @@ async def deliver_due(limit: int = BATCH) -> int:
     claimed = await _claim(limit)
     await asyncio.gather(*(_attempt(c) for c in claimed))
     return len(claimed)
+
+
+KEEP_FINISHED = timedelta(days=30)
+
+
+async def purge_finished(now: datetime | None = None) -> int:
+    """Forget deliveries that ended (delivered, or failed for good) over 30 days ago: the
+    log answers "what did my endpoint get lately", and the table would otherwise grow by
+    every event of every workspace. Pending ones are never dropped."""
+    cutoff = (now or datetime.now(UTC)) - KEEP_FINISHED
+    async with session_scope() as session:
+        gone = await session.exec(sa.delete(WebhookDelivery).where(  # type: ignore[call-overload]
+            col(WebhookDelivery.status).in_(("delivered", "failed")),
+            col(WebhookDelivery.created_at) < cutoff))
+    return int(gone.rowcount or 0)

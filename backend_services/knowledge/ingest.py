@@ -8,6 +8,7 @@ killed mid-way leaves the document `embedding` with no visible chunks; the job i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from backend_services.core.db import session_scope
 from backend_services.knowledge import review, web
 from backend_services.knowledge.chunking import approx_token_count, chunk_document
 from backend_services.knowledge.embeddings import get_default_embedder
-from backend_services.knowledge.extract import ExtractionFailed, extract
+from backend_services.knowledge.extract import ExtractedDocument, ExtractionFailed, extract
 from backend_services.knowledge.flags import flags_for
 from backend_services.knowledge.indexing import tsvector_expr
 from backend_services.knowledge.safety import (
@@ -58,8 +59,31 @@ async def _set(document_id: int, status: DocumentStatus, progress: int,
         return True
 
 
-async def run_ingestion(document_id: int) -> str:
-    """One attempt. Returns the final status; raises for failures worth retrying."""
+def text_digest(doc: ExtractedDocument) -> str:
+    """What a page says, not how it is served: a re-fetched page whose markup, scripts or
+    tracking tokens changed but whose text did not is not re-indexed (nor charged)."""
+    h = hashlib.sha256(doc.title.encode())
+    for b in doc.blocks:
+        h.update(f"\n{b.kind}:{b.level}:{b.text}".encode())
+    return h.hexdigest()
+
+
+async def _fetched_unchanged(document_id: int) -> None:
+    async with session_scope() as session:
+        doc = await session.get(KnowledgeDocument, document_id, with_for_update=True)
+        if doc is not None:
+            doc.fetched_at, doc.error = datetime.now(UTC), ""
+            session.add(doc)
+
+
+async def run_ingestion(document_id: int, *, refresh: bool = False) -> str:
+    """One attempt. Returns the final status; raises for failures worth retrying.
+
+    With `refresh` (a scheduled re-fetch), a `ready` page stays `ready` throughout: it is
+    fetched again, and only when its text changed are new chunks made, replacing the old
+    ones in one transaction, so answers never lose the page meanwhile. "unchanged" then
+    means nothing was re-indexed.
+    """
     async with session_scope() as session:
         doc = await session.get(KnowledgeDocument, document_id)
         if doc is None:
@@ -67,9 +91,14 @@ async def run_ingestion(document_id: int) -> str:
         assistant = await session.get(Assistant, doc.assistant_id)
         workspace_id, kind, title = doc.workspace_id, doc.source_type, doc.title
         stored, source_uri = doc.stored_name, doc.source_uri
+        quiet, known_text = refresh and doc.status == "ready", doc.text_hash
         max_tokens = assistant.chunk_max_tokens if assistant else 300
         overlap = assistant.chunk_overlap_tokens if assistant else 40
-    if not await _set(document_id, "extracting", 5):
+
+    async def step(status: DocumentStatus, progress: int) -> bool:
+        return True if quiet else await _set(document_id, status, progress)
+
+    if not await step("extracting", 5):
         return "deleted"
     if kind == "sitemap":
         return await _expand_sitemap(document_id, source_uri)
@@ -91,14 +120,18 @@ async def run_ingestion(document_id: int) -> str:
         extracted = extract(data, SourceKind(kind), title, limits)
     except (UploadRejected, ExtractionFailed, web.FetchFailed) as exc:
         raise PermanentFailure(exc.message) from exc
-    if not await _set(document_id, "chunking", 25):
+    digest = text_digest(extracted)
+    if quiet and digest == known_text:
+        await _fetched_unchanged(document_id)
+        return "unchanged"
+    if not await step("chunking", 25):
         return "deleted"
     embedder = get_default_embedder()
     count = getattr(embedder, "count_tokens", approx_token_count)
     chunks = chunk_document(extracted, count, max_tokens=max_tokens, overlap_tokens=overlap)
     if not chunks:
         raise PermanentFailure("No text could be found in this file.")
-    if not await _set(document_id, "embedding", 30):
+    if not await step("embedding", 30):
         return "deleted"
     vectors: list[list[float]] = []
     for start in range(0, len(chunks), EMBED_BATCH):
@@ -107,7 +140,7 @@ async def run_ingestion(document_id: int) -> str:
             await embedder.embed([f"{c.heading_path}\n{c.text}".strip() for c in batch])
         )
         done = min(len(chunks), start + EMBED_BATCH)
-        if not await _set(document_id, "embedding", 30 + int(65 * done / len(chunks))):
+        if not await step("embedding", 30 + int(65 * done / len(chunks))):
             return "deleted"
     async with session_scope() as session:
         doc = await session.get(KnowledgeDocument, document_id, with_for_update=True)
@@ -138,6 +171,9 @@ async def run_ingestion(document_id: int) -> str:
         if extracted.title and doc.source_type == "url":
             doc.title = extracted.title[:300]
         doc.status, doc.progress, doc.error = "ready", 100, ""
+        doc.text_hash = digest
+        if kind == "url":
+            doc.fetched_at = datetime.now(UTC)
         doc.chunk_count = len(chunks)
         doc.token_count = sum(c.token_count for c in chunks)
         # Charged with the chunks it pays for, once per text: a re-run job for the same
@@ -174,12 +210,15 @@ async def _expand_sitemap(document_id: int, url: str) -> str:
                 continue
             doc = KnowledgeDocument(workspace_id=sitemap.workspace_id,
                                     assistant_id=sitemap.assistant_id, title=page[:300],
-                                    source_type="url", source_uri=page, status="queued")
+                                    source_type="url", source_uri=page, status="queued",
+                                    sitemap_id=sitemap.id,
+                                    refresh_hours=sitemap.refresh_hours)
             session.add(doc)
             await session.flush()
             assert doc.id is not None
             new_ids.append(doc.id)
         sitemap.status, sitemap.progress, sitemap.error = "ready", 100, ""
+        sitemap.fetched_at = datetime.now(UTC)
         sitemap.title = f"Sitemap {urlsplit(url).hostname}: {len(pages)} pages"[:300]
         sitemap.updated_at = datetime.now(UTC)
         session.add(sitemap)

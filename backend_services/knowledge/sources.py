@@ -65,6 +65,8 @@ class DocumentView:
     size_bytes: int
     chunk_count: int
     created: str
+    refresh_hours: int = 0  # web pages and sitemaps: re-fetched this often (0: never)
+    fetched: str = ""  # when it was last fetched, "" for files
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class ChunkView:
 def _view(d: KnowledgeDocument) -> DocumentView:
     return view_from(DocumentView, d, id=d.id or 0,
                      status=one_of(d.status, DOCUMENT_STATUSES) or "failed",
+                     fetched=d.fetched_at.strftime("%Y-%m-%d %H:%M") if d.fetched_at else "",
                      created=d.created_at.strftime("%Y-%m-%d %H:%M"))
 
 
@@ -98,9 +101,10 @@ async def _live_source(
     ).first()
 
 
-async def _document(
+async def document_in_scope(
     session: AsyncSession, principal: Principal, document_id: int
 ) -> KnowledgeDocument:
+    """A source of the principal's workspace; another workspace's looks missing."""
     return await in_workspace(session, KnowledgeDocument, document_id, principal,
                               missing="Source not found.")
 
@@ -269,7 +273,7 @@ async def get_document(principal: Principal, document_id: int) -> DocumentView:
     """One source and how far its indexing is (the public API polls this)."""
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        return _view(await _document(session, principal, document_id))
+        return _view(await document_in_scope(session, principal, document_id))
 
 
 async def delete_document(principal: Principal, document_id: int) -> None:
@@ -277,7 +281,7 @@ async def delete_document(principal: Principal, document_id: int) -> None:
     principal.require(Role.ADMIN)
     store = file_store.get_store()
     async with session_scope() as session:
-        doc = await _document(session, principal, document_id)
+        doc = await document_in_scope(session, principal, document_id)
         key = file_store.upload_key(principal.workspace_id, doc.stored_name)
         await session.delete(doc)
         await audit.record_by(session, principal, "knowledge_deleted", f"document:{document_id}")
@@ -292,7 +296,7 @@ async def preview_chunks(
 ) -> list[ChunkView]:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        await _document(session, principal, document_id)
+        await document_in_scope(session, principal, document_id)
         rows = await session.exec(
             select(KnowledgeChunk)
             .where(
@@ -312,7 +316,7 @@ async def preview_chunks(
 async def retry_document(principal: Principal, document_id: int) -> None:
     principal.require(Role.ADMIN)
     async with session_scope() as session:
-        doc = await _document(session, principal, document_id)
+        doc = await document_in_scope(session, principal, document_id)
         if doc.status != "failed":
             raise ValidationFailed("Only a failed source can be retried.")
         doc.status, doc.progress, doc.error = "queued", 0, ""

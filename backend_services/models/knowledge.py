@@ -40,6 +40,8 @@ def _search_indexes(table: str) -> tuple[sa.Index, sa.Index]:
 
 class KnowledgeDocument(AssistantRow, table=True):
     __tablename__ = "knowledge_documents"
+    __table_args__ = (sa.Index("ix_knowledge_documents_refresh_due", "refresh_hours",
+                               "fetched_at", postgresql_where=sa.text("refresh_hours > 0")),)
     title: str = Field(max_length=300)
     source_type: str = Field(max_length=16)
     source_uri: str = Field(default="", max_length=2000)
@@ -53,6 +55,14 @@ class KnowledgeDocument(AssistantRow, table=True):
     token_count: int = Field(default=0)
     created_at: datetime = created_at_field()
     updated_at: datetime | None = ts_field()
+    # Migration 0024: web pages and sitemaps re-fetched every `refresh_hours` (0: never),
+    # re-indexed only when the hash of their extracted text changed; a page found through
+    # a sitemap follows the sitemap's schedule.
+    refresh_hours: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    fetched_at: datetime | None = ts_field()
+    text_hash: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    sitemap_id: int | None = Field(default=None, foreign_key="knowledge_documents.id",
+                                   ondelete="SET NULL")
 
 
 class KnowledgeChunk(AssistantRow, table=True):

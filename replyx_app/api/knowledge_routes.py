@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.text_safety import text_problem
-from backend_services.knowledge import sources
+from backend_services.knowledge import refresh, sources
 from backend_services.knowledge.safety import UploadLimits, format_size
 from backend_services.knowledge.sources import DocumentView, QAView
 from replyx_app.api.deps import KNOWLEDGE, READ, require_json
@@ -30,12 +30,19 @@ class DocumentOut(BaseModel):
     size_bytes: int
     chunk_count: int
     created: str
+    refresh_hours: int = Field(description="web pages and sitemaps: fetched again this "
+                                           "often, in hours (0: never)")
+    fetched: str = Field(description="when a web source was last fetched (UTC), or empty")
 
 
 class UrlIn(BaseModel):
     url: str = Field(max_length=2000)
     sitemap: bool = Field(False, description="Treat the URL as a sitemap: each same-site "
                                              "page becomes a source")
+
+
+class RefreshIn(BaseModel):
+    hours: int = Field(description="0 (never), 1, 6, 24 or 168")
 
 
 class QAIn(BaseModel):
@@ -86,6 +93,15 @@ async def upload_document(assistant_id: int, file: UploadFile = File(...),
 async def add_url(assistant_id: int, body: UrlIn,
                   p: Principal = Depends(KNOWLEDGE)) -> DocumentOut:
     return _doc(await sources.add_url(p, assistant_id, body.url, sitemap=body.sitemap))
+
+
+@router.put("/documents/{document_id}/refresh", response_model=DocumentOut)
+async def set_refresh(document_id: int, body: RefreshIn,
+                      p: Principal = Depends(KNOWLEDGE)) -> DocumentOut:
+    """Fetch a web page or sitemap again on a schedule; it is re-indexed only when its text
+    changed, and keeps answering from its last good text if a fetch fails."""
+    await refresh.set_schedule(p, document_id, body.hours)
+    return _doc(await sources.get_document(p, document_id))
 
 
 @router.delete("/documents/{document_id}", status_code=204)

@@ -8,6 +8,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from backend_services.knowledge import refresh
 from components.actions import action_button, delete_icon_button, row_actions
 from components.forms import error_callout
 from components.panels import data_table
@@ -28,6 +29,23 @@ ACCEPT = {
 _STATUS_COLOR = {"ready": "green", "failed": "red"}
 
 
+def _refresh_picker(d: ObjectVar[dict[str, Any]]) -> rx.Component:
+    """How often a web page or sitemap is fetched again (re-indexed only when changed)."""
+    return rx.hstack(
+        rx.text("Fetch again", size="1", color_scheme="gray"),
+        rx.select.root(
+            rx.select.trigger(aria_label="Fetch again", class_name="doc-refresh"),
+            rx.select.content(*[rx.select.item(text, value=str(hours))
+                                for hours, text in refresh.SCHEDULES.items()]),
+            value=d["refresh"].to(str), size="1",
+            on_change=lambda v: KnowledgeState.set_refresh(d["id"].to(int), v),
+        ),
+        rx.cond(d["fetched"] != "",
+                rx.text("Fetched ", d["fetched"], " UTC", size="1", color_scheme="gray")),
+        spacing="2", align="center", wrap="wrap",
+    )
+
+
 def _doc_row(d: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(
@@ -35,7 +53,8 @@ def _doc_row(d: ObjectVar[dict[str, Any]]) -> rx.Component:
             rx.text(d["source_type"].to(str).upper(), " · ", d["size_kb"], " KB · ",
                     d["chunk_count"], rx.cond(d["chunk_count"] == 1, " chunk", " chunks"),
                     size="1", color_scheme="gray"),
-            spacing="0")),
+            rx.cond(d["web"], _refresh_picker(d)),
+            spacing="1")),
         rx.table.cell(
             rx.cond(
                 d["active"],

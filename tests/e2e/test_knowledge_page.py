@@ -28,12 +28,14 @@ from tests.e2e.helpers import (
     find_document,
     make_platform_admin,
     make_workspace_owner,
+    owner_principal,
     sign_in,
 )
 from tests.support.openai_server import OpenAITestServer, Reply
 
 DELETE_DOCUMENT = KnowledgeState.get_full_name() + ".delete_document"
 OPEN_PREVIEW = KnowledgeState.get_full_name() + ".open_preview"
+SET_REFRESH = KnowledgeState.get_full_name() + ".set_refresh"
 NEEDS_ADMIN = "This needs the admin role or higher."
 INDEXING = 120_000  # ms: the local embedder does a few chunks per second on two cores
 
@@ -425,6 +427,43 @@ async def test_other_workspace_documents_cannot_be_deleted_by_crafted_event(
     await expect(page.locator(".doc-row")).to_have_count(0)
     assert await find_document(a_second) is None
     assert await find_document(b_doc) is not None
+
+
+async def _web_page(workspace_id: int, assistant_id: int, url: str) -> int:
+    """A web source added through the service (its fetch is the jobs process's business)."""
+    from backend_services.knowledge import sources
+
+    view = await sources.add_url(await owner_principal(workspace_id), assistant_id, url)
+    return view.id
+
+
+async def test_a_web_source_gets_a_refresh_schedule_that_another_workspace_cannot_set(
+    clean: None, new_context: Any
+) -> None:
+    page, _, workspace_a, assistant_a = await _owner_on_knowledge_page(new_context, "alpha")
+    _, workspace_b = await make_workspace_owner("bravo")
+    assistant_b = await create_assistant(workspace_b, "Bravo bot")
+    a_page = await _web_page(workspace_a, assistant_a, "https://help.alpha.example/returns")
+    b_page = await _web_page(workspace_b, assistant_b, "https://help.bravo.example/faq")
+    await add_document(workspace_a, assistant_a, "notes.txt", b"Alpha's notes.\n")
+    tap = await SocketTap().install(page)
+    await page.reload()
+    await expect(page.locator(".doc-row")).to_have_count(2)
+    # A file has no schedule: only web pages and sitemaps are fetched again.
+    await expect(_row(page, "notes.txt").locator(".doc-refresh")).to_have_count(0)
+
+    await _row(page, "help.alpha.example").locator(".doc-refresh").click()
+    await page.get_by_role("option", name="Every day").click()
+    await expect(page.get_by_text("Fetched again every day")).to_be_visible()
+    await expect(_row(page, "help.alpha.example").locator(".doc-refresh")).to_contain_text(
+        "Every day")
+    assert (await find_document(a_page)).refresh_hours == 24
+    await _snap(page, "refresh-schedule")
+
+    real = tap.real_event_frame("set_refresh")
+    mark = tap.send(tap.craft(real, SET_REFRESH, {"document_id": b_page, "hours": "1"}))
+    await tap.wait_for_reply("Source not found.", after=mark)
+    assert (await find_document(b_page)).refresh_hours == 0
 
 
 async def test_a_planted_passage_waits_in_review_until_approved(

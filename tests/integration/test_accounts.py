@@ -125,7 +125,9 @@ async def test_a_workspace_is_deleted_after_its_grace_period_with_everything_in_
     await my_workspaces.switch(await auth.authenticate(bob_in_anna), anna.workspace_id)
 
     # The export first: the workspace's own records and files, no secrets, no one else's.
-    archive = zipfile.ZipFile(io.BytesIO(await workspace_deletion.export_zip(anna)))
+    exported = io.BytesIO()
+    await workspace_deletion.write_export(anna, exported)
+    archive = zipfile.ZipFile(exported)
     names = set(archive.namelist())
     assert {"workspace.json", "members.jsonl", "assistants.jsonl", "messages.jsonl",
             "files/faq.txt"} <= names
@@ -135,7 +137,7 @@ async def test_a_workspace_is_deleted_after_its_grace_period_with_everything_in_
     assert b"Bob helper" not in everything and b"password_hash" not in everything
     operator = await auth.authenticate(bob_in_anna)
     with pytest.raises(PermissionDenied):
-        await workspace_deletion.export_zip(operator)
+        await workspace_deletion.write_export(operator, io.BytesIO())
     with pytest.raises(PermissionDenied):
         await workspace_deletion.request(operator, "Anna's shop")
 

@@ -53,6 +53,7 @@ NO_BODY = {"/api/auth/logout", "/api/v1/assistants/{assistant_id}/documents"}
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/assistants/{assistant_id}/urls": {"url": "https://example.com/help"},
     "/api/v1/assistants/{assistant_id}/qa": {"question": "Open?", "answer": "Yes."},
+    "/api/v1/documents/{document_id}/refresh": {"hours": 24},
     "/api/v1/dialogs/{dialog_id}/messages": {"text": "Hello", "client_id": "c1"},
     "/api/v1/dialogs/{dialog_id}/close": {"reason": ""},
 }

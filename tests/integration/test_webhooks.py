@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -139,6 +139,12 @@ async def test_a_delivery_is_given_up_after_the_last_attempt_and_can_be_sent_aga
     assert row.status == "delivered" and json.loads(receiver.received[-1].body)["type"] == "test"
     with pytest.raises(ValidationFailed):
         await webhooks.retry_delivery(a.owner, delivery_id)
+
+    # The log keeps ended deliveries for 30 days; a pending one is never dropped.
+    pending = await webhooks.send_test_event(a.owner, endpoint.id)
+    month_later = datetime.now(UTC) + timedelta(days=31)
+    assert await webhook_delivery.purge_finished(month_later) == 1
+    assert [r.id for r in await _rows()] == [pending]
 
 
 async def test_webhooks_are_admin_work_and_walled_off_per_workspace(
