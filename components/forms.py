@@ -8,13 +8,13 @@ from typing import Any
 import reflex as rx
 
 
-def field(label: str, name: str, *, type: str = "text", **props: Any) -> rx.Component:
+def field(label: str | rx.Var[str], name: str, *, type: str = "text", **props: Any) -> rx.Component:
     element_id = props.pop("id", name)
     return labelled(label, element_id, rx.input(name=name, id=element_id, type=type,
                                                 width="100%", size="3", **props))
 
 
-def textarea_field(label: str, name: str, **props: Any) -> rx.Component:
+def textarea_field(label: str | rx.Var[str], name: str, **props: Any) -> rx.Component:
     return labelled(label, name, rx.text_area(name=name, id=name, width="100%", **props))
 
 
@@ -30,7 +30,7 @@ def success_callout(message: str | rx.Var[str], **props: Any) -> rx.Component:
     return rx.callout(message, icon="circle_check", color_scheme="green", width="100%", **props)
 
 
-def select_field(label: str, name: str, items: Iterable[tuple[str, str]],
+def select_field(label: str | rx.Var[str], name: str, items: Iterable[tuple[str, str]],
                  **props: Any) -> rx.Component:
     """A labelled select of (value, text) items posted with the form as `name`."""
     return rx.vstack(
@@ -44,7 +44,7 @@ def select_field(label: str, name: str, items: Iterable[tuple[str, str]],
     )
 
 
-def labelled(title: str, element_id: str, control: rx.Component, note: Any = None,
+def labelled(title: str | rx.Var[str], element_id: str, control: rx.Component, note: Any = None,
              **props: Any) -> rx.Component:
     """A label over `control` (whose id is `element_id`), with an optional hint below;
     `width=None` leaves the column as wide as its content."""
@@ -55,7 +55,8 @@ def labelled(title: str, element_id: str, control: rx.Component, note: Any = Non
     )
 
 
-def switch_row(element_id: str, title: str, note: str | None = None, *, align: str = "start",
+def switch_row(element_id: str, title: str | rx.Var[str],
+               note: str | rx.Var[str] | None = None, *, align: str = "start",
                spacing: str = "3", **switch: Any) -> rx.Component:
     """A switch with its label on the right. With a `note` (even "") the label sits in a
     column, over the note when there is one."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import reflex as rx
 
+from components.i18n import language_switch, route_key, t, t_choice
 from state.session import SessionState
 from state.workspaces import WorkspacesState
 
@@ -42,7 +43,8 @@ def _nav_link(item: NavItem, current: str) -> rx.Component:
     return rx.cond(
         _visible(item),
         rx.link(
-            rx.hstack(rx.icon(item.icon, size=18), rx.text(item.label, size="2"), spacing="3",
+            rx.hstack(rx.icon(item.icon, size=18),
+                      rx.text(t(f"nav.{route_key(item.route)}"), size="2"), spacing="3",
                       align="center"),
             href=item.route,
             underline="none",
@@ -73,7 +75,7 @@ def sidebar(current: str, items: list[NavItem]) -> rx.Component:
                 *[_nav_link(item, current) for item in items
                   if item.role != "platform_admin"],
                 rx.cond(SessionState.is_platform_admin, rx.text(
-                    "Platform", size="1", weight="bold", color_scheme="gray",
+                    t("layout.platform"), size="1", weight="bold", color_scheme="gray",
                     padding_x="0.75rem", padding_top="0.75rem", text_transform="uppercase")),
                 *[_nav_link(item, current) for item in items
                   if item.role == "platform_admin"])),
@@ -81,7 +83,7 @@ def sidebar(current: str, items: list[NavItem]) -> rx.Component:
             padding="1rem",
             width="100%",
         ),
-        aria_label="Main",
+        aria_label=t("layout.main_menu"),
         style={
             "width": "15rem",
             "min_width": "15rem",
@@ -98,7 +100,7 @@ def sidebar(current: str, items: list[NavItem]) -> rx.Component:
 def _workspace_item(w: Any) -> rx.Component:
     return rx.menu.item(
         rx.hstack(rx.cond(w[3] == "1", rx.icon("check", size=14), rx.box(width="14px")),
-                  rx.text(w[1]), rx.text(w[2], size="1", color_scheme="gray"),
+                  rx.text(w[1]), rx.text(t_choice("role", w[2]), size="1", color_scheme="gray"),
                   spacing="2", align="center"),
         on_click=WorkspacesState.switch(w[0]), disabled=w[3] == "1",
         class_name="workspace-choice")
@@ -107,18 +109,18 @@ def _workspace_item(w: Any) -> rx.Component:
 def _new_workspace_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title("New workspace"),
-            rx.dialog.description("A workspace of its own: assistants, knowledge, team, "
-                                  "balance. You will be its owner.", size="2"),
+            rx.dialog.title(t("layout.new_workspace_title")),
+            rx.dialog.description(t("layout.new_workspace_note"), size="2"),
             rx.form(
                 rx.vstack(
-                    rx.input(name="workspace_name", placeholder="Workspace name",
+                    rx.input(name="workspace_name", placeholder=t("layout.workspace_name"),
                              required=True, max_length=120, auto_focus=True,
                              id="new-workspace-name", width="100%"),
                     rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", type="button", variant="soft",
-                                                  color_scheme="gray")),
-                        rx.button("Create workspace", type="submit", id="new-workspace-create"),
+                        rx.dialog.close(rx.button(t("layout.cancel"), type="button",
+                                                  variant="soft", color_scheme="gray")),
+                        rx.button(t("layout.create_workspace"), type="submit",
+                                  id="new-workspace-create"),
                         justify="end", width="100%"),
                     spacing="3"),
                 on_submit=WorkspacesState.create, reset_on_submit=False),
@@ -134,11 +136,12 @@ def workspace_menu() -> rx.Component:
                                       SessionState.workspace_name,
                                       rx.icon("chevron_down", size=14), variant="soft",
                                       size="2", id="workspace-menu",
-                                      aria_label="Workspace")),
+                                      aria_label=t("layout.workspace"))),
             rx.menu.content(
                 rx.foreach(SessionState.workspace_choices, _workspace_item),
                 rx.menu.separator(),
-                rx.menu.item(rx.hstack(rx.icon("plus", size=14), rx.text("New workspace…"),
+                rx.menu.item(rx.hstack(rx.icon("plus", size=14),
+                                       rx.text(t("layout.new_workspace")),
                                        spacing="2", align="center"),
                              on_click=WorkspacesState.set_creating(True),
                              id="workspace-new"),
@@ -148,12 +151,13 @@ def workspace_menu() -> rx.Component:
     )
 
 
-def topbar(title: str) -> rx.Component:
+def topbar(route: str) -> rx.Component:
     return rx.hstack(
-        rx.heading(title, size="6", as_="h1", id="page-title"),
+        rx.heading(t(f"page.{route_key(route)}"), size="6", as_="h1", id="page-title"),
         rx.spacer(),
         workspace_menu(),
-        rx.color_mode.button(variant="ghost", aria_label="Toggle light / dark theme"),
+        language_switch(variant="ghost"),
+        rx.color_mode.button(variant="ghost", aria_label=t("layout.theme")),
         rx.menu.root(
             rx.menu.trigger(
                 rx.button(rx.icon("circle_user", size=18), SessionState.user_name,
@@ -162,10 +166,12 @@ def topbar(title: str) -> rx.Component:
             rx.menu.content(
                 rx.menu.item(rx.text(SessionState.user_email, size="1", color_scheme="gray"),
                              disabled=True),
-                rx.menu.item(rx.text("Role: ", SessionState.role, size="1"), disabled=True),
+                rx.menu.item(rx.text(t("layout.role",
+                                       role=t_choice("role", SessionState.role)), size="1"),
+                             disabled=True),
                 rx.menu.separator(),
-                rx.menu.item("Settings", on_click=rx.redirect("/settings")),
-                rx.menu.item("Log out", on_click=SessionState.logout, id="logout",
+                rx.menu.item(t("layout.settings"), on_click=rx.redirect("/settings")),
+                rx.menu.item(t("layout.logout"), on_click=SessionState.logout, id="logout",
                              color="red"),
             ),
         ),
@@ -176,13 +182,11 @@ def topbar(title: str) -> rx.Component:
     )
 
 
-def dashboard_frame(
-    title: str, route: str, body: rx.Component, nav: list[NavItem]
-) -> rx.Component:
+def dashboard_frame(route: str, body: rx.Component, nav: list[NavItem]) -> rx.Component:
     return rx.hstack(
         sidebar(route, nav),
         rx.el.main(
-            topbar(title),
+            topbar(route),
             rx.cond(
                 SessionState.signed_in,
                 body,
@@ -196,12 +200,13 @@ def dashboard_frame(
     )
 
 
-def auth_card(title: str, *children: rx.Component) -> rx.Component:
+def auth_card(route: str, *children: rx.Component) -> rx.Component:
     return rx.center(
         rx.card(
             rx.vstack(
                 _logo("6"),
-                rx.heading(title, size="5", as_="h1", id="page-title"),
+                rx.heading(t(f"page.{route_key(route)}"), size="5", as_="h1",
+                           id="page-title"),
                 *children,
                 spacing="4",
                 width="100%",
@@ -210,8 +215,9 @@ def auth_card(title: str, *children: rx.Component) -> rx.Component:
             width="100%",
             max_width="26rem",
         ),
-        rx.box(rx.color_mode.button(variant="ghost", aria_label="Toggle theme"),
-               position="fixed", top="1rem", right="1rem"),
+        rx.hstack(language_switch(variant="ghost"),
+                  rx.color_mode.button(variant="ghost", aria_label=t("layout.theme")),
+                  position="fixed", top="1rem", right="1rem", spacing="2", align="center"),
         min_height="100vh",
         padding="1rem",
         background=rx.color("gray", 2),

@@ -28,7 +28,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend_services.core.settings import get_settings
-from state.session import BROWSER_COOKIE, read_cookie
+from state.cookies import BROWSER_COOKIE, read_cookie
 
 BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetimes at 400 days
 

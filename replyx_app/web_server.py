@@ -48,8 +48,10 @@ def _source_files() -> list[Path]:
         if top.name == "assets":
             files += sorted(p for p in top.rglob("*") if p.is_file())
         elif (top / "__init__.py").exists():
-            files += sorted(p for p in top.rglob("*.py")
-                            if not (_SKIP_DIRS & set(p.relative_to(ROOT).parts)))
+            # .po: the dashboard's texts are compiled into the pages as their English
+            # fallbacks (components/i18n.py).
+            files += sorted(p for p in top.rglob("*") if p.suffix in (".py", ".po")
+                            and not (_SKIP_DIRS & set(p.relative_to(ROOT).parts)))
     return files
 
 

@@ -14,8 +14,10 @@ from backend_services.core.errors import DomainError, NotAuthenticated
 from backend_services.core.mailer import MailError
 from backend_services.core.principal import Principal
 from backend_services.identity import account, auth, my_workspaces, platform_settings, team
+from state.cookies import BROWSER_COOKIE, read_cookie, read_session_cookie
+from state.language import LanguageState
 from state.reflex_typing import ObjectField, event, object_field
-from state.session import BROWSER_COOKIE, GO_TO_DASHBOARD, read_cookie, read_session_cookie
+from state.session import GO_TO_DASHBOARD
 
 if TYPE_CHECKING:
     from reflex_base.event import EventCallback
@@ -90,6 +92,7 @@ class SignupState(FormState, rx.State):
             name=str(form.get("name", "")),
             workspace_name=str(form.get("workspace", "")),
             ip=self.router.session.client_ip,
+            language=(await self.get_state(LanguageState)).lang,
         )
         self.done_email = str(form.get("email", "")).strip().lower()
 

@@ -32,7 +32,8 @@ from backend_services.core.principal import Principal
 from backend_services.identity import auth
 from backend_services.models import Role
 from state import live_tabs
-from state.session import SessionState, read_session_cookie
+from state.cookies import read_session_cookie
+from state.session import SessionState
 
 log = logging.getLogger(__name__)
 

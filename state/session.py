@@ -12,7 +12,6 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 import reflex as rx
@@ -22,6 +21,8 @@ from backend_services.core.principal import Principal
 from backend_services.identity import auth, my_workspaces
 from backend_services.models import Role
 from state import live_tabs
+from state.cookies import read_session_cookie
+from state.language import LanguageState
 from state.reflex_typing import event
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "replyx_session"
-# A random id per browser (HttpOnly, SameSite=Strict, set on page loads by
-# replyx_app/cross_site.py): what a login ticket is bound to.
-BROWSER_COOKIE = "replyx_browser"
 
 
 # A full load, not a client-side route change: every page state starts again from the
@@ -43,20 +40,6 @@ GO_TO_DASHBOARD = "window.location.assign('/dashboard')"
 LOGOUT_SCRIPT = (
     "(() => { const f = document.createElement('form'); f.method = 'post';"
     " f.action = '/api/auth/logout'; document.body.appendChild(f); f.submit(); })()")
-
-
-def read_cookie(cookie_header: str, name: str) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(cookie_header or "")
-    except CookieError:
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
-
-
-def read_session_cookie(cookie_header: str) -> str | None:
-    return read_cookie(cookie_header, SESSION_COOKIE)
 
 
 def fail(exc: DomainError) -> Any:
@@ -121,6 +104,7 @@ class SessionState(rx.State):
             self.signed_in = False
             return rx.redirect(f"/login?next={self.router.url.path}")
         self._show(p)
+        (await self.get_state(LanguageState)).use(p.language)
         self.workspace_choices = [
             [str(w.id), w.name, "blocked" if w.blocked else w.role, "1" if w.current else ""]
             for w in await my_workspaces.list_mine(p)]

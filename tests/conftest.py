@@ -336,9 +336,11 @@ async def new_context(browser: Any, app_server: AppServer) -> AsyncIterator[Any]
     """Make isolated browser contexts (one per user); all are closed after the test."""
     contexts: list[Any] = []
 
-    async def make() -> Any:
+    async def make(**options: Any) -> Any:
+        """`options` go to Playwright (a locale, a colour scheme…)."""
         ctx = await browser.new_context(base_url=app_server.url,
-                                        viewport={"width": 1280, "height": 800})
+                                        **{"viewport": {"width": 1280, "height": 800},
+                                           **options})
         ctx.set_default_timeout(20_000)
         contexts.append(ctx)
         return ctx

@@ -1,4 +1,5 @@
-"""The one ru/en catalogue of what visitors (widget) and Telegram users read.
+"""The one ru/en catalogue of what people read: visitors (widget), Telegram users, and
+the dashboard, console and admin panel (the `ui` surface, in `dashboard.<language>.po`).
 
 The texts are gettext PO files, one per language (`locales/<language>.po`), read with Babel
 at import: translators' tools edit them as they are, and a text is changed without touching
@@ -24,16 +25,29 @@ DEFAULT_LANGUAGE = "en"
 _LOCALES = Path(__file__).with_name("locales")
 
 
-def _load(language: str) -> Mapping[str, str]:
+def _read(path: Path, language: str) -> dict[str, str]:
     """Translated entries only: a fuzzy or empty one is not a text yet (gettext's rule), so
     the completeness test reports it as missing instead of the visitor seeing it."""
-    with (_LOCALES / f"{language}.po").open("rb") as po:
+    with path.open("rb") as po:
         catalog = read_po(po, locale=language, ignore_obsolete=True, abort_invalid=True)
-    return MappingProxyType({
+    return {
         str(m.id): str(m.string) for m in catalog
         if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string
         and not m.fuzzy
-    })
+    }
+
+
+def _load(language: str) -> Mapping[str, str]:
+    """A language's texts from its files: `<language>.po` (visitors, Telegram) and
+    `dashboard.<language>.po` (staff surfaces, keys `ui.…`). A key in both is an error."""
+    table: dict[str, str] = {}
+    for path in (_LOCALES / f"{language}.po", _LOCALES / f"dashboard.{language}.po"):
+        part = _read(path, language)
+        clash = set(part) & set(table)
+        if clash:
+            raise ValueError(f"{path.name} repeats keys of another file: {sorted(clash)[:5]}")
+        table |= part
+    return MappingProxyType(table)
 
 
 _TABLES: dict[str, Mapping[str, str]] = {lang: _load(lang) for lang in LANGUAGES}

@@ -19,6 +19,7 @@ class Principal:
     workspace_name: str = ""
     ip: str = ""
     session_key: str = ""  # SHA-256 of the session id: which login this is, not a secret
+    language: str = "en"  # the person's language: their pages and their e-mails
 
     def has_role(self, minimum: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[minimum]

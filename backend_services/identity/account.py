@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend_services.core import audit, mailer
+from backend_services.core.catalogue import LANGUAGES
 from backend_services.core.db import session_scope
 from backend_services.core.errors import Conflict, NotFound, ValidationFailed
 from backend_services.core.principal import Principal
@@ -214,3 +215,14 @@ async def delete_account(principal: Principal, password: str) -> None:
         await audit.record(session, "account_deleted", actor_user_id=user.id,
                            ip=principal.ip)
     await publish_access_changed(principal.user_id, reason="account_deleted")
+
+
+async def set_language(principal: Principal, language: str) -> None:
+    """The person's language, for their pages and their e-mails alike (one choice)."""
+    if language not in LANGUAGES:
+        raise ValidationFailed("Choose English or Russian.")
+    async with session_scope() as session:
+        user = await session.get(User, principal.user_id)
+        if user is not None and user.language != language:
+            user.language = language
+            session.add(user)

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend_services.core import audit, bans, mailer, ratelimit
+from backend_services.core import audit, bans, catalogue, mailer, ratelimit
 from backend_services.core.db import session_scope
 from backend_services.core.errors import (
     Conflict,
@@ -136,9 +136,11 @@ class SignupResult:
 
 
 async def signup(
-    *, email: str, password: str, name: str, workspace_name: str, ip: str = ""
+    *, email: str, password: str, name: str, workspace_name: str, ip: str = "",
+    language: str = "en",
 ) -> SignupResult:
-    """Create the user, their workspace (they own it) and a zero balance; mail a confirm link."""
+    """Create the user, their workspace (they own it) and a zero balance; mail a confirm link.
+    `language` is the one the sign-up page was shown in: their pages and e-mails use it."""
     email = normalize_email(email)
     check_password_strength(password)
     name = name.strip()[:120]
@@ -149,7 +151,8 @@ async def signup(
         existing = (await session.exec(select(User).where(User.email == email))).first()
         if existing is not None:
             raise Conflict("An account with this e-mail already exists. Sign in instead.")
-        user = User(email=email, name=name, password_hash=await hash_password_async(password))
+        user = User(email=email, name=name, password_hash=await hash_password_async(password),
+                    language=catalogue.language_or_default(language))
         session.add(user)
         await session.flush()
         assert user.id is not None
@@ -351,6 +354,7 @@ async def authenticate(session_id: str | None, *, ip: str = "") -> Principal:
             workspace_name=workspace.name,
             ip=ip,
             session_key=row.id_hash,
+            language=user.language or "en",
         )
 
 

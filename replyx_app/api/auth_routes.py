@@ -9,7 +9,7 @@ from backend_services.core.settings import get_settings
 from backend_services.identity import auth
 from replyx_app.api.deps import client_ip
 from replyx_app.cross_site import cross_site
-from state.session import BROWSER_COOKIE, SESSION_COOKIE
+from state.cookies import BROWSER_COOKIE, SESSION_COOKIE
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

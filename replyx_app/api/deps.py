@@ -16,7 +16,7 @@ from backend_services.identity import auth
 from backend_services.integrations import api_keys
 from backend_services.integrations.api_keys import Scope
 from replyx_app.cross_site import cross_site
-from state.session import SESSION_COOKIE
+from state.cookies import SESSION_COOKIE
 
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 

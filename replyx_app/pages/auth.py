@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 
 from components.forms import error_callout, field, success_callout
+from components.i18n import t, t_choice
 from replyx_app.pages.registry import public_page
 from state.auth import (
     ConfirmState,
@@ -19,7 +20,7 @@ from state.auth import (
 )
 
 
-def _submit(text: str, **props: Any) -> rx.Component:
+def _submit(text: str | rx.Var[str], **props: Any) -> rx.Component:
     return rx.button(text, type="submit", width="100%", size="3", **props)
 
 
@@ -33,13 +34,14 @@ def _with_error(error: rx.Var[str], form: rx.Component, *more: rx.Component,
     return rx.vstack(error_callout(error), form, *more, width="100%", **props)
 
 
-def _done(message: str, element_id: str, href: str | rx.Var[str] = "/login") -> rx.Component:
+def _done(message: str | rx.Var[str], element_id: str,
+          href: str | rx.Var[str] = "/login") -> rx.Component:
     """What a finished step says, with the way to sign in."""
     return rx.vstack(success_callout(message, id=element_id),
-                     rx.link(rx.button("Sign in", size="3"), href=href))
+                     rx.link(rx.button(t("auth.sign_in"), size="3"), href=href))
 
 
-def _new_password(title: str, name: str, **props: Any) -> rx.Component:
+def _new_password(title: str | rx.Var[str], name: str, **props: Any) -> rx.Component:
     return field(title, name, type="password", auto_complete="new-password", required=True,
                  **props)
 
@@ -50,45 +52,46 @@ def login() -> list[rx.Component]:
         error_callout(LoginState.error),
         _form(
             LoginState.submit,
-            field("E-mail", "email", type="email", auto_complete="username", required=True,
-                  auto_focus=True),
-            field("Password", "password", type="password", auto_complete="current-password",
-                  required=True),
-            _submit("Sign in", loading=LoginState.busy, id="login-submit"),
+            field(t("auth.email"), "email", type="email", auto_complete="username",
+                  required=True, auto_focus=True),
+            field(t("auth.password"), "password", type="password",
+                  auto_complete="current-password", required=True),
+            _submit(t("auth.sign_in"), loading=LoginState.busy, id="login-submit"),
         ),
-        rx.hstack(rx.link("Create an account", href="/signup"), rx.spacer(),
-                  rx.link("Forgot password?", href="/forgot"), width="100%"),
+        rx.hstack(rx.link(t("auth.create_account_link"), href="/signup"), rx.spacer(),
+                  rx.link(t("auth.forgot_link"), href="/forgot"), width="100%"),
     ]
 
 
 @public_page("/signup", "Create your workspace", on_load=[SignupState.on_load])
 def signup() -> list[rx.Component]:
-    sent = rx.text("We sent a confirmation link to ", rx.text.strong(SignupState.done_email),
-                   ". Open it to activate your account.")
+    sent = rx.text(t("auth.confirmation_sent", email=SignupState.done_email))
     return [
         rx.cond(
             SignupState.closed_note != "",
             rx.vstack(rx.callout(SignupState.closed_note, icon="lock", width="100%",
                                  id="signup-closed"),
-                      rx.link("Sign in", href="/login")),
+                      rx.link(t("auth.sign_in"), href="/login")),
             rx.cond(
             SignupState.done_email != "",
             rx.vstack(success_callout(sent, id="signup-done"),
-                      rx.link("Go to sign in", href="/login")),
+                      rx.link(t("auth.go_to_sign_in"), href="/login")),
             _with_error(
                 SignupState.error,
                 _form(
                     SignupState.submit,
-                    field("Your name", "name", auto_complete="name", required=True,
+                    field(t("auth.your_name"), "name", auto_complete="name", required=True,
                           auto_focus=True),
-                    field("Work e-mail", "email", type="email", auto_complete="email",
+                    field(t("auth.work_email"), "email", type="email", auto_complete="email",
                           required=True),
-                    _new_password("Password (10+ characters)", "password"),
-                    field("Workspace name", "workspace", placeholder="Acme Support"),
-                    _submit("Create account", loading=SignupState.busy, id="signup-submit"),
+                    _new_password(t("auth.password_hint"), "password"),
+                    field(t("auth.workspace_name"), "workspace",
+                          placeholder=t("auth.workspace_example")),
+                    _submit(t("auth.create_account"), loading=SignupState.busy,
+                            id="signup-submit"),
                 ),
-                rx.text("Already have an account? ", rx.link("Sign in", href="/login"),
-                        size="2"),
+                rx.text(t("auth.have_account"), " ",
+                        rx.link(t("auth.sign_in"), href="/login"), size="2"),
                 spacing="3",
             ),
         ))
@@ -101,7 +104,8 @@ def confirm_email_change() -> list[rx.Component]:
     return [rx.match(
         EmailChangeState.status,
         ("ok", rx.vstack(success_callout(EmailChangeState.message, id="email-change-ok"),
-                         rx.link(rx.button("Open ReplyX", size="3"), href="/dashboard"))),
+                         rx.link(rx.button(t("auth.open_replyx"), size="3"),
+                                 href="/dashboard"))),
         ("error", rx.callout(EmailChangeState.message, icon="triangle_alert",
                              color_scheme="red", id="email-change-error", width="100%")),
         rx.center(rx.spinner()),
@@ -113,20 +117,19 @@ def confirm() -> list[rx.Component]:
     resend = rx.form(
         rx.hstack(rx.input(name="email", type="email", placeholder="you@company.com",
                            required=True),
-                  rx.button("Send a new link", type="submit")),
+                  rx.button(t("auth.send_new_link"), type="submit")),
         on_submit=ConfirmState.resend,
     )
     return [
         rx.match(
             ConfirmState.status,
             ("ok", rx.vstack(success_callout(ConfirmState.message, id="confirm-ok"),
-                             rx.link(rx.button("Sign in", size="3"), href="/login"))),
+                             rx.link(rx.button(t("auth.sign_in"), size="3"), href="/login"))),
             ("error", rx.vstack(
                 rx.callout(ConfirmState.message, icon="triangle_alert", color_scheme="red",
                            id="confirm-error", width="100%"),
                 rx.cond(ConfirmState.resend_done,
-                        success_callout("If that address has an unconfirmed account, a new "
-                                        "link is on its way."),
+                        success_callout(t("auth.new_link_sent")),
                         resend),
                 width="100%",
             )),
@@ -140,15 +143,14 @@ def forgot() -> list[rx.Component]:
     return [
         rx.cond(
             ForgotState.sent,
-            success_callout("If an account exists for that address, a reset link is on its "
-                            "way. It works once and expires in an hour.", id="forgot-sent"),
+            success_callout(t("auth.reset_sent"), id="forgot-sent"),
             _with_error(ForgotState.error, _form(
                 ForgotState.submit,
-                field("E-mail", "email", type="email", required=True, auto_focus=True),
-                _submit("Send reset link"),
+                field(t("auth.email"), "email", type="email", required=True, auto_focus=True),
+                _submit(t("auth.send_reset_link")),
             )),
         ),
-        rx.link("Back to sign in", href="/login"),
+        rx.link(t("auth.back_to_sign_in"), href="/login"),
     ]
 
 
@@ -157,13 +159,12 @@ def reset() -> list[rx.Component]:
     return [
         rx.cond(
             ResetState.done,
-            _done("Your password is changed and your other sessions are signed out.",
-                  "reset-done"),
+            _done(t("auth.reset_done"), "reset-done"),
             _with_error(ResetState.error, _form(
                 ResetState.submit,
-                _new_password("New password", "password", auto_focus=True),
-                _new_password("Repeat it", "password2"),
-                _submit("Set password", id="reset-submit"),
+                _new_password(t("auth.new_password"), "password", auto_focus=True),
+                _new_password(t("auth.repeat_password"), "password2"),
+                _submit(t("auth.set_password"), id="reset-submit"),
             )),
         )
     ]
@@ -174,21 +175,19 @@ def invite() -> list[rx.Component]:
     invitation = InviteState.invitation
     account = rx.cond(
         InviteState.signed_in_as_invitee,
-        rx.text("You are signed in as ", invitation["email"],
-                ": accepting takes you straight into the workspace.", size="2"),
+        rx.text(t("auth.invite_signed_in", email=invitation["email"].to(str)), size="2"),
         rx.cond(
             invitation["has_account"],
-            rx.text("You already have an account (", invitation["email"],
-                    "): accept, then sign in as usual to enter the workspace.", size="2"),
-        rx.vstack(field("Your name", "name", required=True),
-                  _new_password("Choose a password (10+ characters)", "password"),
+            rx.text(t("auth.invite_has_account", email=invitation["email"].to(str)), size="2"),
+        rx.vstack(field(t("auth.your_name"), "name", required=True),
+                  _new_password(t("auth.choose_password"), "password"),
                   width="100%"),
         ),
     )
-    invited = rx.text("You are invited to ", rx.text.strong(invitation["workspace_name"]),
-                      " as ", rx.text.strong(invitation["role"]), ".")
+    invited = rx.text(t("auth.invited", workspace=invitation["workspace_name"].to(str),
+                        role=t_choice("role", invitation["role"].to(str))))
     accept = _form(InviteState.accept, account,
-                   _submit("Accept invitation", id="invite-accept"))
+                   _submit(t("auth.accept_invitation"), id="invite-accept"))
     return [
         rx.cond(
             ~InviteState.loaded,
@@ -197,7 +196,7 @@ def invite() -> list[rx.Component]:
                 ~InviteState.valid,
                 rx.callout(InviteState.message, icon="triangle_alert", color_scheme="red"),
                 rx.cond(InviteState.done,
-                        _done("You joined the workspace.", "invite-done",
+                        _done(t("auth.joined"), "invite-done",
                               href="/login?workspace=" + InviteState.joined_workspace),
                         rx.vstack(invited, error_callout(InviteState.error), accept,
                                   width="100%")),

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import reflex as rx
 
 from components.layout import NavItem, auth_card, dashboard_frame
+from state.language import LanguageState
 from state.session import SessionState
 
 PageRole = Literal["operator", "admin", "owner", "platform_admin"]
@@ -78,7 +79,7 @@ def dashboard_page(
             Route(
                 path=path,
                 title=f"{title} · ReplyX",
-                render=lambda: dashboard_frame(title, path, body(), nav_items()),
+                render=lambda: dashboard_frame(path, body(), nav_items()),
                 on_load=[_GUARDS[role], *(on_load or [])],
                 role=role,
                 nav=nav,
@@ -97,8 +98,9 @@ def public_page(
             Route(
                 path=path,
                 title=f"{title} · ReplyX",
-                render=lambda: auth_card(title, *body()),
-                on_load=list(on_load or []),
+                render=lambda: auth_card(path, *body()),
+                # The visitor's language: an earlier choice, else the browser's.
+                on_load=[LanguageState.detect, *(on_load or [])],
             )
         )
         return body

@@ -55,6 +55,19 @@ async def test_signup_mails_a_confirmation_and_login_waits_for_it(
     assert result.principal.workspace_name == "Bob's workspace"
     with pytest.raises(ValidationFailed, match="already been used"):
         await auth.confirm_email(token)
+    assert result.principal.language == "en"
+
+
+async def test_the_language_of_the_sign_up_page_becomes_the_persons(
+    clean: None, smtp: SmtpTestServer
+) -> None:
+    await auth.signup(email="olga@example.com", password=PW, name="Ольга", workspace_name="",
+                      language="ru")
+    await auth.signup(email="hans@example.com", password=PW, name="Hans", workspace_name="",
+                      language="de")  # a language we do not have: English
+    async with session_scope() as session:
+        languages = {u.email: u.language for u in await session.exec(select(User))}
+    assert languages == {"olga@example.com": "ru", "hans@example.com": "en"}
 
 
 async def test_duplicate_signup_and_weak_passwords_are_refused(

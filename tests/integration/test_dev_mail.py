@@ -17,7 +17,7 @@ from backend_services.core.settings import reset_settings_cache
 from backend_services.identity import auth
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
-from state.session import SESSION_COOKIE
+from state.cookies import SESSION_COOKIE
 
 PW = "Correct-horse-9"
 REMOTE = ("203.0.113.5", 40000)

@@ -30,7 +30,7 @@ from backend_services.core.settings import get_settings
 from backend_services.identity import auth
 from replyx_app.api import build_api
 from replyx_app.middleware import SecurityAndMetrics
-from state.session import SESSION_COOKIE
+from state.cookies import SESSION_COOKIE
 from tests.support.db_fingerprint import database_fingerprint
 
 PW = "Correct-horse-9"

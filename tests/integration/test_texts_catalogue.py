@@ -20,7 +20,8 @@ def _placeholders(text: str) -> set[str]:
 
 def test_every_language_has_every_text_of_every_surface() -> None:
     english = set(catalogue.messages("en"))
-    assert {k.split(".")[0] for k in english} == {"system", "widget", "answer", "telegram"}
+    assert {k.split(".")[0] for k in english} == {"system", "widget", "answer", "telegram",
+                                                  "ui"}
     for language in catalogue.LANGUAGES:
         table = catalogue.messages(language)
         assert set(table) == english, f"{language}: missing {english - set(table)}, " \
@@ -61,3 +62,23 @@ def test_every_surface_reads_the_catalogue() -> None:
         assert system_texts.text(language, "closed") == \
             catalogue.messages(language)["system.closed"]
     assert catalogue.section("ru", "telegram")["greeting"].startswith("Здравствуйте")
+
+
+def test_every_page_has_its_title_and_sidebar_entry_in_both_languages() -> None:
+    """The registry declares each page's English title and sidebar label; the catalogue
+    must say the same in English and have the Russian (the layout reads the catalogue)."""
+    from components.i18n import route_key
+    from replyx_app.pages import load_all
+    from replyx_app.pages.registry import ROUTES
+
+    load_all()
+    en = catalogue.messages("en")
+    for route in ROUTES:
+        if route.path in ("/", "/widget"):  # bare pages: their own frame and texts
+            continue
+        key = route_key(route.path)
+        assert en[f"ui.page.{key}"] == route.title.removesuffix(" · ReplyX"), route.path
+        if route.nav is not None:
+            assert en[f"ui.nav.{key}"] == route.nav.label, route.path
+        for language in catalogue.LANGUAGES:
+            assert f"ui.page.{key}" in catalogue.messages(language), (language, route.path)
