@@ -57,9 +57,11 @@
         return d;
       });
     }, function () {
+      // Only a refused origin gets no readable answer (an unknown or switched-off widget
+      // says so above): the origin is not allowed, or the server cannot be reached.
       throw new Error(P + "the chat widget cannot load on " + location.origin + ": this origin is " +
-        "not in the widget's allowed origins, the widget is off or unknown, or " + HOST +
-        " cannot be reached. Check the allowed origins on the assistant's Widget tab.");
+        "not in the widget's allowed origins (add it on the assistant's Widget tab), or " + HOST +
+        " cannot be reached.");
     });
   }
 

@@ -75,6 +75,7 @@ def _settings(form: dict[str, Any]) -> keys.KeySettings:
 
 
 class AdminAIState(SessionState):
+    confirm_delete_id: rx.Field[int] = rx.field(0)  # the key the dialog asks about
     items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     form_error: rx.Field[str] = rx.field("")
     # The key open in the edit dialog (its row as listed; never the secret).
@@ -136,8 +137,17 @@ class AdminAIState(SessionState):
         await keys.set_enabled(principal, int(key_id), bool(enabled))
         await self._reload(principal)
 
+    @event
+    def ask_delete(self, key_id: int) -> None:
+        self.confirm_delete_id = int(key_id)
+
+    @event
+    def cancel_delete(self) -> None:
+        self.confirm_delete_id = 0
+
     @guarded(None, platform_admin=True)
     async def delete(self, key_id: int, *, principal: Principal) -> Any:
         await keys.delete_key(principal, int(key_id))
+        self.confirm_delete_id = 0
         await self._reload(principal)
         return rx.toast.success("Key deleted.")

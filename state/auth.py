@@ -151,6 +151,15 @@ class ForgotState(FormState, rx.State):
 
 class ResetState(FormState, rx.State):
     done: rx.Field[bool] = rx.field(False)
+    dead_link: rx.Field[str] = rx.field("")  # why the link cannot work, before any typing
+
+    @event
+    async def on_load(self) -> None:
+        try:
+            await auth.check_reset_link(self.router.url.query_parameters.get("token", ""))
+            self.dead_link = ""
+        except DomainError as exc:
+            self.dead_link = exc.message
 
     @submits
     async def submit(self, form: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from backend_services.knowledge import answers as answer_engine
 from backend_services.knowledge import checks, quality, refresh, review, sources
 from backend_services.knowledge.safety import UploadLimits
 from backend_services.models import Role
+from backend_services.onboarding import checklist
 from state.arguments import id_from_text
 from state.assistant_scoped import AssistantScoped
 from state.reflex_typing import event
@@ -47,6 +48,7 @@ STAGE_LABEL = {
 
 class KnowledgeState(AssistantScoped, SessionState):
     documents: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    confirm_qa_id: rx.Field[int] = rx.field(0)  # the Q&A pair the dialog asks about
     qa_pairs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     held: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
@@ -401,7 +403,16 @@ class KnowledgeState(AssistantScoped, SessionState):
     @guarded(Role.ADMIN)
     async def delete_qa(self, qa_id: int, *, principal: Principal) -> Any:
         await sources.delete_qa(principal, int(qa_id))
+        self.confirm_qa_id = 0
         return await self._reloaded(principal, "Q&A pair deleted.")
+
+    @event
+    def ask_delete_qa(self, qa_id: int) -> None:
+        self.confirm_qa_id = int(qa_id)
+
+    @event
+    def cancel_delete_qa(self) -> None:
+        self.confirm_qa_id = 0
 
     @event(background=True)
     async def ask(self, form: dict[str, Any]) -> Any:
@@ -447,6 +458,7 @@ class KnowledgeState(AssistantScoped, SessionState):
             if final is not None:
                 await charges.charge_test_chat(principal.workspace_id,
                                                charges.AnswerUsage.of(final))
+                await checklist.reach(principal, checklist.TEST_CHAT)
         except Exception as exc:
             async with self:
                 self.chat_answer = f"The answer failed: {type(exc).__name__}."

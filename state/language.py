@@ -49,7 +49,7 @@ class LanguageState(rx.State):
     texts: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     chosen: str = rx.Cookie("", name=COOKIE, max_age=ONE_YEAR, same_site="lax")
 
-    def use(self, language: str) -> None:
+    def _use(self, language: str) -> None:
         """Draw this tab in `language` (assigned only on a change: no delta otherwise)."""
         language = catalogue.language_or_default(language)
         if language == self.lang:
@@ -58,7 +58,7 @@ class LanguageState(rx.State):
         self.texts = {} if language == catalogue.DEFAULT_LANGUAGE else \
             catalogue.section(language, "ui")
 
-    def tr(self, key: str, **values: str) -> str:
+    def _tr(self, key: str, **values: str) -> str:
         """A text for a toast or a message set by a handler, in this tab's language."""
         return catalogue.text(self.lang or catalogue.DEFAULT_LANGUAGE, f"ui.{key}", **values)
 
@@ -66,9 +66,9 @@ class LanguageState(rx.State):
     def detect(self) -> None:
         """Sign-in pages: the visitor's earlier choice, else the browser's language."""
         if self.chosen in catalogue.LANGUAGES:
-            self.use(self.chosen)
+            self._use(self.chosen)
         else:
-            self.use(from_accept_language(self.router.headers.accept_language or ""))
+            self._use(from_accept_language(self.router.headers.accept_language or ""))
 
     @event
     async def choose(self, language: str) -> None:
@@ -77,7 +77,7 @@ class LanguageState(rx.State):
         if language not in catalogue.LANGUAGES:
             return
         self.chosen = language
-        self.use(language)
+        self._use(language)
         try:
             principal = await auth.authenticate(read_session_cookie(self.router.headers.cookie))
         except NotAuthenticated:

@@ -104,7 +104,7 @@ class SessionState(rx.State):
             self.signed_in = False
             return rx.redirect(f"/login?next={self.router.url.path}")
         self._show(p)
-        (await self.get_state(LanguageState)).use(p.language)
+        (await self.get_state(LanguageState))._use(p.language)
         self.workspace_choices = [
             [str(w.id), w.name, "blocked" if w.blocked else w.role, "1" if w.current else ""]
             for w in await my_workspaces.list_mine(p)]

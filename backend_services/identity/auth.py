@@ -100,21 +100,30 @@ async def issue_token(session: AsyncSession, user_id: int, purpose: str, ttl: ti
     return token
 
 
-async def consume_token(session: AsyncSession, token: str, purpose: str) -> AuthToken:
-    row = (
-        await session.exec(
-            select(AuthToken)
-            .where(AuthToken.token_hash == token_hash(token), AuthToken.purpose == purpose)
-            .with_for_update()
-        )
-    ).first()
+async def _usable_token(session: AsyncSession, token: str, purpose: str,
+                        *, lock: bool) -> AuthToken:
+    stmt = select(AuthToken).where(AuthToken.token_hash == token_hash(token),
+                                   AuthToken.purpose == purpose)
+    row = (await session.exec(stmt.with_for_update() if lock else stmt)).first()
     if row is None or row.used_at is not None:
         raise ValidationFailed("This link is invalid or has already been used.")
     if row.expires_at < _now():
         raise ValidationFailed("This link has expired. Ask for a new one.")
+    return row
+
+
+async def consume_token(session: AsyncSession, token: str, purpose: str) -> AuthToken:
+    row = await _usable_token(session, token, purpose, lock=True)
     row.used_at = _now()
     session.add(row)
     return row
+
+
+async def check_reset_link(token: str) -> None:
+    """Raise, without using it up, when a reset link can no longer work: the page says so
+    before anyone types a new password twice."""
+    async with session_scope() as session:
+        await _usable_token(session, token, PURPOSE_RESET, lock=False)
 
 
 async def _send_confirmation(email: str, token: str) -> None:

@@ -42,6 +42,7 @@ from backend_services.models.notifications import (
     NotificationRequest,
     NotificationSetting,
 )
+from backend_services.models.onboarding import WorkspaceMilestone
 from backend_services.models.platform import (
     AIProviderKey,
     AIUsage,
@@ -97,4 +98,5 @@ __all__ = [
     "WebhookEndpoint",
     "WidgetSettings",
     "Workspace",
+    "WorkspaceMilestone",
 ]

@@ -31,6 +31,7 @@ from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.views import view_from
 from backend_services.models import Assistant, Role, WidgetSettings, Workspace
+from backend_services.onboarding import checklist
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 POSITIONS = ("right", "left")
@@ -315,6 +316,7 @@ async def update_settings(
             f"assistant:{assistant_id}",
             {"changed": changed, "allowed_origins": list(data.allowed_origins)},
         )
+        await checklist.record(session, principal.workspace_id, checklist.WIDGET_STYLED)
         view = _view(row, assistant)
     forget_cached(view.public_id)
     return view

@@ -111,7 +111,12 @@ async def open_session(request: Request) -> JSONResponse:
             visitor_id=_str_or_none(data.get("visitor_id"), 64),
             visitor_sig=_str_or_none(data.get("visitor_sig"), 128),
         )
-    except (NotFound, PermissionDenied) as exc:
+    except NotFound as exc:
+        # Unknown or switched off: any page may read that (the id is in its own source, and
+        # "off" reveals nothing), so its owner sees why in the console, not a guess.
+        return _error(403, exc.message,
+                      {"Access-Control-Allow-Origin": origin} if origin else None)
+    except PermissionDenied as exc:
         return _error(403, exc.message)  # no CORS grant: the refused page learns nothing
     except RateLimited as exc:
         headers = {"Retry-After": str(exc.retry_after)}

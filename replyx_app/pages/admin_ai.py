@@ -8,7 +8,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from components.actions import delete_icon_button, toggle_button
-from components.dialogs import dialog_buttons, editor_dialog
+from components.dialogs import confirm_dialog, dialog_buttons, editor_dialog
 from components.forms import error_callout, field, form_card
 from components.panels import data_table, hint
 from replyx_app.pages.registry import Nav, dashboard_page
@@ -49,7 +49,7 @@ def _key_row(k: ObjectVar[dict[str, Any]]) -> rx.Component:
                       class_name="ai-key-edit"),
             toggle_button(k["enabled"], ("Disable", AdminAIState.set_enabled(k["id"], False)),
                           ("Enable", AdminAIState.set_enabled(k["id"], True))),
-            delete_icon_button("Delete key", AdminAIState.delete(k["id"])),
+            delete_icon_button("Delete key", AdminAIState.ask_delete(k["id"])),
         )),
         class_name="ai-key-row",
     )
@@ -139,5 +139,11 @@ def admin_ai_page() -> rx.Component:
                    width="100%", overflow_x="auto"),
         ),
         _edit_dialog(),
+        confirm_dialog(
+            "Delete this key?",
+            "Answers stop using it at once; a key that is only misbehaving can be turned off "
+            "instead and kept.",
+            confirm="Delete", on_confirm=AdminAIState.delete(AdminAIState.confirm_delete_id),
+            on_cancel=AdminAIState.cancel_delete, open=AdminAIState.confirm_delete_id != 0),
         spacing="4", width="100%",
     )

@@ -154,10 +154,15 @@ def forgot() -> list[rx.Component]:
     ]
 
 
-@public_page("/reset", "Choose a new password")
+@public_page("/reset", "Choose a new password", on_load=[ResetState.on_load])
 def reset() -> list[rx.Component]:
     return [
         rx.cond(
+            ResetState.dead_link != "",
+            rx.vstack(rx.callout(ResetState.dead_link, icon="triangle_alert",
+                                 color_scheme="red", width="100%", id="reset-dead"),
+                      rx.link(t("auth.ask_new_reset"), href="/forgot")),
+            rx.cond(
             ResetState.done,
             _done(t("auth.reset_done"), "reset-done"),
             _with_error(ResetState.error, _form(
@@ -166,7 +171,7 @@ def reset() -> list[rx.Component]:
                 _new_password(t("auth.repeat_password"), "password2"),
                 _submit(t("auth.set_password"), id="reset-submit"),
             )),
-        )
+        ))
     ]
 
 

@@ -10,6 +10,7 @@ from reflex.vars import ObjectVar
 
 from backend_services.knowledge import refresh
 from components.actions import action_button, delete_icon_button, row_actions
+from components.dialogs import confirm_dialog
 from components.forms import error_callout
 from components.panels import data_table
 from components.pickers import assistant_scoped
@@ -169,7 +170,7 @@ def _qa_row(q: ObjectVar[dict[str, Any]]) -> rx.Component:
                       spacing="1", flex="1"),
             action_button(None, "Edit", KnowledgeState.edit_qa(q["id"], q["question"],
                                                                q["answer"])),
-            delete_icon_button("Delete Q&A pair", KnowledgeState.delete_qa(q["id"])),
+            delete_icon_button("Delete Q&A pair", KnowledgeState.ask_delete_qa(q["id"])),
             align="start", width="100%",
         ),
         width="100%", class_name="qa-row",
@@ -206,6 +207,12 @@ def _qa_tab() -> rx.Component:
             width="100%",
         ),
         rx.foreach(KnowledgeState.qa_pairs, _qa_row),
+        confirm_dialog(
+            "Delete this Q&A pair?",
+            "Its answer is no longer given, and its knowledge check goes with it.",
+            confirm="Delete",
+            on_confirm=KnowledgeState.delete_qa(KnowledgeState.confirm_qa_id),
+            on_cancel=KnowledgeState.cancel_delete_qa, open=KnowledgeState.confirm_qa_id != 0),
         spacing="3", width="100%", padding_top="1rem",
     )
 

@@ -50,7 +50,7 @@ async def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
     await page.fill("#password", password)
     await page.click("#login-submit")
     await page.wait_for_url("**/dashboard/")
-    await page.get_by_text("Welcome back").wait_for()
+    await page.locator("#overview-greeting").wait_for()
 
 
 # --------------------------------------------------------------------------- more shared steps

@@ -109,6 +109,13 @@ async def test_platform_admin_adds_a_key_that_is_never_shown_again(
 
     # Delete: the row goes, and the page explains the fallback again.
     await row.get_by_role("button", name="Delete key").click()
+    confirm = page.get_by_role("alertdialog")
+    await expect(confirm).to_contain_text("Delete this key?")
+    await confirm.get_by_role("button", name="Cancel").click()
+    await expect(confirm).to_be_hidden()
+    await expect(rows).to_have_count(1)  # nothing deleted without the confirmation
+    await row.get_by_role("button", name="Delete key").click()
+    await page.click("#confirm-delete")
     await expect(page.get_by_text("Key deleted.")).to_be_visible()
     await expect(rows).to_have_count(0)
     await expect(page.get_by_text("No provider configured")).to_be_visible()

@@ -29,7 +29,7 @@ TICKET_URL = re.compile(r"/api/auth/session\?ticket=")
 
 async def _still_signed_in(page: Any) -> None:
     await page.goto("/dashboard")
-    await expect(page.get_by_text("Welcome back")).to_be_visible(timeout=LIVE)
+    await expect(page.locator("#overview-greeting")).to_be_visible(timeout=LIVE)
     assert at("/dashboard").match(page.url)
 
 

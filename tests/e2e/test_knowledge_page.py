@@ -353,6 +353,17 @@ async def test_qa_pair_is_added_edited_and_answers_first(
     await expect(page.locator(".chat-source").first).to_contain_text("Do you ship to Iceland?")
     await _snap(page, "qa")
 
+    # Delete asks first; only the confirmation deletes.
+    await pairs.first.get_by_role("button", name="Delete Q&A pair").click()
+    confirm = page.get_by_role("alertdialog")
+    await expect(confirm).to_contain_text("Delete this Q&A pair?")
+    await confirm.get_by_role("button", name="Cancel").click()
+    await expect(pairs).to_have_count(1)
+    await pairs.first.get_by_role("button", name="Delete Q&A pair").click()
+    await page.click("#confirm-delete")
+    await expect(page.get_by_text("Q&A pair deleted.")).to_be_visible()
+    await expect(pairs).to_have_count(0)
+
 
 async def test_operator_cannot_open_the_knowledge_page_or_call_its_handlers(
     clean: None, new_context: Any

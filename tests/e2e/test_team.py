@@ -48,7 +48,7 @@ async def test_owner_invites_an_operator_who_accepts_and_signs_in(
     await expect(guest.locator("#invite-done")).to_contain_text("You joined the workspace.")
 
     await sign_in(guest, invitee)
-    await expect(guest.get_by_text("Welcome back, Nina Newbie.")).to_be_visible()
+    await expect(guest.locator("#overview-greeting")).to_have_text("Welcome, Nina Newbie.")
     labels = await nav_labels(guest)
     assert "Team" not in labels and "Assistants" not in labels, labels
     await guest.click("#user-menu")

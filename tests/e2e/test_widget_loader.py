@@ -163,7 +163,8 @@ async def test_session_endpoint_grants_cors_only_to_an_allowed_origin(
         unknown = await http.post(url, json={"widget": "wid_" + "Q" * 20},
                                   headers={"Origin": "https://shop.example.com"})
         assert unknown.status_code == 403
-        assert "access-control-allow-origin" not in unknown.headers
+        # An unknown (or switched-off) widget may say so to any page: nothing to hide.
+        assert unknown.headers["access-control-allow-origin"] == "https://shop.example.com"
         assert "no active chat widget" in unknown.json()["error"]
 
         garbage = await http.post(url, content="not json",
@@ -286,6 +287,22 @@ async def test_loader_obeys_only_messages_from_its_own_iframe(
     assert got_origin == site.origin
     assert got["type"] == "replyx:token"
     assert visitors.verify_token(got["token"]).widget_public_id == public_id
+
+
+async def test_a_switched_off_widget_says_so_in_the_console_not_a_guess(
+    clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite]
+) -> None:
+    site = host_site()
+    _, public_id = await _widget((site.origin,), enabled=False)
+    site.html = _page_with_snippet(app_server.url, public_id)
+    page = await (await new_context()).new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await page.goto(site.origin + "/")
+    message = await _eventually(lambda: next((e for e in errors if e.startswith("ReplyX:")), None))
+    assert "no active chat widget" in message and "switched on" in message
+    assert "allowed origins" not in message
+    assert await page.locator("iframe").count() == 0
 
 
 async def test_snippet_on_a_site_that_is_not_allowed_draws_nothing_and_says_why(

@@ -1,0 +1,1 @@
+"""Getting a new workspace from nothing to a live assistant: the Overview's checklist."""
