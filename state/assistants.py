@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import reflex as rx
 
+from backend_services.ai import keys
 from backend_services.assistants import service as assistants
-from backend_services.assistants.service import AssistantInput
+from backend_services.assistants.service import LANGUAGES, AssistantInput
+from backend_services.assistants.templates import TEMPLATES
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.models import Role
@@ -48,13 +51,62 @@ def _input(form: dict[str, Any]) -> AssistantInput:
     )
 
 
+# Reads the editor's prompt and greeting as typed (the fields are uncontrolled).
+_READ_TEXTS = ("JSON.stringify([document.getElementById('system_prompt')?.value ?? '', "
+               "document.getElementById('greeting')?.value ?? ''])")
+
+
 class AssistantsState(EditableList, SessionState):
     draft: ObjectField[dict[str, Any]] = object_field(dict)
+    # The models the platform's AI keys serve; whether one serves any; whether any key is
+    # configured at all (none: every answer quotes the knowledge, whatever the model).
+    model_options: rx.Field[list[str]] = rx.field(default_factory=list)
+    any_model: rx.Field[bool] = rx.field(True)
+    provider_configured: rx.Field[bool] = rx.field(True)
+    _chosen_industry: str = ""
 
     @guarded(Role.ADMIN)
     async def load(self, *, principal: Principal) -> None:
         self.items = [_row(a) for a in await assistants.list_assistants(principal)]
+        choices = await keys.model_choices(principal)
+        self.model_options = choices.models
+        self.any_model, self.provider_configured = choices.any_model, choices.configured
         self.loaded = True
+
+    @event
+    def set_draft_language(self, language: str) -> None:
+        self.draft = {**self.draft, "language": str(language)}
+
+    @event
+    def choose_template(self, industry: str) -> Any:
+        """A template fills the prompt and greeting, unless the tenant wrote their own."""
+        if industry not in TEMPLATES:
+            return None
+        self._chosen_industry = industry
+        self.draft = {**self.draft, "industry": industry}
+        return rx.call_script(_READ_TEXTS, callback=AssistantsState.fill_from_template)
+
+    @event
+    def fill_from_template(self, typed: str) -> Any:
+        try:
+            prompt, greeting = (str(v) for v in json.loads(typed))
+        except (ValueError, TypeError):
+            return None
+        template = TEMPLATES.get(self._chosen_industry)
+        if template is None:
+            return None
+        language = str(self.draft.get("language", "en"))
+        ours_prompts = {t.prompt(lang) for t in TEMPLATES.values() for lang in LANGUAGES}
+        ours_greetings = {t.greeting_in(lang) for t in TEMPLATES.values() for lang in LANGUAGES}
+        fills = []
+        if prompt.strip() in ours_prompts:  # empty, or another template's text
+            fills.append(rx.set_value("system_prompt", template.prompt(language)))
+        if greeting.strip() in ours_greetings | {""}:
+            fills.append(rx.set_value("greeting", template.greeting_in(language)))
+        if prompt.strip() not in ours_prompts:
+            fills.append(rx.toast.info("Your own prompt is kept; the template's text was not "
+                                       "put over it."))
+        return fills
 
     @guarded(Role.ADMIN)
     async def open_new(self, *, principal: Principal) -> None:

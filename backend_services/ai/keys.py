@@ -25,7 +25,7 @@ from backend_services.core.errors import NotFound, ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.security import encrypt_secret, secret_hint
 from backend_services.core.views import view_from
-from backend_services.models import AIProviderKey, AIUsage
+from backend_services.models import AIProviderKey, AIUsage, Role
 
 MAX_MODELS = 50
 
@@ -319,6 +319,27 @@ async def provider_health() -> dict[str, Any]:
                   "last_error_at": v.last_error_at.isoformat() if v.last_error_at else None}
                  for v in views],
     }
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """What an assistant's editor offers: the models the platform's enabled keys serve
+    (names only), whether some key serves any model, and whether there is a key at all
+    (no key: answers are extractive whatever model is chosen)."""
+
+    models: list[str]
+    any_model: bool
+    configured: bool
+
+
+async def model_choices(principal: Principal) -> ModelChoices:
+    principal.require(Role.ADMIN)
+    async with session_scope() as session:
+        rows = (await session.exec(select(AIProviderKey.models).where(
+            col(AIProviderKey.is_enabled)))).all()
+    lists = [list(r or []) for r in rows]
+    models = sorted({str(m) for models in lists for m in models})
+    return ModelChoices(models, any(not m for m in lists), bool(lists))
 
 
 async def set_enabled(principal: Principal, key_id: int, enabled: bool) -> None:

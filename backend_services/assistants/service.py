@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,8 +160,12 @@ async def voice_of(workspace_id: int, assistant_id: int) -> AssistantVoice | Non
 
 
 async def create_assistant(principal: Principal, data: AssistantInput) -> AssistantView:
+    """A new assistant; given no prompt, it starts from its industry template's text (the
+    same the editor fills in), so an assistant made through the API gets it too."""
     principal.require(Role.ADMIN)
     data = data.validated()
+    if not data.system_prompt:
+        data = replace(data, system_prompt=TEMPLATES[data.industry].prompt(data.language))
     async with session_scope() as session:
         row = Assistant(workspace_id=principal.workspace_id, **data.columns())
         session.add(row)

@@ -24,7 +24,6 @@ from typing import Any, Literal
 from backend_services.ai import pool, pricing
 from backend_services.ai.errors import AllProvidersFailed, ProviderStreamBroken
 from backend_services.assistants.service import AssistantView
-from backend_services.assistants.templates import template_for
 from backend_services.core import catalogue
 from backend_services.knowledge.chunking import approx_token_count
 from backend_services.knowledge.flags import flags_for
@@ -243,9 +242,10 @@ def _system_message(assistant: AssistantView) -> str:
         f"- Reply in {language} unless the user writes in another language.\n"
         "- Cite the entries you used as [1], [2] …"
     )
+    # The industry template's text is in the prompt itself, where the tenant sees it
+    # (assistants/templates.py): nothing is added here behind their back.
     own = _no_tags(assistant.system_prompt.strip())
-    template = template_for(assistant.industry).guidance
-    return "\n\n".join(part for part in (own, template, rules) if part)
+    return "\n\n".join(part for part in (own, rules) if part)
 
 
 def _knowledge_message(context: _Context) -> str:

@@ -12,7 +12,7 @@ from backend_services.assistants.templates import TEMPLATES
 from components.actions import action_button, new_button, row_actions
 from components.dialogs import confirm_dialog, dialog_buttons, editor_dialog
 from components.forms import error_callout, field, select_field, textarea_field
-from components.panels import data_table, empty_state, list_page
+from components.panels import data_table, empty_state, hint, list_page
 from replyx_app.pages.registry import Nav, dashboard_page
 from state.assistants import AssistantsState
 
@@ -34,6 +34,17 @@ def _assistant_row(a: ObjectVar[dict[str, Any]]) -> rx.Component:
     )
 
 
+def _extractive_notice(element_id: str) -> rx.Component:
+    """Said plainly: without an AI provider, answers quote the knowledge."""
+    return rx.cond(
+        ~AssistantsState.provider_configured,
+        rx.callout("No AI provider is configured on this platform yet, so answers quote the "
+                   "best-matching passages of your knowledge with their sources (extractive "
+                   "mode). The model and temperature apply once a provider is added.",
+                   icon="info", width="100%", id=element_id),
+    )
+
+
 def _assistant_editor() -> rx.Component:
     d = AssistantsState.draft
     return editor_dialog(
@@ -41,25 +52,34 @@ def _assistant_editor() -> rx.Component:
         rx.form(
             rx.vstack(
                 error_callout(AssistantsState.form_error),
+                _extractive_notice("editor-extractive-notice"),
+                rx.el.datalist(rx.foreach(AssistantsState.model_options,
+                                          lambda m: rx.el.option(value=m)),
+                               id="model-options"),
                 field("Name", "name", default_value=d["name"].to(str), required=True,
                       auto_focus=True, max_length=80),
                 textarea_field("System prompt", "system_prompt",
                                default_value=d["system_prompt"].to(str), rows="5",
                                placeholder="You are the support assistant of …"),
                 rx.hstack(
-                    field("Model", "model", default_value=d["model"].to(str)),
+                    field("Model", "model", default_value=d["model"].to(str),
+                          list="model-options", auto_complete="off"),
                     field("Temperature (0–2)", "temperature", type="number", step="0.1",
                           min="0", max="2", default_value=d["temperature"].to(str)),
                     width="100%", spacing="3",
                 ),
                 rx.hstack(
                     select_field("Language", "language", LANGUAGES.items(),
-                                 default_value=d["language"].to(str)),
+                                 default_value=d["language"].to(str),
+                                 on_change=AssistantsState.set_draft_language),
                     select_field("Industry template", "industry",
                                  [(t.key, t.label) for t in TEMPLATES.values()],
-                                 default_value=d["industry"].to(str)),
+                                 default_value=d["industry"].to(str),
+                                 on_change=AssistantsState.choose_template),
                     width="100%", spacing="3",
                 ),
+                hint("A template fills the prompt and the greeting in the assistant's "
+                     "language; edit them as you like. Your own prompt is never replaced."),
                 textarea_field("Greeting", "greeting", default_value=d["greeting"].to(str),
                                rows="2", placeholder="Hi! How can I help?"),
                 field("Fallback models (comma separated, tried in order)", "fallback_models",
@@ -108,4 +128,5 @@ def assistants_page() -> rx.Component:
     return list_page("Assistants answer your visitors from your knowledge.",
                      new_button("New assistant", AssistantsState.open_new, "new-assistant"),
                      AssistantsState.loaded, AssistantsState.items, empty, table,
-                     _assistant_editor(), _delete_confirm())
+                     _extractive_notice("extractive-notice"), _assistant_editor(),
+                     _delete_confirm())

@@ -567,11 +567,19 @@ def test_cheap_model_prices_are_exact_and_bad_prices_are_refused() -> None:
 async def test_industry_template_reaches_the_model_before_the_fixed_rules(
     admin: Principal, server: OpenAITestServer
 ) -> None:
-    """A clinic's assistant is told it is no doctor; the rules still come last."""
+    """A clinic's assistant made without a prompt starts from the clinic template's text,
+    which the model reads before the fixed rules; an own prompt is not added to."""
     a = await assistants.create_assistant(
-        admin, AssistantInput(name="Clinic", system_prompt="You are the clinic's helper.",
-                              industry="healthcare"),
-    )
+        admin, AssistantInput(name="Clinic", industry="healthcare"))
+    guidance = TEMPLATES["healthcare"].guidance
+    assert a.system_prompt == guidance  # visible and editable, not added at answer time
+    ru = await assistants.create_assistant(
+        admin, AssistantInput(name="Клиника", industry="healthcare", language="ru"))
+    assert ru.system_prompt.startswith("Ты помогаешь пациентам клиники")
+    own = await assistants.create_assistant(
+        admin, AssistantInput(name="Own", system_prompt="You are the clinic's helper.",
+                              industry="healthcare"))
+    assert own.system_prompt == "You are the clinic's helper."
     await _ingest(admin, a, "shop.md", SHOP)
     await _key(admin, server, "sk-clinic-001")
     server.script(Reply(text="Please call us [1]."))
@@ -579,11 +587,8 @@ async def test_industry_template_reaches_the_model_before_the_fixed_rules(
     await _ask(a, "How long does delivery take?")
 
     system = server.calls()[0].messages[0]["content"]
-    guidance = TEMPLATES["healthcare"].guidance
-    assert guidance in system
-    order = [system.index(part) for part in (
-        "You are the clinic's helper.", guidance, "Rules you must always follow")]
-    assert order == sorted(order)
+    assert system.count(guidance) == 1
+    assert system.index(guidance) < system.index("Rules you must always follow")
     assert "<knowledge>" in server.calls()[0].messages[1]["content"]
     # The general template adds nothing, and an unknown industry is refused.
     assert TEMPLATES["general"].guidance == ""
