@@ -8,6 +8,7 @@ another workspace's dialog. Shared states are linked only after that check.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -220,6 +221,16 @@ class ConsoleState(SessionState):
         text = str(form.get("text", "")).strip()
         if not text or not self.selected_id:
             return None
+        shortcut = _SHORTCUT_TYPED.fullmatch(text)
+        if shortcut is not None:
+            # "/thanks" + Enter puts the saved reply in the box to read and send; it never
+            # reaches the visitor as "/thanks".
+            wanted = shortcut.group(1).lower()
+            found = next((c for c in await canned.list_canned(principal)
+                          if c.shortcut == wanted), None)
+            if found is None:
+                return rx.toast.error(f"No canned response is called /{wanted}.")
+            return rx.set_value("console-input", found.body)
         client_id = str(form.get("client_id", ""))[:64] or uuid.uuid4().hex
         if self.mode == "note":
             await dialogs.add_note(principal, self.selected_id, text, client_id)
@@ -238,6 +249,9 @@ class ConsoleState(SessionState):
     @event
     def use_canned(self, body: str) -> Any:
         return rx.set_value("console-input", body)
+
+
+_SHORTCUT_TYPED = re.compile(r"/([A-Za-z0-9_-]{1,32})")
 
 
 async def _canned(principal: Principal) -> list[dict[str, str]]:

@@ -168,8 +168,10 @@ async def add_message(
         # Concurrent senders may commit out of order: the newest message wins the preview.
         newer = sa.func.coalesce(col(Dialog.last_message_id), 0) < new_id
         values["last_message_id"] = sa.case((newer, new_id), else_=col(Dialog.last_message_id))
-        values["last_message_preview"] = sa.case(
-            (newer, preview(content)), else_=col(Dialog.last_message_preview))
+        if sender != "system":
+            # The queue shows what people said ("Connecting you to a person…" is ours).
+            values["last_message_preview"] = sa.case(
+                (newer, preview(content)), else_=col(Dialog.last_message_preview))
     await run(session, sa.update(Dialog).where(col(Dialog.id) == dialog.id).values(**values))
     await session.refresh(dialog)
     return message, True

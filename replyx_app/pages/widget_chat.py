@@ -179,7 +179,7 @@ def _contact_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.text(_s("offline", "Leave your email and we'll get back to you."), size="2"),
-                rx.input(name="name", placeholder="Name", width="100%"),
+                rx.input(name="name", placeholder=_s("name_placeholder", "Name"), width="100%"),
                 rx.input(name="email", type="email", placeholder=_s("email_placeholder", "Email"),
                          required=True, width="100%"),
                 rx.button(_s("email_submit", "Send"), type="submit", width="100%"),

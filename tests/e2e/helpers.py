@@ -260,3 +260,26 @@ async def snap(page: Any, name: str) -> None:
     """A full-page screenshot in /tmp when E2E_SCREENSHOTS is set (for looking at pages)."""
     if os.environ.get("E2E_SCREENSHOTS"):
         await page.screenshot(path=f"/tmp/e2e-{name}.png", full_page=True)
+
+
+async def set_language(email: str, language: str) -> None:
+    """The person's own language (their pages and e-mails), as the header's switch sets it."""
+    from sqlmodel import select
+
+    from backend_services.core.db import session_scope
+    from backend_services.models import User
+
+    async with session_scope() as session:
+        user = (await session.exec(select(User).where(User.email == email))).one()
+        user.language = language
+        session.add(user)
+
+
+async def save_profile(page: Any) -> None:
+    """Save the profile on Settings once the page is live (its name field filled: an
+    empty required field would block the submit), to have a real event to copy."""
+    from playwright.async_api import expect
+
+    await expect(page.locator("#name")).not_to_have_value("")
+    await page.get_by_role("button", name="Save profile").click()
+    await expect(page.get_by_text("Profile saved.").first).to_be_visible()

@@ -18,6 +18,7 @@ from tests.e2e.helpers import (
     find_assistant,
     make_workspace_owner,
     nav_labels,
+    save_profile,
     session_cookie,
     sign_in,
 )
@@ -67,7 +68,7 @@ async def test_operator_cannot_call_owner_event_handlers_over_the_socket(
     # A real event from this page, to copy the wire format from.
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Operator")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
     assert SettingsState.get_full_name() + ".save_profile" in [e["name"] for e in

@@ -21,7 +21,13 @@ from backend_services.core.db import session_scope
 from backend_services.models import AuditLog
 from state.admin import AdminState
 from state.settings import SettingsState
-from tests.e2e.helpers import SocketTap, make_platform_admin, make_workspace_owner, sign_in
+from tests.e2e.helpers import (
+    SocketTap,
+    make_platform_admin,
+    make_workspace_owner,
+    save_profile,
+    sign_in,
+)
 
 ATTACKER = "127.0.0.2"
 BYSTANDER = "127.0.0.3"
@@ -76,7 +82,7 @@ async def test_admin_sees_a_ban_and_lifts_it_and_a_non_admin_cannot(
     await sign_in(plain, owner)
     await plain.goto("/settings")
     await expect(plain.locator("#name")).to_have_value("Plain")
-    await plain.get_by_role("button", name="Save profile").click()
+    await save_profile(plain)
     await expect(plain.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
     assert SettingsState.get_full_name() + ".save_profile" in [e["name"] for e in

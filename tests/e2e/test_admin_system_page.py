@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import expect
-from sqlalchemy import text
 
 from backend_services.channels.telegram import bots
-from backend_services.core import jobs
-from backend_services.core.db import session_scope
 from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge.sources import INGEST_TASK
 from state.admin_system import AdminSystemState
@@ -29,6 +26,7 @@ from tests.e2e.helpers import (
     sign_in,
     snap,
 )
+from tests.support.job_queue import failed_job, job_status
 from tests.support.telegram_server import TelegramTestServer
 
 STATE = AdminSystemState.get_full_name()
@@ -46,23 +44,6 @@ async def telegram(
     reset_settings_cache()
 
 
-async def _failed_job() -> int:
-    """An ingestion job in the state procrastinate leaves one after its last attempt."""
-    job_id = await jobs.defer(INGEST_TASK, document_id=987_654)
-    async with session_scope() as session:
-        await session.exec(text(  # type: ignore[call-overload]
-            "UPDATE procrastinate_jobs SET status = 'failed', attempts = 3 WHERE id = :id"),
-            params={"id": job_id})
-    return job_id
-
-
-async def _job_status(job_id: int) -> str:
-    async with session_scope() as session:
-        return str((await session.exec(text(  # type: ignore[call-overload]
-            "SELECT status FROM procrastinate_jobs WHERE id = :id"),
-            params={"id": job_id})).one()[0])
-
-
 async def test_the_admin_reads_the_system_page_retries_a_job_and_stops_a_tenants_bot(
     telegram: TelegramTestServer, new_context: Any
 ) -> None:
@@ -74,7 +55,7 @@ async def test_the_admin_reads_the_system_page_retries_a_job_and_stops_a_tenants
     telegram.add_bot(token, username, first_name="Shop")
     bot = await bots.add_bot(await owner_principal(shop), await create_assistant(shop, "Desk"),
                              token)
-    job_id = await _failed_job()
+    job_id = await failed_job(987_654)
 
     page = await (await new_context()).new_page()
     await sign_in(page, admin_email)
@@ -95,7 +76,7 @@ async def test_the_admin_reads_the_system_page_retries_a_job_and_stops_a_tenants
     await page.click(f"#retry-job-{job_id}")
     await expect(page.get_by_text("The job is back on its queue.")).to_be_visible()
     await expect(failed).to_have_count(0)
-    assert await _job_status(job_id) == "todo"
+    assert await job_status(job_id) == "todo"
 
     await page.click(f"#stop-bot-{bot.id}")
     await expect(page.get_by_text("Bot stopped.")).to_be_visible()
@@ -114,7 +95,7 @@ async def test_a_tenants_crafted_event_cannot_stop_bots_or_retry_jobs(
     telegram.add_bot(token, f"shop_{secrets.token_hex(3)}_bot", first_name="Shop")
     bot = await bots.add_bot(await owner_principal(shop), await create_assistant(shop, "Desk"),
                              token)
-    job_id = await _failed_job()
+    job_id = await failed_job(987_654)
     page = await (await new_context()).new_page()
     tap = await SocketTap().install(page)
     await sign_in(page, owner)
@@ -129,4 +110,4 @@ async def test_a_tenants_crafted_event_cannot_stop_bots_or_retry_jobs(
     mark = tap.send(tap.craft(real, f"{STATE}.retry_job", {"job_id": job_id}))
     await tap.wait_for_reply("Only platform administrators can do this.", after=mark)
     assert [b.channel_id for b in await bots.fleet_bots()] == [bot.id]
-    assert await _job_status(job_id) == "failed"
+    assert await job_status(job_id) == "failed"

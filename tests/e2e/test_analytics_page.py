@@ -30,6 +30,7 @@ from tests.e2e.helpers import (
     make_platform_admin,
     make_workspace_owner,
     owner_principal,
+    save_profile,
     sign_in,
 )
 from tests.support.analytics_seed import ask, seed_week
@@ -49,7 +50,7 @@ async def _real_frame(page: Any, tap: SocketTap, name: str) -> str:
     on Settings (a page every member may use)."""
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value(name)  # the page is live
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     return tap.real_event_frame("save_profile")
 

@@ -11,7 +11,15 @@ from playwright.async_api import expect
 
 from backend_services.models import Role
 from state.api_keys import ApiKeysState
-from tests.e2e.helpers import SocketTap, add_member, at, make_workspace_owner, sign_in, snap
+from tests.e2e.helpers import (
+    SocketTap,
+    add_member,
+    at,
+    make_workspace_owner,
+    save_profile,
+    sign_in,
+    snap,
+)
 
 KEYS = ApiKeysState.get_full_name()
 
@@ -66,7 +74,7 @@ async def test_an_operator_cannot_open_the_page_or_make_a_key(
     await page.goto("/api-keys")
     await page.wait_for_url(at("/dashboard"))
     await page.get_by_role("link", name="Settings").click()
-    await page.get_by_role("button", name="Save profile").click()  # a real event to copy
+    await save_profile(page)
     real = tap.real_event_frame("save_profile")
     mark = tap.send(tap.craft(real, f"{KEYS}.create",
                               {"form": {"name": "sneaky", "scope_read": "on"}}))

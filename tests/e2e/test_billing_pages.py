@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     create_assistant,
     make_platform_admin,
     make_workspace_owner,
+    save_profile,
     sign_in,
 )
 from tests.support.balances import balance
@@ -174,7 +175,7 @@ async def test_a_tenant_cannot_credit_itself_and_an_operator_sees_no_money(
     await page.wait_for_url(at("/dashboard"))
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Operator")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
     mark = tap.send(tap.craft(real, EXPORT, {}))

@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     create_assistant,
     make_workspace_owner,
     owner_principal,
+    save_profile,
     sign_in,
 )
 from tests.support.telegram_server import TelegramTestServer
@@ -212,7 +213,7 @@ async def test_operator_cannot_open_channels_nor_act_through_crafted_events(
 
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Operator")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
     new_token, _ = new_bot(telegram, "sneaky")

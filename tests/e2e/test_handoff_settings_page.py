@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     make_workspace_owner,
     nav_labels,
     owner_principal,
+    save_profile,
     sign_in,
 )
 
@@ -201,7 +202,7 @@ async def test_operator_cannot_open_the_handoff_page_or_save_through_a_crafted_e
     # A real event from this browser, to copy the wire format from.
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Operator")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
 

@@ -26,7 +26,7 @@ from backend_services.core.text_safety import BAD_CHARACTERS, OUT_OF_RANGE
 from replyx_app.upload_guard import NO_FILES
 from state.arguments import NOT_UNDERSTOOD
 from state.settings import SettingsState
-from tests.e2e.helpers import FRAME_PREFIX, SocketTap, make_workspace_owner, sign_in
+from tests.e2e.helpers import FRAME_PREFIX, SocketTap, make_workspace_owner, save_profile, sign_in
 from tests.support.db_fingerprint import database_fingerprint
 
 GENERIC = "An error occurred"
@@ -112,7 +112,7 @@ async def _settings_page(new_context: Any) -> tuple[Any, SocketTap, str]:
     await sign_in(page, email)
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Owner")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     return page, tap, tap.real_event_frame("save_profile")
 
@@ -150,7 +150,7 @@ async def test_every_event_handler_refuses_crafted_arguments_with_a_friendly_mes
     assert "Traceback" not in log, log[-3000:]
     assert await database_fingerprint() == before
     # The session is still fine: the refusals were about the input.
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.").last).to_be_visible()
 
 
@@ -187,5 +187,5 @@ async def test_malformed_frames_and_uploads_to_handlers_without_files_are_refuse
     log = _log_after(app_server, offset)
     assert "Traceback" not in log, log[-3000:]
     assert await database_fingerprint() == before
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.").last).to_be_visible()

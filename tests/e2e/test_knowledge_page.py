@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     make_platform_admin,
     make_workspace_owner,
     owner_principal,
+    save_profile,
     sign_in,
 )
 from tests.support.openai_server import OpenAITestServer, Reply
@@ -385,7 +386,7 @@ async def test_operator_cannot_open_the_knowledge_page_or_call_its_handlers(
     # A real event from this page, to copy the wire format from.
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Operator")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
 

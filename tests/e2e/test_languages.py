@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from backend_services.core.db import session_scope
 from backend_services.models import User
-from tests.e2e.helpers import PASSWORD, make_workspace_owner, snap
+from tests.e2e.helpers import make_workspace_owner, set_language, sign_in, snap
 
 
 async def _language_of(email: str) -> str:
@@ -51,17 +51,10 @@ async def test_the_dashboard_speaks_the_persons_language_and_the_switch_changes_
     clean: None, new_context: Any
 ) -> None:
     email, _ = await make_workspace_owner("olga")
-    async with session_scope() as session:
-        user = (await session.exec(select(User).where(User.email == email))).one()
-        user.language = "ru"
-        session.add(user)
+    await set_language(email, "ru")
     # An English browser: the person's own language wins once they are signed in.
     page = await (await new_context(locale="en-US")).new_page()
-    await page.goto("/login")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url("**/dashboard/")
+    await sign_in(page, email)
     await expect(page.locator("#page-title")).to_have_text("Обзор")
     nav = page.get_by_role("navigation")
     await expect(nav.get_by_text("База знаний")).to_be_visible()

@@ -20,6 +20,7 @@ from playwright.async_api import expect
 from sqlmodel import col, select
 
 from backend_services.ai.pool import close_clients
+from backend_services.conversations import canned
 from backend_services.core.db import session_scope
 from backend_services.models import Dialog, HandoffEvent, Message, Role
 from backend_services.widget import settings as widget
@@ -86,6 +87,13 @@ async def _open_widget(new_context: Callable[[], Any], site: HostSite) -> tuple[
     return page, page.frame_locator("iframe")
 
 
+async def _messages(workspace_id: int) -> list[str]:
+    async with session_scope() as session:
+        rows = await session.exec(select(Message.content).where(
+            Message.workspace_id == workspace_id))
+        return [str(c) for c in rows]
+
+
 async def test_visitor_ai_operator_and_back_in_one_live_conversation(
     clean: None, app_server: Any, new_context: Any, host_site: Callable[[], HostSite],  # noqa: F811
     provider: OpenAITestServer,
@@ -148,6 +156,20 @@ async def test_visitor_ai_operator_and_back_in_one_live_conversation(
     await expect(console.locator("#sla-first-reply")).not_to_have_text("—", timeout=LIVE)
     await _snap(console, "console")
     await _snap(chat_page, "widget")
+
+    # "/shortcut" + Enter puts the canned reply in the box to read first; an unknown one
+    # says so; neither reaches the visitor as typed.
+    await canned.create_canned(await owner_principal(ws), "bank", "Bank delay",
+                               "Banks take up to five working days to show a refund.")
+    await console.locator("#console-input").fill("/bank")
+    await console.locator("#console-input").press("Enter")
+    await expect(console.locator("#console-input")).to_have_value(
+        "Banks take up to five working days to show a refund.", timeout=LIVE)
+    await console.locator("#console-input").fill("/nope")
+    await console.locator("#console-input").press("Enter")
+    await expect(console.get_by_text("No canned response is called /nope.")).to_be_visible()
+    await console.locator("#console-input").fill("")
+    assert not [m for m in await _messages(ws) if m.startswith("/")]
 
     # An internal note never reaches the visitor.
     await console.locator("#composer-mode").get_by_role("radio", name="Internal note").click()

@@ -8,16 +8,14 @@ import re
 from typing import Any
 
 from playwright.async_api import expect
-from sqlmodel import select
 
-from backend_services.core.db import session_scope
-from backend_services.models import Role, User
+from backend_services.models import Role
 from tests.e2e.helpers import (
-    PASSWORD,
     add_member,
     at,
     create_assistant,
     make_workspace_owner,
+    set_language,
     sign_in,
     snap,
 )
@@ -61,16 +59,9 @@ async def test_operators_see_no_checklist_and_russian_owners_read_it_in_russian(
     await expect(page.locator("#overview-greeting")).to_be_visible()
     await expect(page.locator("#onboarding")).to_have_count(0)
 
-    async with session_scope() as session:
-        user = (await session.exec(select(User).where(User.email == email))).one()
-        user.language = "ru"
-        session.add(user)
+    await set_language(email, "ru")
     owner = await (await new_context()).new_page()
-    await owner.goto("/login")
-    await owner.fill("#email", email)
-    await owner.fill("#password", PASSWORD)
-    await owner.click("#login-submit")
-    await owner.wait_for_url("**/dashboard/")
+    await sign_in(owner, email)
     await expect(owner.locator("#onboarding")).to_contain_text("Запустите своего ассистента")
     # The operator is a second member: "invite an operator" is done already.
     await expect(owner.locator("#onboarding-progress")).to_have_text("Сделано 1 из 7")

@@ -16,7 +16,14 @@ from backend_services.core.settings import reset_settings_cache
 from backend_services.integrations import webhook_delivery
 from backend_services.models import Role, WebhookEndpoint
 from state.webhooks import WebhooksState
-from tests.e2e.helpers import SocketTap, add_member, make_workspace_owner, sign_in, snap
+from tests.e2e.helpers import (
+    SocketTap,
+    add_member,
+    make_workspace_owner,
+    save_profile,
+    sign_in,
+    snap,
+)
 from tests.support.webhook_receiver import webhook_receiver
 
 HOOKS = WebhooksState.get_full_name()
@@ -73,7 +80,7 @@ async def test_an_operator_cannot_add_a_webhook_with_a_crafted_event(
     tap = await SocketTap().install(page)
     await sign_in(page, operator)
     await page.get_by_role("link", name="Settings").click()
-    await page.get_by_role("button", name="Save profile").click()  # a real event to copy
+    await save_profile(page)
     real = tap.real_event_frame("save_profile")
     mark = tap.send(tap.craft(real, f"{HOOKS}.create", {"form": {
         "url": "https://evil.example.com/x", "event_dialog.created": "on"}}))

@@ -143,6 +143,9 @@ async def test_session_endpoint_grants_cors_only_to_an_allowed_origin(
         assert claims.visitor_id == data["visitor_id"]
         assert data["config"]["language"] == "ru"
         assert data["config"]["strings"]["send"] == widget.WIDGET_STRINGS["ru"]["send"]
+        # Every text the Russian widget draws is Russian, the contact form's too.
+        assert data["config"]["strings"]["end_chat"] == "Завершить чат"
+        assert data["config"]["strings"]["name_placeholder"] == "Имя"
 
         # The same visitor comes back with their credential.
         back = await http.post(url, json={"widget": public_id, "visitor_id": data["visitor_id"],

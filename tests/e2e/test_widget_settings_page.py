@@ -19,6 +19,7 @@ from tests.e2e.helpers import (
     create_assistant,
     make_workspace_owner,
     owner_principal,
+    save_profile,
     sign_in,
 )
 
@@ -139,7 +140,7 @@ async def test_operator_cannot_open_the_widget_tab_or_save_through_a_crafted_eve
 
     await page.goto("/settings")
     await expect(page.locator("#name")).to_have_value("Operator")
-    await page.get_by_role("button", name="Save profile").click()
+    await save_profile(page)
     await expect(page.get_by_text("Profile saved.")).to_be_visible()
     real = tap.real_event_frame("save_profile")
     mark = tap.send(tap.craft(real, CHOOSE, {"value": str(assistant_id)}))

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from backend_services.channels.telegram import bots, fleet_admin
 from backend_services.channels.telegram.events import FLEET_STREAM
@@ -21,7 +20,6 @@ from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, PermissionDenied
 from backend_services.core.principal import Principal
 from backend_services.core.redis_client import get_redis
-from backend_services.core.settings import reset_settings_cache
 from backend_services.identity import audit_viewer
 from backend_services.identity.audit_viewer import STAFF, AuditFilter
 from backend_services.knowledge.sources import INGEST_TASK
@@ -33,7 +31,8 @@ from replyx_app.web_heartbeat import web_heartbeat
 from tests.integration.conversation_helpers import eventually, shop
 from tests.support.accounts import signed_in_platform_admin
 from tests.support.api_server import serve
-from tests.support.telegram_server import TelegramTestServer
+from tests.support.job_queue import failed_job, job_status
+from tests.support.telegram_server import TelegramTestServer, serving
 
 TOKEN_A = "7001001001:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
 TOKEN_B = "7002002002:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
@@ -41,11 +40,7 @@ TOKEN_B = "7002002002:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
 
 @pytest.fixture
 async def telegram(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer() as server:
-        server.add_bot(TOKEN_A, "shop_a_bot", first_name="Shop A")
-        server.add_bot(TOKEN_B, "shop_b_bot", first_name="Shop B")
-        env.setenv("REPLYX_TELEGRAM_API_BASE", server.base_url)
-        reset_settings_cache()
+    async with serving(env, {TOKEN_A: "shop_a_bot", TOKEN_B: "shop_b_bot"}) as server:
         yield server
 
 
@@ -53,16 +48,6 @@ async def _grow_audit_log(rows: int) -> None:
     async with session_scope() as session:
         session.add_all(AuditLog(action="test_padding", target="x" * 300,
                                  details={"pad": "y" * 2000}) for _ in range(rows))
-
-
-async def _failed_job() -> int:
-    """An ingestion job in the state procrastinate leaves one after its last attempt."""
-    job_id = await jobs.defer(INGEST_TASK, document_id=999_999)
-    async with session_scope() as session:
-        await session.exec(text(  # type: ignore[call-overload]
-            "UPDATE procrastinate_jobs SET status = 'failed', attempts = 3 WHERE id = :id"),
-            params={"id": job_id})
-    return job_id
 
 
 async def test_the_system_page_shows_sizes_growth_queue_processes_and_errors(
@@ -76,7 +61,7 @@ async def test_the_system_page_shows_sizes_growth_queue_processes_and_errors(
     assert not await growth_samples.take(now=week_ago + timedelta(minutes=10))
     await _grow_audit_log(400)
 
-    job_id = await _failed_job()
+    job_id = await failed_job(999_999)
     waiting_id = await jobs.defer(INGEST_TASK, document_id=999_998)
 
     # Real HTTP through the middleware every web worker runs: one ok, one 404.
@@ -116,11 +101,7 @@ async def test_the_system_page_shows_sizes_growth_queue_processes_and_errors(
         await job_queue.retry(s.owner, job_id)
 
     await job_queue.retry(root, job_id)
-    async with session_scope() as session:
-        status = (await session.exec(text(  # type: ignore[call-overload]
-            "SELECT status FROM procrastinate_jobs WHERE id = :id"),
-            params={"id": job_id})).one()[0]
-    assert status == "todo"
+    assert await job_status(job_id) == "todo"
     with pytest.raises(NotFound, match="not waiting for a retry"):
         await job_queue.retry(root, job_id)
     with pytest.raises(NotFound):

@@ -139,6 +139,8 @@ async def test_an_operator_cannot_touch_another_workspaces_dialog(clean: None) -
     view = await dialogs.get_dialog(b.anna, theirs)
     assert (view.status, view.assigned_user_id) == ("active", b.anna.user_id)
     assert [m.sender for m in await dialogs.history(b.anna, theirs)] == ["visitor", "system"]
+    # The queue shows what the visitor said, not our "joined" notice.
+    assert view.last_message_preview == (await dialogs.history(b.anna, theirs))[0].content
 
 
 async def test_notes_never_reach_the_visitor(clean: None) -> None:

@@ -10,7 +10,6 @@ import pytest
 from backend_services.channels.telegram import bots
 from backend_services.core.errors import PermissionDenied
 from backend_services.core.principal import Principal
-from backend_services.core.settings import reset_settings_cache
 from backend_services.identity import auth, team
 from backend_services.knowledge import sources
 from backend_services.models import Role
@@ -19,17 +18,14 @@ from backend_services.widget import settings as widget
 from backend_services.widget.settings import WidgetInput
 from tests.integration.conversation_helpers import PW, assistant, member, owner, visitor
 from tests.support.smtp_server import SmtpTestServer
-from tests.support.telegram_server import TelegramTestServer
+from tests.support.telegram_server import TelegramTestServer, serving
 
 TOKEN = "7001001001:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
 
 
 @pytest.fixture
 async def telegram(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer() as server:
-        server.add_bot(TOKEN, "shop_help_bot", first_name="Shop help")
-        env.setenv("REPLYX_TELEGRAM_API_BASE", server.base_url)
-        reset_settings_cache()
+    async with serving(env, {TOKEN: "shop_help_bot"}) as server:
         yield server
 
 

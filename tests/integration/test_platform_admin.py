@@ -22,7 +22,6 @@ from backend_services.core.errors import (
     WorkspaceLeft,
 )
 from backend_services.core.redis_client import get_redis
-from backend_services.core.settings import reset_settings_cache
 from backend_services.identity import (
     audit_viewer,
     auth,
@@ -40,7 +39,7 @@ from tests.integration.conversation_helpers import PW, shop
 from tests.support.accounts import signed_in_owner
 from tests.support.accounts import signed_in_platform_admin as _admin
 from tests.support.smtp_server import SmtpTestServer
-from tests.support.telegram_server import TelegramTestServer
+from tests.support.telegram_server import TelegramTestServer, serving
 
 TOKEN = "7001001001:AAHfLq9x2Ck3vYw8PzR4mTn6sBd1eUgJ0aQ"
 SHOP = "https://shop.example.com"
@@ -48,10 +47,7 @@ SHOP = "https://shop.example.com"
 
 @pytest.fixture
 async def telegram(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer() as server:
-        server.add_bot(TOKEN, "shop_help_bot", first_name="Shop help")
-        env.setenv("REPLYX_TELEGRAM_API_BASE", server.base_url)
-        reset_settings_cache()
+    async with serving(env, {TOKEN: "shop_help_bot"}) as server:
         yield server
 
 

@@ -1460,3 +1460,18 @@ class TelegramTestServer:
         call = self._begin(bot.token, method, params, via="webhook-reply")
         status, payload, _ = await self._execute(bot.token, method, params)
         self._finish(call, method, status, payload)
+
+
+@contextlib.asynccontextmanager
+async def serving(env: Any, bots: dict[str, str]) -> collections.abc.AsyncIterator[
+        TelegramTestServer]:
+    """A server knowing `bots` (token → username), which this process's settings call
+    (`env`: the tests' monkeypatch fixture, undone after the test)."""
+    from backend_services.core.settings import reset_settings_cache
+
+    async with TelegramTestServer() as server:
+        for token, username in bots.items():
+            server.add_bot(token, username, first_name=username.replace("_", " ").title())
+        env.setenv("REPLYX_TELEGRAM_API_BASE", server.base_url)
+        reset_settings_cache()
+        yield server
