@@ -111,3 +111,47 @@ def test_the_tables_the_code_declares_are_the_tables_the_migrations_build(
         engine.dispose()
     ours = [repr(d) for d in diff if "procrastinate" not in repr(d)]
     assert ours == [], "\n".join(ours)
+
+
+def test_template_guidance_hidden_before_0026_becomes_part_of_the_prompt(
+    services: dict[str, str],
+) -> None:
+    """An assistant whose industry template used to be added unseen at answer time keeps
+    that guidance, now in its own prompt where the tenant sees it; other prompts are
+    left as they were, and running the step twice adds nothing twice."""
+    from sqlalchemy import text
+
+    pg = EmbeddedPostgres(TEST_DIR / "postgres", stop_on_exit=True)
+    pg.start()
+    name = f"replyx_migration_0026_{os.getpid()}"
+    url = pg.ensure_database(name, recreate=True)
+    engine = create_engine(sync_url(url))
+    try:
+        migrations.upgrade(url, "0025")
+        with engine.begin() as conn:
+            ws = conn.execute(text("INSERT INTO workspaces (name, currency, is_demo) "
+                                   "VALUES ('W', 'USD', false) RETURNING id"))
+            wid = ws.scalar_one()
+            for assistant, prompt, industry in (("clinic", "You are Dr. Who's helper.",
+                                                 "healthcare"),
+                                                ("blank", "", "healthcare"),
+                                                ("plain", "Be brief.", "general")):
+                conn.execute(text(
+                    "INSERT INTO assistants (workspace_id, name, system_prompt, industry, model, "
+                    "temperature, language, greeting, is_active, chunk_max_tokens, "
+                    "chunk_overlap_tokens) VALUES (:w, :n, :p, :i, 'gpt-4o-mini', 0.3, 'en', "
+                    "'', true, 300, 40)"), {"w": wid, "n": assistant, "p": prompt,
+                                            "i": industry})
+        migrations.upgrade(url, "0026")
+        migrations.downgrade(url, "0025")
+        migrations.upgrade(url, "0026")  # again: the text is there already, not added twice
+        with engine.connect() as conn:
+            prompts = dict(conn.execute(text("SELECT name, system_prompt FROM assistants")).all())
+        guidance = "You support patients of a clinic"
+        assert prompts["clinic"].startswith("You are Dr. Who's helper.\n\n" + guidance)
+        assert prompts["clinic"].count(guidance) == 1
+        assert prompts["blank"].startswith(guidance)
+        assert prompts["plain"] == "Be brief."
+    finally:
+        engine.dispose()
+        pg.drop_database(name)
