@@ -69,7 +69,7 @@ def switch_row(element_id: str, title: str | rx.Var[str],
     )
 
 
-def form_card(title: str, *children: rx.Component, on_submit: Any,
+def form_card(title: str | rx.Var[str], *children: rx.Component, on_submit: Any,
               card: dict[str, Any] | None = None, stack: dict[str, Any] | None = None,
               **form_props: Any) -> rx.Component:
     """A card holding one form: a heading over `children`. `stack` styles the column,

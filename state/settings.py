@@ -12,6 +12,7 @@ from backend_services.core.principal import Principal
 from backend_services.identity import auth
 from backend_services.models import Role
 from backend_services.notifications import preferences
+from state.language import LanguageState
 from state.session import SessionState, guarded
 
 
@@ -70,8 +71,10 @@ class SettingsState(SessionState):
         hear of is set, ticked or not."""
         allowed = [e.event for e in (await preferences.preferences(principal)).events]
         chosen = {event: bool(form.get(f"notify_{event}")) for event in allowed}
-        self._show_preferences(await preferences.set_preferences(
-            principal, str(form.get("mail_language", "en")), chosen))
+        language = str(form.get("mail_language", "en"))
+        self._show_preferences(await preferences.set_preferences(principal, language, chosen))
+        # One language for the person's e-mails and pages: this tab follows at once.
+        (await self.get_state(LanguageState))._use(language)
         return rx.toast.success("Notification settings saved.")
 
     @guarded(Role.OPERATOR)

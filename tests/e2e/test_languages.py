@@ -60,6 +60,13 @@ async def test_the_dashboard_speaks_the_persons_language_and_the_switch_changes_
     await expect(nav.get_by_text("База знаний")).to_be_visible()
     await expect(nav.get_by_text("Консоль оператора")).to_be_visible()
     await snap(page, "dashboard-ru")
+    await page.goto("/settings")
+    await expect(page.locator("#save-profile")).to_have_text("Сохранить профиль")
+    await expect(page.get_by_text("Где выполнен вход")).to_be_visible()
+    await expect(page.get_by_text("Язык страниц и писем")).to_be_visible()
+    await snap(page, "settings-ru")
+    await page.goto("/dashboard")
+    await expect(page.locator("#page-title")).to_have_text("Обзор")
 
     await _pick(page, "English")
     await expect(page.locator("#page-title")).to_have_text("Overview")
