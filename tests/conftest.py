@@ -110,6 +110,16 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     reset_settings_cache()
 
 
+@pytest.fixture
+def allow_private(env: pytest.MonkeyPatch) -> Iterator[None]:
+    """Test sites are on 127.0.0.1, which production refuses to fetch (SSRF)."""
+    env.setenv("REPLYX_CRAWL_ALLOW_PRIVATE", "true")
+    from backend_services.core.settings import reset_settings_cache
+
+    reset_settings_cache()
+    yield
+
+
 @pytest_asyncio.fixture
 async def clean(services: dict[str, str]) -> AsyncIterator[None]:
     """Empty tables and empty Redis dbs before the test: nothing leaks between tests."""

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from backend_services.channels.telegram import bots, fleet_admin
-from backend_services.channels.telegram.events import FLEET_STREAM
-from backend_services.core import events, jobs, traffic
+from backend_services.core import jobs, traffic
 from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, PermissionDenied
 from backend_services.core.principal import Principal
@@ -31,6 +30,7 @@ from replyx_app.web_heartbeat import web_heartbeat
 from tests.integration.conversation_helpers import eventually, shop
 from tests.support.accounts import signed_in_platform_admin
 from tests.support.api_server import serve
+from tests.support.fleet_events import fleet_actions
 from tests.support.job_queue import failed_job, job_status
 from tests.support.telegram_server import TelegramTestServer, serving
 
@@ -128,14 +128,6 @@ async def test_counts_survive_a_failed_flush_and_add_up_across_workers(clean: No
     assert (await traffic.per_minute(2))[0].requests == 0  # a quiet minute reads as zero
 
 
-async def _fleet_actions() -> list[tuple[int, str]]:
-    out = []
-    for _, fields in await get_redis().xrange(f"replyx:stream:{FLEET_STREAM}"):
-        event = events.decode(fields["event"])
-        out.append((getattr(event, "channel_id", 0), getattr(event, "action", "")))
-    return out
-
-
 async def test_the_admin_stops_and_restarts_any_tenants_bot_audited_in_its_workspace(
     telegram: TelegramTestServer,
 ) -> None:
@@ -166,7 +158,7 @@ async def test_the_admin_stops_and_restarts_any_tenants_bot_audited_in_its_works
     assert [(r.desired, r.status) for r in stopped.rows] == [("stopped", "stopping")]
     await fleet_admin.restart(root, bot_b.id)
     assert sorted(x.channel_id for x in await bots.fleet_bots()) == [bot_a.id, bot_b.id]
-    assert (bot_b.id, "restart") in await _fleet_actions()
+    assert (bot_b.id, "restart") in await fleet_actions()
 
     # Shop b's owner sees who did it: the platform staff, not a member of theirs.
     own = (await audit_viewer.search(b.owner, AuditFilter(), own_workspace=True)).lines

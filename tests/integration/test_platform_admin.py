@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from backend_services.channels.telegram import bots
-from backend_services.channels.telegram.events import FLEET_STREAM
-from backend_services.core import bans, events
+from backend_services.core import bans
 from backend_services.core.db import session_scope
 from backend_services.core.errors import (
     NotAuthenticated,
@@ -21,7 +20,6 @@ from backend_services.core.errors import (
     ValidationFailed,
     WorkspaceLeft,
 )
-from backend_services.core.redis_client import get_redis
 from backend_services.identity import (
     audit_viewer,
     auth,
@@ -38,6 +36,7 @@ from backend_services.widget.settings import WidgetInput
 from tests.integration.conversation_helpers import PW, shop
 from tests.support.accounts import signed_in_owner
 from tests.support.accounts import signed_in_platform_admin as _admin
+from tests.support.fleet_events import fleet_actions
 from tests.support.smtp_server import SmtpTestServer
 from tests.support.telegram_server import TelegramTestServer, serving
 
@@ -49,14 +48,6 @@ SHOP = "https://shop.example.com"
 async def telegram(clean: None, env: pytest.MonkeyPatch) -> AsyncIterator[TelegramTestServer]:
     async with serving(env, {TOKEN: "shop_help_bot"}) as server:
         yield server
-
-
-async def _fleet_actions() -> list[tuple[int, str]]:
-    out = []
-    for _, fields in await get_redis().xrange(f"replyx:stream:{FLEET_STREAM}"):
-        event = events.decode(fields["event"])
-        out.append((getattr(event, "channel_id", 0), getattr(event, "action", "")))
-    return out
 
 
 async def test_a_blocked_workspace_is_closed_to_its_members_widget_and_bots_until_unblocked(
@@ -98,7 +89,7 @@ async def test_a_blocked_workspace_is_closed_to_its_members_widget_and_bots_unti
     assert await widget.public_config(public_id) is None
     assert await bots.fleet_bots() == []
     assert await bots.fleet_bot(bot.id) is None
-    assert (bot.id, "changed") in await _fleet_actions()
+    assert (bot.id, "changed") in await fleet_actions()
     # The admin sees it blocked, with the reason.
     detail = await workspace_admin.workspace_detail(root, s.owner.workspace_id)
     assert (detail.row.blocked, detail.row.blocked_reason) == (True, "Unpaid invoices")

@@ -5,9 +5,8 @@ schedule; and the schedule is the workspace's own."""
 
 from __future__ import annotations
 
-import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +18,6 @@ from sqlmodel import col, select
 from backend_services.billing import adjustments, tariffs
 from backend_services.core.db import session_scope
 from backend_services.core.errors import NotFound, PermissionDenied, ValidationFailed
-from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge import ingest, refresh, retrieval, sources
 from backend_services.models import KnowledgeChunk, KnowledgeDocument, LedgerEntry
 from tests.integration.conversation_helpers import eventually, shop
@@ -67,16 +65,6 @@ async def site() -> AsyncIterator[Site]:
     await aioweb.TCPSite(runner, "127.0.0.1", port).start()
     yield state
     await runner.cleanup()
-
-
-@pytest.fixture
-def allow_private() -> Iterator[None]:
-    """The test site is on 127.0.0.1, which production refuses (SSRF)."""
-    os.environ["REPLYX_CRAWL_ALLOW_PRIVATE"] = "true"
-    reset_settings_cache()
-    yield
-    os.environ.pop("REPLYX_CRAWL_ALLOW_PRIVATE", None)
-    reset_settings_cache()
 
 
 async def _chunks(document_id: int) -> list[tuple[int, str]]:

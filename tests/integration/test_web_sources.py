@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -82,16 +82,6 @@ async def site() -> AsyncIterator[str]:
     await aioweb.TCPSite(runner, "127.0.0.1", port).start()
     yield base
     await runner.cleanup()
-
-
-@pytest.fixture
-def allow_private() -> Iterator[None]:
-    """The test site is on 127.0.0.1, which production refuses (SSRF)."""
-    os.environ["REPLYX_CRAWL_ALLOW_PRIVATE"] = "true"
-    reset_settings_cache()
-    yield
-    os.environ.pop("REPLYX_CRAWL_ALLOW_PRIVATE", None)
-    reset_settings_cache()
 
 
 async def _owner_and_assistant() -> tuple[Principal, int]:
