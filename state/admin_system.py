@@ -11,6 +11,7 @@ import reflex as rx
 
 from backend_services.channels.telegram import fleet_admin
 from backend_services.core.principal import Principal
+from backend_services.core.units import format_size
 from backend_services.operations import job_queue, overview
 from backend_services.operations.overview import SystemOverview
 from state.session import SessionState, guarded
@@ -20,17 +21,7 @@ TABLES_CHARTED = 8
 
 
 def size(n: float | None) -> str:
-    """Bytes as people read them: 812 KB, 14.2 MB, 3.05 GB."""
-    if n is None:
-        return "—"
-    value, sign = abs(float(n)), "-" if n < 0 else ""
-    for unit in ("B", "KB"):
-        if value < 1024:
-            return f"{sign}{value:.0f} {unit}"
-        value /= 1024
-    if value < 1024:
-        return f"{sign}{value:.1f} MB" if value < 100 else f"{sign}{value:.0f} MB"
-    return f"{sign}{value / 1024:.2f} GB"
+    return "—" if n is None else format_size(int(n))
 
 
 def _when(at: datetime | None) -> str:

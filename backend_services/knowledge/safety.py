@@ -12,7 +12,6 @@ person who uploaded the file, not for a developer.
 from __future__ import annotations
 
 import io
-import math
 import re
 import stat
 import unicodedata
@@ -27,8 +26,7 @@ import defusedxml.sax
 from defusedxml import DefusedXmlException
 
 from backend_services.core.errors import ValidationFailed
-
-MIB = 1024 * 1024
+from backend_services.core.units import MIB, format_size
 
 
 class SourceKind(StrEnum):
@@ -130,21 +128,6 @@ class UploadLimits:
     # Caps the text a parser may produce, so a small but pathological PDF cannot turn
     # into gigabytes of extracted text.
     max_extracted_chars: int = 10_000_000
-
-
-def format_size(num_bytes: int, *, round_up: bool = False) -> str:
-    """Render a byte count the way people read sizes ("31 MB", "350 KB").
-
-    `round_up` is used for the file being refused so a file just over the limit never
-    reads as equal to it ("20.1 MB", not "20 MB").
-    """
-    for unit, size in (("MB", MIB), ("KB", 1024)):
-        if num_bytes >= size:
-            value = num_bytes / size
-            value = math.ceil(value * 10) / 10 if round_up else round(value, 1)
-            text = f"{value:.1f}".rstrip("0").rstrip(".")
-            return f"{text} {unit}"
-    return f"{num_bytes} bytes"
 
 
 def kind_for_filename(filename: str) -> SourceKind:

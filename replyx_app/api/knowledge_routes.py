@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.principal import Principal
 from backend_services.core.text_safety import text_problem
+from backend_services.core.units import format_size
 from backend_services.knowledge import refresh, sources
-from backend_services.knowledge.safety import UploadLimits, format_size
+from backend_services.knowledge.safety import UploadLimits
 from backend_services.knowledge.sources import DocumentView, QAView
 from replyx_app.api.deps import KNOWLEDGE, READ, require_json
 

@@ -5,15 +5,11 @@ tenant's crafted event reaching none of it."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-import pytest_asyncio
 from playwright.async_api import expect
 
 from backend_services.channels.telegram import bots
-from backend_services.core.settings import reset_settings_cache
 from backend_services.knowledge.sources import INGEST_TASK
 from state.admin_system import AdminSystemState
 from tests.e2e.helpers import (
@@ -31,17 +27,6 @@ from tests.support.telegram_server import TelegramTestServer
 
 STATE = AdminSystemState.get_full_name()
 LIVE = 30_000  # a heartbeat period (10 s) plus a page refresh (10 s), with room
-
-
-@pytest_asyncio.fixture
-async def telegram(
-    clean: None, telegram_api: TelegramTestServer, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[TelegramTestServer]:
-    monkeypatch.setenv("REPLYX_TELEGRAM_API_BASE", telegram_api.base_url)
-    reset_settings_cache()
-    yield telegram_api
-    monkeypatch.undo()
-    reset_settings_cache()
 
 
 async def test_the_admin_reads_the_system_page_retries_a_job_and_stops_a_tenants_bot(

@@ -9,17 +9,13 @@ import asyncio
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-import pytest_asyncio
 from playwright.async_api import expect
 from sqlmodel import select
 
 from backend_services.channels.telegram import bots
 from backend_services.core.db import session_scope
-from backend_services.core.settings import reset_settings_cache
 from backend_services.models import Channel, Role
 from state.channels import ChannelsState
 from tests.e2e.helpers import (
@@ -37,18 +33,6 @@ from tests.support.telegram_server import TelegramTestServer
 STATE = ChannelsState.get_full_name()
 NEEDS_ADMIN = "This needs the admin role or higher."
 LIVE = 30_000  # the page refreshes statuses every 5 s; the first load compiles pages
-
-
-@pytest_asyncio.fixture
-async def telegram(
-    clean: None, telegram_api: TelegramTestServer, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[TelegramTestServer]:
-    """The test server the app talks to; service calls made by the test use it too."""
-    monkeypatch.setenv("REPLYX_TELEGRAM_API_BASE", telegram_api.base_url)
-    reset_settings_cache()
-    yield telegram_api
-    monkeypatch.undo()
-    reset_settings_cache()
 
 
 def new_bot(server: TelegramTestServer, name: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from backend_services.core.errors import ValidationFailed
+from backend_services.core.units import format_size
 from backend_services.knowledge.extract import (
     Block,
     BlockKind,
@@ -28,7 +29,6 @@ from backend_services.knowledge.safety import (
     UploadLimits,
     UploadRejected,
     check_upload,
-    format_size,
 )
 
 # shared/ sits beside the work tree (and beside CI's fresh clone).
@@ -419,6 +419,8 @@ def test_oversized_file_refused_with_sizes() -> None:
 def test_just_over_the_limit_never_reads_as_equal() -> None:
     assert format_size(20 * MIB + 1, round_up=True) == "20.1 MB"
     assert format_size(350 * 1024) == "350 KB"
+    assert format_size(int(2.5 * 1024 * MIB)) == "2.5 GB"  # the System page's databases
+    assert format_size(-12 * 1024) == "-12 KB"  # a table that shrank
     with pytest.raises(UploadRejected) as err:
         check_upload(b"x" * 2048, "small.txt", UploadLimits(max_file_bytes=1024))
     assert err.value.message == "This file is 2 KB; the limit is 1 KB."
