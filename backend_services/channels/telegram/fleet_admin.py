@@ -48,19 +48,15 @@ class FleetBotPage:
     by_status: dict[str, int]  # every bot of the platform by shown status
 
 
-def _escape(query: str) -> str:
-    return query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def list_bots(principal: Principal, query: str = "", page: int = 0) -> FleetBotPage:
     """A page of bots across workspaces (search by @username or workspace name), and how
     many of all bots are running, stopped, failing or offline."""
     principal.require_platform_admin()
     conditions: list[ColumnElement[bool]] = [col(Channel.kind) == bots.KIND]
     if query.strip():
-        like = f"%{_escape(query.strip().lstrip('@'))}%"
-        conditions.append(or_(col(Channel.username).ilike(like),
-                              col(Workspace.name).ilike(like)))
+        wanted = query.strip().lstrip("@")
+        conditions.append(or_(col(Channel.username).icontains(wanted, autoescape=True),
+                              col(Workspace.name).icontains(wanted, autoescape=True)))
     async with session_scope() as session:
         every = list(await session.exec(
             select(Channel.id, Channel.is_active, Channel.version)
