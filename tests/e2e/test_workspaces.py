@@ -80,8 +80,12 @@ async def test_a_new_workspace_from_the_header_is_empty_owned_and_renamable(
     await sign_in(page, anna)
     await page.click("#workspace-menu")
     await page.click("#workspace-new")
+    await expect(page.locator("#new-workspace-name")).to_be_visible()
     await page.fill("#new-workspace-name", "Second shop")
+    await expect(page.locator("#new-workspace-name")).to_have_value("Second shop")
     await page.keyboard.press("Enter")
+    # Creating moves the session and reloads the page: the dialog goes with the old page.
+    await expect(page.locator("#new-workspace-name")).to_have_count(0, timeout=30_000)
     await page.wait_for_url(at("/dashboard"))
     await expect(page.locator("#workspace-menu")).to_contain_text("Second shop")
     await page.goto("/assistants")
